@@ -1,0 +1,97 @@
+"""The contract between the agent's task supervisor and the runners.
+
+A runner executes one task attempt. It reports through a `TaskReporter` whose
+methods never block (they enqueue onto the agent's outbox), and it ends with an
+`Outcome`. Pause, resume, stop and cancel may be called at any time from the
+agent's event loop; each is safe to call twice and after the run has ended.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable, Protocol
+
+
+class LogSource(enum.Enum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    SYSTEM = "system"
+
+
+class FinalState(enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TaskReporter(Protocol):
+    """Where a runner sends what happens. Non-blocking; ordered per task."""
+
+    def log(self, source: LogSource, text: str) -> None:
+        """One line, without its newline."""
+
+    def progress(self, fraction: float) -> None:
+        """Fraction done, 0..1."""
+
+    def metric(self, epoch: int, values: dict[str, float]) -> None:
+        """Metrics of one epoch (or other point), e.g. loss and accuracy."""
+
+    def paused(self, is_paused: bool) -> None:
+        """The work has actually paused (True) or resumed (False)."""
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended."""
+
+    state: FinalState
+    exit_code: int = 0
+    #: sha256 over the files the task wrote, in path order ("" when none).
+    output_sha256: str = ""
+    error: str = ""
+    #: Files to upload to the controller as artifacts (checkpoints, say).
+    artifacts: list[Path] = field(default_factory=list)
+
+
+#: Resolves a dataset resource name ("datasets/x") to a local file, fetching it if needed.
+DatasetFetcher = Callable[[str], Awaitable[Path]]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every runner gets besides its spec."""
+
+    task_id: str
+    attempt: int
+    #: Empty directory owned by this attempt; the runner works only inside it.
+    workdir: Path
+    #: Seconds the attempt may run; 0 means no limit.
+    time_limit_seconds: int
+    fetch_dataset: DatasetFetcher
+
+
+class Runner(abc.ABC):
+    """Runs one task attempt."""
+
+    @abc.abstractmethod
+    async def run(self) -> Outcome:
+        """Run to the end and say how it ended. Never raises for task failures."""
+
+    @abc.abstractmethod
+    async def pause(self) -> None:
+        """Suspend the work; it keeps its resources."""
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """Continue paused work."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """End gracefully: training finishes its step and saves a checkpoint."""
+
+    @abc.abstractmethod
+    async def cancel(self) -> None:
+        """End now."""

@@ -1,0 +1,199 @@
+import datetime
+
+from aifarm.v1 import node_pb2 as _node_pb2
+from aifarm.v1 import task_pb2 as _task_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_ACTION_UNSPECIFIED: _ClassVar[TaskAction]
+    TASK_ACTION_PAUSE: _ClassVar[TaskAction]
+    TASK_ACTION_RESUME: _ClassVar[TaskAction]
+    TASK_ACTION_STOP: _ClassVar[TaskAction]
+    TASK_ACTION_CANCEL: _ClassVar[TaskAction]
+TASK_ACTION_UNSPECIFIED: TaskAction
+TASK_ACTION_PAUSE: TaskAction
+TASK_ACTION_RESUME: TaskAction
+TASK_ACTION_STOP: TaskAction
+TASK_ACTION_CANCEL: TaskAction
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("hello", "heartbeat", "task_update", "log_batch")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    TASK_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    LOG_BATCH_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    heartbeat: Heartbeat
+    task_update: TaskUpdate
+    log_batch: TaskLogBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ...) -> None: ...
+
+class ConnectResponse(_message.Message):
+    __slots__ = ("welcome", "assignment", "control", "ack")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    assignment: Assignment
+    control: TaskControl
+    ack: Ack
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ..., control: _Optional[_Union[TaskControl, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    hostname: str
+    capabilities: _node_pb2.Capabilities
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
+    agent_version: str
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TaskAttempt(_message.Message):
+    __slots__ = ("task_id", "attempt", "state")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    state: _task_pb2.TaskState
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_task_pb2.TaskState, str]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("heartbeat_interval_ms", "heartbeat_ttl_ms", "reattached", "superseded")
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    REATTACHED_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_interval_ms: int
+    heartbeat_ttl_ms: int
+    reattached: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
+    superseded: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., heartbeat_ttl_ms: _Optional[int] = ..., reattached: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., superseded: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("usage",)
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    usage: _node_pb2.NodeUsage
+    def __init__(self, usage: _Optional[_Union[_node_pb2.NodeUsage, _Mapping]] = ...) -> None: ...
+
+class TaskUpdate(_message.Message):
+    __slots__ = ("seq", "task_id", "attempt", "state", "progress", "metric", "result", "reason", "time", "artifacts")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    task_id: str
+    attempt: int
+    state: _task_pb2.TaskState
+    progress: float
+    metric: _task_pb2.MetricPoint
+    result: _task_pb2.TaskResult
+    reason: str
+    time: _timestamp_pb2.Timestamp
+    artifacts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_task_pb2.TaskState, str]] = ..., progress: _Optional[float] = ..., metric: _Optional[_Union[_task_pb2.MetricPoint, _Mapping]] = ..., result: _Optional[_Union[_task_pb2.TaskResult, _Mapping]] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., artifacts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TaskLogBatch(_message.Message):
+    __slots__ = ("seq", "task_id", "attempt", "lines")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    task_id: str
+    attempt: int
+    lines: _containers.RepeatedCompositeFieldContainer[_task_pb2.LogLine]
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[_task_pb2.LogLine, _Mapping]]] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("task", "attempt")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    task: _task_pb2.Task
+    attempt: int
+    def __init__(self, task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class TaskControl(_message.Message):
+    __slots__ = ("task_id", "attempt", "action")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    action: TaskAction
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., action: _Optional[_Union[TaskAction, str]] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class FetchDatasetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class FetchDatasetResponse(_message.Message):
+    __slots__ = ("chunk", "sha256")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    sha256: str
+    def __init__(self, chunk: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class UploadArtifactRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: ArtifactHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[ArtifactHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class ArtifactHeader(_message.Message):
+    __slots__ = ("task_id", "attempt", "file_name")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    attempt: int
+    file_name: str
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class UploadArtifactResponse(_message.Message):
+    __slots__ = ("artifact",)
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    artifact: _task_pb2.Artifact
+    def __init__(self, artifact: _Optional[_Union[_task_pb2.Artifact, _Mapping]] = ...) -> None: ...
