@@ -1,0 +1,419 @@
+"""The terminal client: ``aifarm nodes``, ``submit``, ``tasks``, ``task``, ``logs``, ...
+
+Call :func:`add_client_commands` on the ``aifarm`` click group to register
+them. Each command takes ``--controller``, ``--api-key``, ``--data-dir`` and
+``--json``; see :mod:`cli.client_connection` for how the controller is found.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aifarm.v1 import node_pb2, node_service_pb2, task_pb2, task_service_pb2
+
+from cli import client_output as out
+from cli.client_connection import (
+    EXIT_CONFIG_ERROR,
+    CliError,
+    ControllerClient,
+    resolve_connection,
+)
+from cli.client_requests import (
+    ARCHITECTURES,
+    LOSSES,
+    OPTIMIZERS,
+    PRIORITIES,
+    TASK_STATES,
+    TERMINAL_STATES,
+    Scheduling,
+    TrainingOptions,
+    parse_env,
+    script_request,
+    task_name,
+    training_request,
+)
+
+MAX_PAGE_SIZE = 1000
+NODE_STATES = {
+    "online": node_pb2.NODE_STATE_ONLINE,
+    "reconnecting": node_pb2.NODE_STATE_RECONNECTING,
+    "offline": node_pb2.NODE_STATE_OFFLINE,
+}
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """The options every client command shares."""
+
+    controller: str | None
+    """``--controller HOST:PORT``."""
+    api_key: str | None
+    """``--api-key KEY``."""
+    data_dir: str | None
+    """``--data-dir PATH``."""
+    as_json: bool
+    """``--json``: machine-readable output."""
+
+    def connect(self) -> ControllerClient:
+        """A client for the controller these options (or the environment) name."""
+        settings = resolve_connection(self.controller, self.api_key, self.data_dir, os.environ)
+        return ControllerClient(settings)
+
+
+def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared options; the command receives them as ``opts``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, controller: str | None, api_key: str | None, data_dir: str | None,
+                as_json: bool, **kwargs: Any) -> Any:
+        opts = ClientOptions(controller=controller, api_key=api_key, data_dir=data_dir, as_json=as_json)
+        return func(*args, opts=opts, **kwargs)
+
+    options = (
+        click.option("--controller", metavar="HOST:PORT",
+                     help="Controller gRPC address [env AIFARM_CONTROLLER; else DATA_DIR/endpoints.json]."),
+        click.option("--api-key", metavar="KEY", help="API key [env AIFARM_API_KEY; else the data dir's key file]."),
+        click.option("--data-dir", metavar="PATH", help="Local farm data directory [env AIFARM_DATA_DIR; ./.aifarm]."),
+        click.option("--json", "as_json", is_flag=True, help="Print proto3 JSON instead of text."),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def scheduling_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add placement, priority and retry options; the command receives ``scheduling`` and ``follow``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, gpus: int, cpus: float, memory_mb: int, priority: str | None, name: str,
+                time_limit: int, retries: int, after: tuple[str, ...], **kwargs: Any) -> Any:
+        scheduling = Scheduling(
+            gpus=gpus, cpus=cpus, memory_mb=memory_mb, priority=priority, display_name=name,
+            time_limit_seconds=time_limit, max_retries=retries, after=after,
+        )
+        return func(*args, scheduling=scheduling, **kwargs)
+
+    options = (
+        click.option("--gpus", type=click.IntRange(min=0), default=0, show_default=True, help="Whole GPUs."),
+        click.option("--cpus", type=click.FloatRange(min=0), default=0.0, help="CPU cores (fractions allowed)."),
+        click.option("--memory-mb", type=click.IntRange(min=0), default=0, help="RAM in MiB."),
+        click.option("--priority", type=click.Choice(list(PRIORITIES), case_sensitive=False),
+                     help="Scheduling class [normal]."),
+        click.option("--name", default="", help="Human-readable task name."),
+        click.option("--time-limit", type=click.IntRange(min=0), default=0, metavar="SECONDS",
+                     help="Wall-clock limit per attempt; 0 for none."),
+        click.option("--retries", type=click.IntRange(min=0), default=0, help="Retries after a failed attempt."),
+        click.option("--after", multiple=True, metavar="TASK_ID", help="Run after this task completes (repeatable)."),
+        click.option("--follow", is_flag=True, help="Watch the task until it ends; exit 0 only if it completed."),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+# ----------------------------------------------------------------- nodes
+
+
+@click.command("nodes")
+@click.option("--state", type=click.Choice(list(NODE_STATES), case_sensitive=False), help="Only nodes in this state.")
+@client_options
+def nodes_command(opts: ClientOptions, state: str | None) -> None:
+    """List the farm's nodes."""
+    with opts.connect() as client:
+        nodes = list_all_nodes(client, NODE_STATES[state.lower()] if state else 0)
+    if opts.as_json:
+        click.echo(out.json_document([out.message_dict(n) for n in nodes]))
+    elif not nodes:
+        click.echo("no nodes")
+    else:
+        click.echo(out.table(out.NODE_HEADERS, (out.node_row(n) for n in nodes)))
+
+
+def list_all_nodes(client: ControllerClient, state: int) -> list[node_pb2.Node]:
+    """Every node, following page tokens."""
+    nodes: list[node_pb2.Node] = []
+    token = ""
+    while True:
+        request = node_service_pb2.ListNodesRequest(page_size=MAX_PAGE_SIZE, page_token=token, state=state)
+        response = client.call(client.nodes.ListNodes, request)
+        nodes.extend(response.nodes)
+        token = response.next_page_token
+        if not token:
+            return nodes
+
+
+# ---------------------------------------------------------------- submit
+
+
+@click.group("submit")
+def submit_group() -> None:
+    """Submit a task: a script or a training run."""
+
+
+@submit_group.command("script")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--arg", "args", multiple=True, metavar="A", help="Argument after the entry point (repeatable).")
+@click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable (repeatable).")
+@scheduling_options
+@client_options
+def submit_script_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, file: Path,
+                          args: tuple[str, ...], env: tuple[str, ...]) -> None:
+    """Run FILE on a node; its base name is the entry point."""
+    try:
+        env_vars = parse_env(env)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--env") from None
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {file}: {exc}", EXIT_CONFIG_ERROR) from None
+    submit(opts, script_request(file, source, args, env_vars, scheduling), follow)
+
+
+@submit_group.command("train")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="mlp", show_default=True, help="Architecture.")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Passes over the data.")
+@click.option("--batch-size", type=click.IntRange(1, 256), help="Samples per step [32].")
+@click.option("--lr", type=click.FloatRange(0.0001, 1.0), help="Learning rate [0.001].")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Optimizer [adam].")
+@click.option("--loss", type=click.Choice(LOSSES), help="Loss function [cross_entropy].")
+@click.option("--seed", type=int, default=0, help="Seed for weights, shuffling and synthetic data.")
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), help="Where to train [auto].")
+@click.option("--dataset", metavar="NAME", help="Train on a registry dataset instead of synthetic data.")
+@click.option("--samples", type=click.IntRange(min=1), help="Synthetic samples [512].")
+@click.option("--features", type=click.IntRange(min=1), help="Synthetic features per sample [16].")
+@click.option("--classes", type=click.IntRange(min=1), help="Synthetic classes [4].")
+@click.option("--image-size", type=click.IntRange(min=1), help="Synthetic image side in pixels [tabular data].")
+@scheduling_options
+@client_options
+def submit_train_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, arch: str, epochs: int,
+                         batch_size: int | None, lr: float | None, optimizer: str | None, loss: str | None,
+                         seed: int, device: str | None, dataset: str | None, samples: int | None,
+                         features: int | None, classes: int | None, image_size: int | None) -> None:
+    """Train a torch model on a dataset or on synthetic data."""
+    synthetic = {"--samples": samples, "--features": features, "--classes": classes, "--image-size": image_size}
+    given = [flag for flag, value in synthetic.items() if value is not None]
+    if dataset is not None and given:
+        raise click.UsageError(f"--dataset cannot be combined with {', '.join(given)}")
+    options = TrainingOptions(
+        architecture=arch, epochs=epochs, batch_size=batch_size or 0, learning_rate=lr or 0.0,
+        optimizer=optimizer or "", loss_function=loss or "", seed=seed, device=device or "",
+        dataset=dataset, samples=samples or 0, features=features or 0, classes=classes or 0,
+        image_size=image_size or 0,
+    )
+    submit(opts, training_request(options, scheduling), follow)
+
+
+def submit(opts: ClientOptions, request: task_service_pb2.CreateTaskRequest, follow: bool) -> None:
+    """Create the task, print it, and follow it when asked."""
+    with opts.connect() as client:
+        task = client.call(client.tasks.CreateTask, request)
+        if opts.as_json:
+            click.echo(out.json_line(task) if follow else out.json_document(out.message_dict(task)))
+        else:
+            click.echo(f"submitted {task.name} ({out.state_label(task.state)})")
+        if follow:
+            exit_code = follow_task(client, task.name, opts.as_json)
+            click.get_current_context().exit(exit_code)
+
+
+# ----------------------------------------------------------------- tasks
+
+
+@click.command("tasks")
+@click.option("--state", "states", multiple=True, type=click.Choice(list(TASK_STATES), case_sensitive=False),
+              help="Only tasks in this state (repeatable).")
+@click.option("--node", metavar="NODE", help="Only tasks on this node.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
+@client_options
+def tasks_command(opts: ClientOptions, states: tuple[str, ...], node: str | None, limit: int) -> None:
+    """List tasks, newest first."""
+    state_values = [TASK_STATES[s.lower()] for s in states]
+    node_name = (node if node.startswith("nodes/") else f"nodes/{node}") if node else ""
+    with opts.connect() as client:
+        tasks = list_tasks(client, state_values, node_name, limit)
+    if opts.as_json:
+        click.echo(out.json_document([out.message_dict(t) for t in tasks]))
+    elif not tasks:
+        click.echo("no tasks")
+    else:
+        click.echo(out.table(out.TASK_HEADERS, (out.task_row(t) for t in tasks)))
+
+
+def list_tasks(client: ControllerClient, states: list[int], node: str, limit: int) -> list[task_pb2.Task]:
+    """Up to ``limit`` tasks, following page tokens, newest first."""
+    tasks: list[task_pb2.Task] = []
+    token = ""
+    while len(tasks) < limit:
+        request = task_service_pb2.ListTasksRequest(
+            page_size=min(limit - len(tasks), MAX_PAGE_SIZE), page_token=token, states=states, node=node
+        )
+        response = client.call(client.tasks.ListTasks, request)
+        tasks.extend(response.tasks)
+        token = response.next_page_token
+        if not token or not response.tasks:
+            break
+    tasks = tasks[:limit]
+    # The controller lists newest first; a stable sort keeps its order for equal times.
+    tasks.sort(key=lambda t: (t.create_time.seconds, t.create_time.nanos), reverse=True)
+    return tasks
+
+
+@click.command("task")
+@click.argument("task_id")
+@client_options
+def task_command(opts: ClientOptions, task_id: str) -> None:
+    """Show one task: state, reason, attempt, node, progress, metrics, result, artifacts."""
+    name = task_name(task_id)
+    with opts.connect() as client:
+        task = client.call(client.tasks.GetTask, task_service_pb2.GetTaskRequest(name=name), f"task {name}")
+    click.echo(out.json_document(out.message_dict(task)) if opts.as_json else out.task_details(task))
+
+
+# ------------------------------------------------------------------ logs
+
+
+@click.command("logs")
+@click.argument("task_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the task ends.")
+@click.option("--tail", type=click.IntRange(min=1), help="Only the last N lines (without --follow).")
+@client_options
+def logs_command(opts: ClientOptions, task_id: str, follow: bool, tail: int | None) -> None:
+    """Print a task's log."""
+    name = task_name(task_id)
+    subject = f"task {name}"
+    with opts.connect() as client:
+        if follow:
+            request = task_service_pb2.StreamTaskLogsRequest(parent=name, follow=True)
+            with closing(client.stream(client.tasks.StreamTaskLogs, request, subject)) as lines:
+                for line in lines:
+                    click.echo(out.json_line(line) if opts.as_json else out.log_text(line))
+            return
+        lines = list_all_logs(client, name, tail or 0, subject)
+    if opts.as_json:
+        click.echo(out.json_document([out.message_dict(line) for line in lines]))
+    else:
+        for line in lines:
+            click.echo(out.log_text(line))
+
+
+def list_all_logs(client: ControllerClient, name: str, tail: int, subject: str) -> list[task_pb2.LogLine]:
+    """Every stored line (or the last ``tail``), following page tokens."""
+    lines: list[task_pb2.LogLine] = []
+    token = ""
+    while True:
+        request = task_service_pb2.ListTaskLogsRequest(parent=name, page_token=token, tail=tail)
+        response = client.call(client.tasks.ListTaskLogs, request, subject)
+        lines.extend(response.lines)
+        token = response.next_page_token
+        if not token or not response.lines:
+            return lines
+
+
+# ----------------------------------------------------------------- watch
+
+
+@click.command("watch")
+@click.argument("task_id")
+@client_options
+def watch_command(opts: ClientOptions, task_id: str) -> None:
+    """Follow a task until it ends; exit 0 if it completed, 1 otherwise."""
+    with opts.connect() as client:
+        exit_code = follow_task(client, task_name(task_id), opts.as_json)
+    click.get_current_context().exit(exit_code)
+
+
+def follow_task(client: ControllerClient, name: str, as_json: bool) -> int:
+    """Print a task's progress until it is terminal; the exit code it deserves."""
+    subject = f"task {name}"
+    request = task_service_pb2.WatchTaskRequest(name=name)
+    tty = not as_json and click.get_text_stream("stdout").isatty()
+    last: task_pb2.Task | None = None
+    with (
+        closing(client.stream(client.tasks.WatchTask, request, subject)) as updates,
+        closing(progress_printer(updates, as_json, tty)) as printed,
+    ):
+        for task in printed:
+            last = task
+            if task.state in TERMINAL_STATES:
+                break
+    if last is None or last.state not in TERMINAL_STATES:
+        last = client.call(client.tasks.GetTask, task_service_pb2.GetTaskRequest(name=name), subject)
+        if last.state not in TERMINAL_STATES:
+            state = out.state_label(last.state)
+            raise CliError(f"the watch on {name} ended while it is {state}; run `aifarm watch` again")
+    if not as_json:
+        click.echo(out.final_line(last))
+    return 0 if last.state == task_pb2.TASK_STATE_COMPLETED else 1
+
+
+def progress_printer(updates: Iterator[task_pb2.Task], as_json: bool, tty: bool) -> Iterator[task_pb2.Task]:
+    """Print each update as it passes: JSON lines, a redrawn bar on a TTY, else changed lines."""
+    previous = ""
+    try:
+        for task in updates:
+            if as_json:
+                click.echo(out.json_line(task))
+            elif tty:
+                width = max(shutil.get_terminal_size().columns - 1, 20)
+                click.echo("\r" + out.progress_bar(task)[:width] + "\x1b[K", nl=False)
+            else:
+                line = out.progress_line(task)
+                if line != previous:
+                    click.echo(line)
+                previous = line
+            yield task
+    finally:
+        if tty:
+            click.echo()
+
+
+# --------------------------------------------------------------- control
+
+
+def control_command(verb: str, past: str, rpc: str, request_type: type, doc: str) -> click.Command:
+    """A command that calls one of CancelTask, PauseTask, ResumeTask, StopTask."""
+
+    @click.command(verb, help=doc)
+    @click.argument("task_id")
+    @client_options
+    def command(opts: ClientOptions, task_id: str) -> None:
+        name = task_name(task_id)
+        with opts.connect() as client:
+            task = client.call(getattr(client.tasks, rpc), request_type(name=name), f"task {name}")
+        if opts.as_json:
+            click.echo(out.json_document(out.message_dict(task)))
+        else:
+            click.echo(f"{past} {task.name} (now {out.state_label(task.state)})")
+
+    return command
+
+
+def add_client_commands(group: click.Group) -> None:
+    """Register the terminal client's commands on ``group`` (the ``aifarm`` group)."""
+    for command in (
+        nodes_command,
+        submit_group,
+        tasks_command,
+        task_command,
+        logs_command,
+        watch_command,
+        control_command("cancel", "cancelled", "CancelTask", task_service_pb2.CancelTaskRequest,
+                        "Cancel a task: a pending one never runs, a running one is killed."),
+        control_command("pause", "paused", "PauseTask", task_service_pb2.PauseTaskRequest,
+                        "Pause a running task; it keeps its resources."),
+        control_command("resume", "resumed", "ResumeTask", task_service_pb2.ResumeTaskRequest,
+                        "Resume a paused task."),
+        control_command("stop", "stopping", "StopTask", task_service_pb2.StopTaskRequest,
+                        "Stop a task gracefully: training ends after its current step."),
+    ):
+        group.add_command(command)
