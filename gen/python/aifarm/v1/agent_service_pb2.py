@@ -27,7 +27,7 @@ from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x42\t\n\x07message\"\xba\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x42\t\n\x07message\"\xf4\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\x9a\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"<\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"5\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\x80\x02\n\x0c\x41gentService\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x42\t\n\x07message\"\xba\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x42\t\n\x07message\"\xf4\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\x9a\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"Q\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0bgpu_indices\x18\x03 \x03(\x05\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"5\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\x80\x02\n\x0c\x41gentService\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_TASKACTION']._serialized_start=1918
-  _globals['_TASKACTION']._serialized_end=2052
+  _globals['_TASKACTION']._serialized_start=1939
+  _globals['_TASKACTION']._serialized_end=2073
   _globals['_CONNECTREQUEST']._serialized_start=122
   _globals['_CONNECTREQUEST']._serialized_end=319
   _globals['_CONNECTRESPONSE']._serialized_start=322
@@ -57,21 +57,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKLOGBATCH']._serialized_start=1323
   _globals['_TASKLOGBATCH']._serialized_end=1419
   _globals['_ASSIGNMENT']._serialized_start=1421
-  _globals['_ASSIGNMENT']._serialized_end=1481
-  _globals['_TASKCONTROL']._serialized_start=1483
-  _globals['_TASKCONTROL']._serialized_end=1569
-  _globals['_ACK']._serialized_start=1571
-  _globals['_ACK']._serialized_end=1589
-  _globals['_FETCHDATASETREQUEST']._serialized_start=1591
-  _globals['_FETCHDATASETREQUEST']._serialized_end=1626
-  _globals['_FETCHDATASETRESPONSE']._serialized_start=1628
-  _globals['_FETCHDATASETRESPONSE']._serialized_end=1681
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=1683
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=1779
-  _globals['_ARTIFACTHEADER']._serialized_start=1781
-  _globals['_ARTIFACTHEADER']._serialized_end=1850
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=1852
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=1915
-  _globals['_AGENTSERVICE']._serialized_start=2055
-  _globals['_AGENTSERVICE']._serialized_end=2311
+  _globals['_ASSIGNMENT']._serialized_end=1502
+  _globals['_TASKCONTROL']._serialized_start=1504
+  _globals['_TASKCONTROL']._serialized_end=1590
+  _globals['_ACK']._serialized_start=1592
+  _globals['_ACK']._serialized_end=1610
+  _globals['_FETCHDATASETREQUEST']._serialized_start=1612
+  _globals['_FETCHDATASETREQUEST']._serialized_end=1647
+  _globals['_FETCHDATASETRESPONSE']._serialized_start=1649
+  _globals['_FETCHDATASETRESPONSE']._serialized_end=1702
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=1704
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=1800
+  _globals['_ARTIFACTHEADER']._serialized_start=1802
+  _globals['_ARTIFACTHEADER']._serialized_end=1871
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=1873
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=1936
+  _globals['_AGENTSERVICE']._serialized_start=2076
+  _globals['_AGENTSERVICE']._serialized_end=2332
 # @@protoc_insertion_point(module_scope)

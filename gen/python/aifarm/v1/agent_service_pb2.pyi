@@ -137,12 +137,14 @@ class TaskLogBatch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[_task_pb2.LogLine, _Mapping]]] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task", "attempt")
+    __slots__ = ("task", "attempt", "gpu_indices")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    GPU_INDICES_FIELD_NUMBER: _ClassVar[int]
     task: _task_pb2.Task
     attempt: int
-    def __init__(self, task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    gpu_indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., attempt: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TaskControl(_message.Message):
     __slots__ = ("task_id", "attempt", "action")

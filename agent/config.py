@@ -1,0 +1,25 @@
+"""Settings of an agent process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    #: Controller gRPC address, "host:port".
+    controller: str
+    #: The agent token the controller printed or stored in <controller data dir>/agent_token.
+    token: str
+    #: Node id, work directories and cached datasets live here.
+    data_dir: Path
+    #: Labels reported to the controller.
+    labels: dict[str, str] = field(default_factory=dict)
+    #: Advertise at most this many CPU cores (0: all of them).
+    cpu_cores: int = 0
+    #: Advertise at most this much memory in MiB (0: all of it).
+    memory_mb: int = 0
+    #: First reconnect delay; doubles up to `backoff_max_seconds`, with full jitter.
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0

@@ -1,0 +1,37 @@
+"""<data-dir>/endpoints.json: what a running farm bound, so tools never guess ports."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FILE_NAME = "endpoints.json"
+
+
+@dataclass
+class AgentEndpoints:
+    node_id: str
+    http: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoints:
+    grpc: str
+    api_key_file: str
+    http: dict[str, str] = field(default_factory=dict)
+    websocket: dict[str, str] = field(default_factory=dict)
+    agents: list[AgentEndpoints] = field(default_factory=list)
+
+    def write(self, data_dir: Path) -> Path:
+        path = data_dir / FILE_NAME
+        tmp = path.with_suffix(".tmp")
+        doc = {k: v for k, v in asdict(self).items() if v or k in ("grpc", "agents")}
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def remove(data_dir: Path) -> None:
+    (data_dir / FILE_NAME).unlink(missing_ok=True)

@@ -1,0 +1,161 @@
+"""`aifarm up`, `aifarm controller`, `aifarm agent`: run the farm's parts in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import click
+import structlog
+
+from agent.config import AgentConfig
+from agent.node_agent import NodeAgent
+from cli.endpoints import AgentEndpoints, Endpoints, remove
+from cli.log_config import LEVELS, configure_logging
+from controller.config import ControllerConfig
+from controller.credentials import API_KEY_FILE
+from controller.server import Controller
+
+log = structlog.get_logger(__name__)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("AIFARM_DATA_DIR", ".aifarm"))
+
+
+def _keys(value: str | None) -> tuple[str, ...]:
+    return tuple(k.strip() for k in (value or "").split(",") if k.strip())
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--label")
+        out[key] = val
+    return out
+
+
+def controller_options(f: Callable[..., object]) -> Callable[..., object]:
+    options = [
+        click.option("--data-dir", type=click.Path(path_type=Path), default=default_data_dir,
+                     help="State directory (env AIFARM_DATA_DIR; default ./.aifarm)."),
+        click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
+        click.option("--grpc-port", type=int, default=50051, show_default=True, help="gRPC port; 0 picks one."),
+        click.option("--api-keys", envvar="API_KEYS", help="Comma-separated API keys (env API_KEYS)."),
+        click.option("--agent-token", envvar="AIFARM_AGENT_TOKEN", help="Token agents join with."),
+        click.option("--no-auth", is_flag=True, help="Accept calls without keys. Trusted networks only."),
+        click.option("--heartbeat-interval", type=float, default=2.0, show_default=True, help="Seconds."),
+        click.option("--node-ttl", type=float, default=10.0, show_default=True,
+                     help="Seconds without a heartbeat before a node is lost."),
+        click.option("--restart-grace", type=float, default=30.0, show_default=True,
+                     help="Seconds nodes get to reconnect after a controller restart."),
+        click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _controller_config(kw: dict) -> ControllerConfig:
+    return ControllerConfig(
+        data_dir=kw["data_dir"].resolve(),
+        host=kw["host"],
+        grpc_port=kw["grpc_port"],
+        api_keys=_keys(kw["api_keys"]),
+        agent_token=kw["agent_token"] or "",
+        no_auth=kw["no_auth"],
+        heartbeat_interval_seconds=kw["heartbeat_interval"],
+        node_ttl_seconds=kw["node_ttl"],
+        restart_grace_seconds=kw["restart_grace"],
+    )
+
+
+async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await main(stop)
+
+
+async def _serve_controller(config: ControllerConfig, stop: asyncio.Event, *, with_agent: bool) -> None:
+    controller = Controller(config)
+    agent: NodeAgent | None = None
+    agent_job: asyncio.Task[None] | None = None
+    try:
+        address = await controller.start()
+        endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE))
+        if with_agent:
+            assert controller.credentials is not None
+            agent = NodeAgent(AgentConfig(controller=address, token=controller.credentials.agent_token,
+                                          data_dir=config.data_dir / "agent"))  # fmt: skip
+            agent_job = asyncio.create_task(agent.run(), name="agent")
+            endpoints.agents.append(AgentEndpoints(node_id=agent.node_id))
+        path = endpoints.write(config.data_dir)
+        click.echo(f"aifarm is up: gRPC {address}; endpoints in {path}. Ctrl-C stops it.", err=True)
+        await stop.wait()
+    finally:
+        click.echo("shutting down...", err=True)
+        if agent is not None:
+            await agent.shutdown()
+        if agent_job is not None:
+            agent_job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await agent_job
+        await controller.shutdown()
+        remove(config.data_dir)
+
+
+@click.command()
+@controller_options
+@click.option("--no-agent", is_flag=True, help="Start no local agent.")
+def up(no_agent: bool, **kw: object) -> None:
+    """Run the whole farm locally: controller and one agent, in the foreground."""
+    configure_logging(str(kw["log_level"]))
+    config = _controller_config(kw)
+    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent)))
+
+
+@click.command()
+@controller_options
+def controller(**kw: object) -> None:
+    """Run only the controller."""
+    configure_logging(str(kw["log_level"]))
+    config = _controller_config(kw)
+    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
+
+
+@click.command()
+@click.option("--controller", "controller_address", required=True, envvar="AIFARM_CONTROLLER",
+              help="Controller gRPC address HOST:PORT.")
+@click.option("--token", required=True, envvar="AIFARM_AGENT_TOKEN",
+              help="Agent token (in <controller data dir>/agent_token).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".aifarm-agent"), show_default=True,
+              help="Where the node id, work directories and dataset cache live.")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE label; repeatable.")
+@click.option("--cpus", type=int, default=0, help="Advertise at most this many CPU cores.")
+@click.option("--memory-mb", type=int, default=0, help="Advertise at most this much memory.")
+@click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
+def agent(controller_address: str, token: str, data_dir: Path, labels: tuple[str, ...], cpus: int,
+          memory_mb: int, log_level: str) -> None:  # fmt: skip
+    """Run an agent that joins a controller."""
+    configure_logging(log_level)
+    config = AgentConfig(controller=controller_address, token=token, data_dir=data_dir.resolve(),
+                         labels=_labels(labels), cpu_cores=cpus, memory_mb=memory_mb)  # fmt: skip
+
+    async def main(stop: asyncio.Event) -> None:
+        node = NodeAgent(config)
+        job = asyncio.create_task(node.run())
+        await asyncio.wait([job, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        await node.shutdown()
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+
+    asyncio.run(_until_signalled(main))

@@ -1,0 +1,170 @@
+"""aifarm.v1.AgentService: the per-node stream, dataset fetches and artifact uploads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import grpc
+import structlog
+
+from aifarm.v1 import agent_service_pb2 as pb
+from aifarm.v1 import agent_service_pb2_grpc
+from controller.api.convert_common import resource_id
+from controller.api.errors import abort, maps_domain_errors
+from controller.api.node_convert import capabilities_from_proto, usage_from_proto
+from controller.api.task_convert import (
+    STATE_FROM_PROTO,
+    STATE_TO_PROTO,
+    artifact_to_proto,
+    log_line_from_proto,
+    task_to_proto,
+    update_from_proto,
+)
+from controller.domain.artifacts import ArtifactShelf
+from controller.domain.datasets import DatasetLibrary
+from controller.domain.errors import DomainError, InvalidArgument
+from controller.domain.nodes import NodeBook
+from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
+from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState
+
+log = structlog.get_logger(__name__)
+
+NODE_ID_METADATA = "x-aifarm-node-id"
+ACTIONS = {a: pb.TaskAction.Value(f"TASK_ACTION_{a.name}") for a in TaskAction}
+
+
+def _node_from_hello(hello: pb.Hello) -> Node:
+    return Node(
+        id=hello.node_id,
+        hostname=hello.hostname,
+        capabilities=capabilities_from_proto(hello.capabilities),
+        labels=dict(hello.labels),
+        agent_version=hello.agent_version,
+    )
+
+
+def _reports(hello: pb.Hello) -> list[TaskAttemptReport]:
+    return [
+        TaskAttemptReport(t.task_id, t.attempt, STATE_FROM_PROTO.get(t.state, TaskState.RUNNING)) for t in hello.tasks
+    ]
+
+
+def _attempts(reports: list[TaskAttemptReport]) -> list[pb.TaskAttempt]:
+    return [pb.TaskAttempt(task_id=r.task_id, attempt=r.attempt, state=STATE_TO_PROTO[r.state]) for r in reports]
+
+
+def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
+    if isinstance(message, AssignMessage):
+        return pb.ConnectResponse(
+            assignment=pb.Assignment(
+                task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices
+            )
+        )
+    if isinstance(message, ControlMessage):
+        return pb.ConnectResponse(
+            control=pb.TaskControl(task_id=message.task_id, attempt=message.attempt, action=ACTIONS[message.action])
+        )
+    return pb.ConnectResponse(ack=pb.Ack(seq=message.seq))
+
+
+@maps_domain_errors
+class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self, nodes: NodeBook, datasets: DatasetLibrary, artifacts: ArtifactShelf, *, heartbeat_interval_ms: int
+    ) -> None:
+        self.nodes = nodes
+        self.datasets = datasets
+        self.artifacts = artifacts
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.ConnectRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConnectResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("message") != "hello":
+            raise InvalidArgument("the first message on AgentService.Connect must be a hello")
+        reports = _reports(first.hello)
+        session, reconciliation = await self.nodes.join(_node_from_hello(first.hello), reports)
+        yield pb.ConnectResponse(
+            welcome=pb.Welcome(
+                heartbeat_interval_ms=self.heartbeat_interval_ms,
+                heartbeat_ttl_ms=int(self.nodes.registry.ttl_seconds * 1000),
+                reattached=_attempts(reconciliation.reattached),
+                superseded=_attempts(reconciliation.superseded),
+            )
+        )
+        reader = asyncio.create_task(self._read(session, request_iterator))
+        try:
+            while (message := await session.outbox.get()) is not None:
+                yield _down_to_proto(message)
+        finally:
+            reader.cancel()
+            self.nodes.leave(session)
+
+    async def _read(self, session: AgentSession, requests: AsyncIterator[pb.ConnectRequest]) -> None:
+        node_id = session.node_id
+        bound = log.bind(node_id=node_id)
+        try:
+            async for message in requests:
+                self.nodes.registry.touch(node_id)
+                await self._handle(session, message)
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError as exc:
+            bound.info("agent stream broke", code=exc.code().name)
+        except Exception:
+            # The write was not acknowledged, so the agent replays it on its next stream.
+            bound.exception("failed to handle an agent message; closing the stream")
+        finally:
+            session.close()
+
+    async def _handle(self, session: AgentSession, message: pb.ConnectRequest) -> None:
+        kind = message.WhichOneof("message")
+        node_id = session.node_id
+        if kind == "heartbeat":
+            self.nodes.registry.heartbeat(node_id, usage_from_proto(message.heartbeat.usage))
+            return
+        if kind == "task_update":
+            try:
+                await self.nodes.tasks.apply_update(node_id, update_from_proto(message.task_update))
+            except DomainError as exc:
+                log.warning("dropping a malformed task update", node_id=node_id, error=str(exc))
+            session.send(AckMessage(message.task_update.seq))
+            return
+        if kind == "log_batch":
+            batch = message.log_batch
+            lines = [log_line_from_proto(ln, batch.attempt) for ln in batch.lines]
+            await self.nodes.tasks.append_logs(batch.task_id, batch.attempt, lines)
+            session.send(AckMessage(batch.seq))
+            return
+        log.warning("ignoring an unexpected message on the agent stream", node_id=node_id, kind=kind)
+
+    async def FetchDataset(
+        self, request: pb.FetchDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FetchDatasetResponse]:
+        dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
+        first = True
+        async for chunk in chunks:
+            yield pb.FetchDatasetResponse(chunk=chunk, sha256=dataset.sha256 if first else "")
+            first = False
+        if first:
+            yield pb.FetchDatasetResponse(sha256=dataset.sha256)
+
+    async def UploadArtifact(
+        self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext
+    ) -> pb.UploadArtifactResponse:
+        node_id = dict(context.invocation_metadata()).get(NODE_ID_METADATA, "")
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("message") != "header" or not node_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT,
+                        f"send a header first, with the {NODE_ID_METADATA} metadata set", "BAD_UPLOAD")  # fmt: skip
+        header = first.header
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in request_iterator:
+                yield message.chunk
+
+        artifact = await self.artifacts.upload(node_id, header.task_id, header.attempt, header.file_name, chunks())
+        return pb.UploadArtifactResponse(artifact=artifact_to_proto(artifact))
+

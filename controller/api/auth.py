@@ -1,0 +1,103 @@
+"""API keys for people, a separate token for agents, checked on every RPC.
+
+Health, reflection and GetHealth stay open. An agent token can call only
+AgentService; an API key can call everything but AgentService.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import grpc
+
+from controller.api.errors import status_trailer
+
+OPEN_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/aifarm.v1.SystemService/GetHealth",
+)
+AGENT_PREFIX = "/aifarm.v1.AgentService/"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_keys: frozenset[str]
+    agent_token: str
+    #: False only with --no-auth.
+    enabled: bool = True
+
+
+def presented_key(metadata: dict[str, str]) -> str:
+    auth = metadata.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return metadata.get("x-api-key", "").strip()
+
+
+def _matches(key: str, candidates: frozenset[str] | tuple[str, ...]) -> bool:
+    # compare_digest on every candidate: no early exit that leaks which key was close.
+    return bool(key) and sum(hmac.compare_digest(key.encode(), c.encode()) for c in candidates) > 0
+
+
+def check(creds: Credentials, method: str, metadata: dict[str, str]) -> tuple[grpc.StatusCode, str] | None:
+    """None when the call may go on, else the status to answer with."""
+    if not creds.enabled or method.startswith(OPEN_PREFIXES):
+        return None
+    key = presented_key(metadata)
+    is_agent = _matches(key, (creds.agent_token,))
+    is_user = _matches(key, creds.api_keys)
+    if method.startswith(AGENT_PREFIX):
+        if is_agent:
+            return None
+        if is_user:
+            return grpc.StatusCode.PERMISSION_DENIED, "AgentService needs the agent token, not an API key"
+        return grpc.StatusCode.UNAUTHENTICATED, "missing or invalid agent token (agent --token)"
+    if is_user:
+        return None
+    if is_agent:
+        return grpc.StatusCode.PERMISSION_DENIED, "the agent token can only call AgentService; use an API key"
+    return (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "missing or invalid API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'",
+    )
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, creds: Credentials) -> None:
+        self.creds = creds
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        denial = check(self.creds, details.method, metadata)
+        handler = await continuation(details)
+        if denial is None or handler is None:
+            return handler
+        return _denying(handler, *denial)
+
+
+def _denying(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    reason = "UNAUTHENTICATED" if code is grpc.StatusCode.UNAUTHENTICATED else "PERMISSION_DENIED"
+
+    async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message, trailing_metadata=status_trailer(code, message, reason))
+
+    async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message, trailing_metadata=status_trailer(code, message, reason))
+        yield  # pragma: no cover - makes this an async generator
+
+    kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(deny_stream, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(deny, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(deny_stream, **kwargs)

@@ -1,0 +1,58 @@
+"""Conversions shared by every resource: timestamps and page tokens."""
+
+from __future__ import annotations
+
+import base64
+
+from google.protobuf import timestamp_pb2
+
+from controller.domain.errors import InvalidArgument
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp | None:
+    """A Timestamp, or None for 0 (unset) so the field stays absent."""
+    if not seconds:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def seconds(ts: timestamp_pb2.Timestamp) -> float:
+    return ts.ToNanoseconds() / 1e9
+
+
+def page_bounds(page_size: int, page_token: str, *, default: int, maximum: int) -> tuple[int, int]:
+    """(offset, limit) from AIP-158 paging fields; the token is an opaque offset."""
+    if page_size < 0:
+        raise InvalidArgument("page_size must not be negative")
+    limit = min(page_size or default, maximum)
+    if not page_token:
+        return 0, limit
+    try:
+        offset = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid page_token {page_token!r}; pass one from next_page_token") from exc
+    if offset < 0:
+        raise InvalidArgument("invalid page_token")
+    return offset, limit
+
+
+def offset_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def next_page_token(offset: int, limit: int, returned: int, total: int | None = None) -> str:
+    end = offset + returned
+    if returned < limit or (total is not None and end >= total):
+        return ""
+    return offset_token(end)
+
+
+def resource_id(name: str, collection: str) -> str:
+    """'tasks/abc' -> 'abc' (a bare 'abc' is accepted too); clear error otherwise."""
+    prefix = f"{collection}/"
+    rest = name[len(prefix) :] if name.startswith(prefix) else name
+    if not rest or "/" in rest:
+        raise InvalidArgument(f"invalid resource name {name!r}: expected '{collection}/{{id}}'")
+    return rest

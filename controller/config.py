@@ -1,0 +1,36 @@
+"""Settings of a controller process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    #: Where the database, keys and files live.
+    data_dir: Path
+    #: Address the gRPC port binds to.
+    host: str = "127.0.0.1"
+    #: gRPC port; 0 picks a free one.
+    grpc_port: int = 50051
+    #: API keys given on the command line or in API_KEYS; empty: use or generate the key file.
+    api_keys: tuple[str, ...] = ()
+    #: Token agents join with; empty: use or generate the token file.
+    agent_token: str = ""
+    #: Accept every call without a key (trusted networks only).
+    no_auth: bool = False
+    #: How often agents send heartbeats.
+    heartbeat_interval_seconds: float = 2.0
+    #: A node silent this long is declared lost and its work requeued.
+    node_ttl_seconds: float = 10.0
+    #: After a controller restart, how long known nodes have to reconnect.
+    restart_grace_seconds: float = 30.0
+    #: Largest dataset or artifact accepted.
+    max_upload_mb: int = 1024
+    #: Largest single gRPC message (unary uploads and downloads).
+    max_message_mb: int = 256
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "aifarm.db"

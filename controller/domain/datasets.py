@@ -1,0 +1,63 @@
+"""The dataset library: files the controller keeps for training tasks."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import AsyncIterable, AsyncIterator
+
+from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from controller.domain.types import Dataset
+from controller.store.blob_store import BlobStore
+from controller.store.dataset_store import DatasetStore
+from controller.store.db import Database
+
+FORMATS = ("npz", "pt", "csv")
+DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class DatasetLibrary:
+    def __init__(self, db: Database, store: DatasetStore, blobs: BlobStore) -> None:
+        self.db = db
+        self.store = store
+        self.blobs = blobs
+
+    async def create(self, dataset_id: str, fmt: str, description: str, chunks: AsyncIterable[bytes]) -> Dataset:
+        if not DATASET_ID.match(dataset_id) or ".." in dataset_id:
+            raise InvalidArgument(
+                f"invalid dataset id {dataset_id!r}: use 1-63 letters, digits, '-', '_' or '.'"
+            )
+        if not fmt and "." in dataset_id:
+            fmt = dataset_id.rsplit(".", 1)[-1]
+        if fmt not in FORMATS:
+            raise InvalidArgument(f"dataset format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        if await self.store.get(dataset_id):
+            raise AlreadyExists(f"dataset {dataset_id!r} already exists", reason="DATASET_EXISTS")
+        blob = await self.blobs.write(("datasets", dataset_id), chunks)
+        dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time())
+        try:
+            async with self.db.write() as conn:
+                await self.store.insert(conn, dataset)
+        except Exception:
+            self.blobs.delete("datasets", dataset_id)
+            raise
+        return dataset
+
+    async def get(self, dataset_id: str) -> Dataset:
+        dataset = await self.store.get(dataset_id)
+        if dataset is None:
+            raise NotFound(f"dataset {dataset_id!r} not found", reason="DATASET_NOT_FOUND")
+        return dataset
+
+    async def list(self, *, offset: int, limit: int) -> list[Dataset]:
+        return await self.store.list(offset=offset, limit=limit)
+
+    async def delete(self, dataset_id: str) -> None:
+        async with self.db.write() as conn:
+            if not await self.store.delete(conn, dataset_id):
+                raise NotFound(f"dataset {dataset_id!r} not found", reason="DATASET_NOT_FOUND")
+        self.blobs.delete("datasets", dataset_id)
+
+    async def read(self, dataset_id: str) -> tuple[Dataset, AsyncIterator[bytes]]:
+        dataset = await self.get(dataset_id)
+        return dataset, self.blobs.read("datasets", dataset_id)

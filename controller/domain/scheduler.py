@@ -1,0 +1,121 @@
+"""Placement: a pure function from a snapshot of free capacity and a queue to decisions.
+
+Order: priority class first (critical, high, normal, low), then age. A task
+that does not fit now does not block smaller tasks behind it (backfill);
+reasons say whether it waits for capacity or can never fit on any node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.domain.types import Resources
+
+
+@dataclass(frozen=True)
+class GpuSlot:
+    index: int
+    memory_mb: int
+
+
+@dataclass
+class NodeCapacity:
+    """A node's totals and what is in use; `place` updates the used figures."""
+
+    node_id: str
+    cpu_cores: float
+    memory_mb: int
+    gpus: tuple[GpuSlot, ...] = ()
+    used_cpu: float = 0.0
+    used_memory_mb: int = 0
+    used_gpus: set[int] = field(default_factory=set)
+
+    def free_gpus(self, min_memory_mb: int) -> list[GpuSlot]:
+        return [g for g in self.gpus if g.index not in self.used_gpus and g.memory_mb >= min_memory_mb]
+
+    def could_ever_fit(self, need: Resources) -> bool:
+        gpus = [g for g in self.gpus if g.memory_mb >= need.gpu_memory_mb]
+        return len(gpus) >= need.gpus and self.cpu_cores >= need.cpu_cores and self.memory_mb >= need.memory_mb
+
+    def fits_now(self, need: Resources) -> bool:
+        return (
+            len(self.free_gpus(need.gpu_memory_mb)) >= need.gpus
+            and self.cpu_cores - self.used_cpu >= need.cpu_cores - 1e-9
+            and self.memory_mb - self.used_memory_mb >= need.memory_mb
+        )
+
+    def take(self, need: Resources) -> tuple[int, ...]:
+        # Smallest sufficient GPUs first, so big ones stay free for big asks.
+        chosen = sorted(self.free_gpus(need.gpu_memory_mb), key=lambda g: (g.memory_mb, g.index))[: need.gpus]
+        self.used_gpus.update(g.index for g in chosen)
+        self.used_cpu += need.cpu_cores
+        self.used_memory_mb += need.memory_mb
+        return tuple(sorted(g.index for g in chosen))
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    task_id: str
+    resources: Resources
+    priority: int
+    create_time: float
+
+
+@dataclass(frozen=True)
+class Placement:
+    task_id: str
+    node_id: str
+    gpu_indices: tuple[int, ...]
+
+
+@dataclass
+class Decisions:
+    placements: list[Placement] = field(default_factory=list)
+    #: task_id -> why it stays pending.
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+def place(nodes: list[NodeCapacity], queue: list[QueuedTask]) -> Decisions:
+    """Decide which queued tasks go where. Mutates the nodes' used figures."""
+    decisions = Decisions()
+    for task in sorted(queue, key=lambda t: (-t.priority, t.create_time, t.task_id)):
+        need = task.resources
+        candidates = [n for n in nodes if n.fits_now(need)]
+        if not candidates:
+            decisions.waiting[task.task_id] = _why_waiting(nodes, need)
+            continue
+        node = min(candidates, key=lambda n: _leftover(n, need))
+        decisions.placements.append(Placement(task.task_id, node.node_id, node.take(need)))
+    return decisions
+
+
+def _leftover(node: NodeCapacity, need: Resources) -> tuple[float, ...]:
+    """Best fit: keep GPU nodes for GPU work, then leave the least capacity idle."""
+    spare_gpus = len(node.free_gpus(0)) - need.gpus
+    return (spare_gpus, node.cpu_cores - node.used_cpu - need.cpu_cores, node.memory_mb - node.used_memory_mb)
+
+
+def describe(need: Resources) -> str:
+    parts = []
+    if need.gpus:
+        per_gpu = f" with {need.gpu_memory_mb} MiB each" if need.gpu_memory_mb else ""
+        parts.append(f"{need.gpus} GPU{'s' if need.gpus != 1 else ''}{per_gpu}")
+    if need.cpu_cores:
+        parts.append(f"{need.cpu_cores:g} CPU cores")
+    if need.memory_mb:
+        parts.append(f"{need.memory_mb} MiB RAM")
+    return ", ".join(parts) or "no resources"
+
+
+def _why_waiting(nodes: list[NodeCapacity], need: Resources) -> str:
+    if not nodes:
+        return "no node is online"
+    if not any(n.could_ever_fit(need) for n in nodes):
+        most_gpus = max(len(n.gpus) for n in nodes)
+        most_cpu = max(n.cpu_cores for n in nodes)
+        most_mem = max(n.memory_mb for n in nodes)
+        return (
+            f"no online node can fit {describe(need)}: the largest have {most_gpus} GPUs,"
+            f" {most_cpu:g} CPU cores, {most_mem} MiB RAM"
+        )
+    return f"waiting for free capacity ({describe(need)})"

@@ -1,0 +1,219 @@
+"""Plain types of the controller's domain. They know nothing of gRPC or SQL."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+
+class TaskState(enum.Enum):
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def placed(self) -> bool:
+        """Holding resources on a node."""
+        return self in PLACED_STATES
+
+
+TERMINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED})
+PLACED_STATES = frozenset({TaskState.ASSIGNED, TaskState.RUNNING, TaskState.PAUSED})
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+class NodeState(enum.Enum):
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+class TaskAction(enum.Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Resources:
+    gpus: int = 0
+    gpu_memory_mb: int = 0
+    cpu_cores: float = 0.0
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    uuid: str
+    name: str
+    memory_mb: int
+    compute_capability: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    cpu_cores: int = 0
+    memory_mb: int = 0
+    gpus: tuple[Gpu, ...] = ()
+    os: str = ""
+    platform: str = ""
+    python_version: str = ""
+    torch_version: str = ""
+
+
+@dataclass(frozen=True)
+class GpuUsage:
+    index: int
+    utilization_percent: float = 0.0
+    memory_used_mb: int = 0
+    temperature_c: float = 0.0
+    power_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    cpu_percent: float = 0.0
+    memory_percent: float = 0.0
+    memory_used_mb: int = 0
+    load_average: float = 0.0
+    gpus: tuple[GpuUsage, ...] = ()
+
+
+@dataclass
+class Node:
+    id: str
+    hostname: str = ""
+    state: NodeState = NodeState.ONLINE
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    usage: NodeUsage = field(default_factory=NodeUsage)
+    labels: dict[str, str] = field(default_factory=dict)
+    agent_version: str = ""
+    create_time: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What to run. The controller never interprets the payload; agents do.
+
+    `kind` names the spec ("script", "training"); `payload` is its proto3 JSON.
+    """
+
+    kind: str
+    payload: str
+
+
+@dataclass
+class TaskResult:
+    exit_code: int = 0
+    output_sha256: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    task_id: str
+    file_name: str
+    attempt: int
+    size_bytes: int
+    sha256: str
+
+
+@dataclass
+class Task:
+    id: str
+    spec: TaskSpec
+    display_name: str = ""
+    resources: Resources = field(default_factory=Resources)
+    priority: Priority = Priority.NORMAL
+    depends_on: list[str] = field(default_factory=list)
+    time_limit_seconds: int = 0
+    max_retries: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    state: TaskState = TaskState.PENDING
+    state_reason: str = ""
+    attempt: int = 0
+    #: Failed attempts so far; retries stop at max_retries.
+    failures: int = 0
+    node_id: str = ""
+    #: GPUs of the node held by the current attempt.
+    gpu_indices: tuple[int, ...] = ()
+    progress: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    result: TaskResult = field(default_factory=TaskResult)
+    artifacts: list[Artifact] = field(default_factory=list)
+    create_time: float = field(default_factory=time.time)
+    start_time: float = 0.0
+    end_time: float = 0.0
+    update_time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line a task printed; `seq` is assigned by the store, increasing per task."""
+
+    attempt: int
+    line_no: int
+    stream: str
+    text: str
+    time: float
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    attempt: int
+    epoch: int
+    values: dict[str, float]
+    time: float
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    format: str
+    size_bytes: int
+    sha256: str
+    description: str = ""
+    create_time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class TaskAttemptReport:
+    """A task attempt an agent says it knows, from its hello."""
+
+    task_id: str
+    attempt: int
+    state: TaskState
+
+
+@dataclass
+class TaskUpdate:
+    """An agent's report on one attempt."""
+
+    task_id: str
+    attempt: int
+    state: TaskState | None = None
+    progress: float | None = None
+    metric: MetricPoint | None = None
+    result: TaskResult | None = None
+    reason: str = ""
+    time: float = field(default_factory=time.time)
