@@ -1,0 +1,330 @@
+"""The training runner: a torch training run in a worker subprocess.
+
+The worker (`python -m agent.training.worker`, protocol in its docstring)
+keeps torch and the training loop out of the agent's process and event loop.
+This runner validates the spec, resolves the data, starts the worker in its own
+process group, turns its JSON-line events into reporter calls and sends it
+pause/resume/stop on stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter
+from agent.runners.script import (
+    DEFAULT_GRACE_SECONDS,
+    ChildProcess,
+    Ending,
+    describe_exit,
+    drain,
+    pump_lines,
+    sha256_file,
+    task_env,
+)
+from agent.training.spec import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_VALIDATION_SPLIT,
+    SpecError,
+    SyntheticData,
+    TrainingConfig,
+    WorkerSpec,
+    validate_config,
+    validate_synthetic,
+)
+from aifarm.v1 import task_pb2
+
+#: The directory holding the `agent` package, put on the worker's PYTHONPATH.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_FILE = "training_spec.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+#: Seconds a stopped worker gets to finish its step and checkpoint before it is terminated.
+DEFAULT_STOP_TIMEOUT_SECONDS = 120.0
+#: stderr lines quoted in the error when the worker crashes.
+_STDERR_TAIL = 10
+
+
+def config_from_proto(spec: task_pb2.TrainingSpec) -> TrainingConfig:
+    """The proto's fields with the documented defaults for unset (zero) values."""
+    return TrainingConfig(
+        architecture=spec.architecture,
+        epochs=spec.epochs,
+        batch_size=spec.batch_size or DEFAULT_BATCH_SIZE,
+        learning_rate=spec.learning_rate or DEFAULT_LEARNING_RATE,
+        optimizer=spec.optimizer or "adam",
+        loss_function=spec.loss_function or "cross_entropy",
+        # A float32 on the wire: round off the noise (0.2 arrives as 0.20000000298).
+        validation_split=round(spec.validation_split, 6) or DEFAULT_VALIDATION_SPLIT,
+        seed=spec.seed,
+        device=spec.device or "auto",
+    )
+
+
+def synthetic_from_proto(spec: task_pb2.SyntheticDataset) -> SyntheticData:
+    return SyntheticData(
+        samples=spec.samples or 512,
+        features=spec.features or 16,
+        classes=spec.classes or 4,
+        image_size=spec.image_size,
+        channels=spec.channels or 3,
+    )
+
+
+class TrainingRunner(Runner):
+    """Trains `spec.architecture` on the spec's data; the outcome carries the checkpoint.
+
+    Completed: artifacts = [checkpoint], output_sha256 = its sha256. Stop asks
+    the worker to finish its step and checkpoint (CANCELLED, with the
+    checkpoint); after `stop_timeout_seconds` it is terminated. Cancel kills
+    the worker (CANCELLED, with the last epoch's checkpoint if there is one).
+    The time limit (wall clock from the start, dataset fetch included)
+    SIGTERMs the worker, which checkpoints, then SIGKILLs it after
+    `grace_seconds` (FAILED).
+    """
+
+    def __init__(
+        self,
+        spec: task_pb2.TrainingSpec,
+        ctx: RunContext,
+        reporter: TaskReporter,
+        *,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS,
+    ) -> None:
+        self._spec = spec
+        self._ctx = ctx
+        self._reporter = reporter
+        self._grace = grace_seconds
+        self._stop_timeout = stop_timeout_seconds
+        self._log = structlog.get_logger().bind(task_id=ctx.task_id, attempt=ctx.attempt, runner="training")
+        self._checkpoint = ctx.workdir / CHECKPOINT_FILE
+        self._child: ChildProcess | None = None
+        self._ending: Ending | None = None
+        self._finished = False
+        self._want_paused = False
+        self._sent_paused = False
+        self._done: dict[str, Any] | None = None
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+        self._background: list[asyncio.Task[None]] = []
+
+    async def run(self) -> Outcome:
+        loop = asyncio.get_running_loop()
+        limit = self._ctx.time_limit_seconds
+        deadline = loop.time() + limit if limit > 0 else None
+        try:
+            worker_spec = self._plan()
+        except SpecError as exc:
+            return self._finish(Outcome(FinalState.FAILED, error=str(exc)))
+        try:
+            worker_spec = await asyncio.wait_for(self._resolve_dataset(worker_spec), _remaining(deadline, loop))
+        except TimeoutError:
+            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
+        except Exception as exc:  # whatever the fetcher raises, the attempt fails with its message
+            return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch dataset {self._spec.dataset!r}: {exc}"))
+        if self._ending is not None:
+            return self._finish(Outcome(FinalState.CANCELLED, error=f"{self._ending.value} before it started"))
+        spec_path = self._ctx.workdir / SPEC_FILE
+        spec_path.write_text(worker_spec.to_json(), encoding="utf-8")
+        child = await self._start_worker(spec_path)
+        if child is None:
+            return self._finish(Outcome(FinalState.FAILED, error="cannot start the training worker"))
+        try:
+            return await self._supervise(child, _remaining(deadline, loop))
+        except asyncio.CancelledError:
+            # The agent dropped the attempt: the worker must not outlive it.
+            child.signal_group(signal.SIGKILL)
+            child.reap_group()
+            raise
+
+    def _plan(self) -> WorkerSpec:
+        config = config_from_proto(self._spec)
+        validate_config(config)
+        source = self._spec.WhichOneof("data")
+        if source is None:
+            raise SpecError("training needs data: set dataset or synthetic")
+        synthetic = synthetic_from_proto(self._spec.synthetic) if source == "synthetic" else None
+        if synthetic is not None:
+            validate_synthetic(synthetic, config.architecture)
+        return WorkerSpec(config=config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=synthetic)
+
+    async def _resolve_dataset(self, worker_spec: WorkerSpec) -> WorkerSpec:
+        if worker_spec.synthetic is not None:
+            return worker_spec
+        self._reporter.log(LogSource.SYSTEM, f"fetching {self._spec.dataset}")
+        path = await self._ctx.fetch_dataset(self._spec.dataset)
+        return WorkerSpec(worker_spec.config, worker_spec.checkpoint_path, dataset_path=str(Path(path).resolve()))
+
+    async def _start_worker(self, spec_path: Path) -> ChildProcess | None:
+        argv = [sys.executable, "-m", "agent.training.worker", str(spec_path)]
+        env = task_env(self._ctx, {})
+        # The package is normally installed; this keeps a plain checkout working too.
+        env["PYTHONPATH"] = ":".join(p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        self._reporter.log(LogSource.SYSTEM, f"starting: training {self._spec.architecture} (python -m agent.training.worker)")
+        self._log.info("training worker starting", argv=argv)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self._ctx.workdir,
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.error("training worker did not start", error=str(exc))
+            return None
+        return ChildProcess(proc)
+
+    async def _supervise(self, child: ChildProcess, timeout: float | None) -> Outcome:
+        self._child = child
+        assert child.proc.stdout is not None and child.proc.stderr is not None
+        pumps = [
+            asyncio.create_task(pump_lines(child.proc.stdout, self._on_event_line)),
+            asyncio.create_task(pump_lines(child.proc.stderr, self._on_stderr_line)),
+        ]
+        await self._apply_early_requests()
+        if not await child.wait(timeout):
+            if self._ending is None:
+                self._ending = Ending.TIME_LIMIT
+            self._background.append(asyncio.create_task(child.terminate(self._grace)))
+            await child.proc.wait()
+        child.reap_group()
+        await drain(pumps)
+        if child.proc.stdin is not None:
+            child.proc.stdin.close()
+        for task in self._background:
+            task.cancel()
+        return self._finish(await self._outcome(child.proc.returncode or 0))
+
+    async def _apply_early_requests(self) -> None:
+        """Carry out a request that came while the worker was starting."""
+        if self._ending is Ending.CANCEL:
+            self._child.signal_group(signal.SIGKILL)  # type: ignore[union-attr]
+        elif self._ending is Ending.STOP:
+            await self._request_stop()
+        elif self._want_paused:
+            await self.pause()
+
+    # --- what the worker says -------------------------------------------------------
+
+    def _on_event_line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+            self._handle(event)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Not protocol (the worker sends stray prints to stderr, but be lenient).
+            self._reporter.log(LogSource.STDOUT, line)
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "log":
+            self._reporter.log(LogSource.STDOUT, str(event["text"]))
+        elif kind == "progress":
+            self._reporter.progress(float(event["fraction"]))
+        elif kind == "epoch":
+            values = {str(k): float(v) for k, v in event["values"].items()}
+            self._reporter.metric(int(event["epoch"]), values)
+        elif kind == "checkpoint":
+            self._log.debug("checkpoint written", path=event["path"])
+        elif kind in ("paused", "resumed"):
+            self._reporter.paused(kind == "paused")
+        elif kind == "done":
+            self._done = {"state": str(event["state"]), "error": str(event.get("error", ""))}
+        else:
+            raise KeyError(kind)
+
+    def _on_stderr_line(self, line: str) -> None:
+        self._stderr_tail.append(line)
+        self._reporter.log(LogSource.STDERR, line)
+
+    # --- how it ended ---------------------------------------------------------------
+
+    async def _outcome(self, returncode: int) -> Outcome:
+        artifacts = [self._checkpoint] if self._checkpoint.is_file() else []
+        sha = await asyncio.to_thread(sha256_file, self._checkpoint) if artifacts else ""
+        exit_code, description = describe_exit(returncode)
+        done_state = self._done["state"] if self._done else None
+        # First: a run that finished and exited cleanly is done, even if a stop came too late.
+        if done_state == "completed" and returncode == 0 and artifacts:
+            return Outcome(FinalState.COMPLETED, 0, sha, "", artifacts)
+        if self._ending is Ending.TIME_LIMIT:
+            error = f"time limit of {self._ctx.time_limit_seconds} s exceeded"
+            return Outcome(FinalState.FAILED, exit_code, sha, error, artifacts)
+        if self._ending is not None or done_state == "cancelled":
+            why = self._ending.value if self._ending else "stopped by the worker"
+            return Outcome(FinalState.CANCELLED, exit_code, sha, why, artifacts)
+        if done_state == "failed" and self._done and self._done["error"]:
+            return Outcome(FinalState.FAILED, exit_code, sha, self._done["error"], artifacts)
+        tail = "\n".join(self._stderr_tail)
+        error = f"training worker {description}" + (f":\n{tail}" if tail else "")
+        return Outcome(FinalState.FAILED, exit_code, sha, error, artifacts)
+
+    def _finish(self, outcome: Outcome) -> Outcome:
+        self._finished = True
+        summary = outcome.error.splitlines()[0] if outcome.error else "done"
+        self._reporter.log(LogSource.SYSTEM, f"ended {outcome.state.value}: {summary}")
+        self._log.info("training ended", state=outcome.state.value, error=outcome.error)
+        return outcome
+
+    # --- control; each safe to call twice and after the end ---------------------------
+
+    async def pause(self) -> None:
+        self._want_paused = True
+        if not self._sent_paused and self._ending is None and await self._send("pause"):
+            self._sent_paused = True
+
+    async def resume(self) -> None:
+        self._want_paused = False
+        if self._sent_paused and await self._send("resume"):
+            self._sent_paused = False
+
+    async def stop(self) -> None:
+        if self._finished or self._ending is not None:
+            return
+        self._ending = Ending.STOP
+        if self._child is not None:
+            await self._request_stop()
+
+    async def cancel(self) -> None:
+        if self._finished:
+            return
+        self._ending = self._ending or Ending.CANCEL
+        if self._child is not None:
+            self._child.signal_group(signal.SIGKILL)
+
+    async def _request_stop(self) -> None:
+        """Ask for a checkpoint and an end; terminate if that takes too long."""
+        await self._send("stop")
+        self._background.append(asyncio.create_task(self._escalate_stop()))
+
+    async def _escalate_stop(self) -> None:
+        child = self._child
+        if child is not None and not await child.wait(self._stop_timeout):
+            self._log.warning("worker ignored stop; terminating", timeout=self._stop_timeout)
+            await child.terminate(self._grace)
+
+    async def _send(self, command: str) -> bool:
+        """Write one command line to the worker; False when it is not there to read it."""
+        child = self._child
+        if child is None or not child.running or child.proc.stdin is None or child.proc.stdin.is_closing():
+            return False
+        try:
+            child.proc.stdin.write(command.encode() + b"\n")
+            await child.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+
+def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop) -> float | None:
+    return None if deadline is None else max(deadline - loop.time(), 0.0)
