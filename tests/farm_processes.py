@@ -1,0 +1,178 @@
+"""Real aifarm processes for tests: a controller and agents on 127.0.0.1 with free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import grpc
+
+from aifarm.v1 import (
+    dataset_service_pb2_grpc,
+    node_service_pb2,
+    node_service_pb2_grpc,
+    system_service_pb2,
+    system_service_pb2_grpc,
+    task_pb2,
+    task_service_pb2,
+    task_service_pb2_grpc,
+)
+
+API_KEY = "test-api-key"
+AGENT_TOKEN = "test-agent-token"
+REPO = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("API_KEYS", None)
+    out = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT,
+                            cwd=REPO, env=env)  # fmt: skip
+
+
+@dataclass
+class ControllerProcess:
+    data_dir: Path
+    port: int
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> ControllerProcess:
+        (self.data_dir / "endpoints.json").unlink(missing_ok=True)
+        self.proc = _spawn(
+            ["controller", "--data-dir", str(self.data_dir), "--grpc-port", str(self.port), "--api-keys", API_KEY,
+             "--agent-token", AGENT_TOKEN, "--heartbeat-interval", "0.3", "--node-ttl", "2.5",
+             "--restart-grace", "4", *self.extra],
+            self.data_dir.parent / f"{self.data_dir.name}.log",
+        )  # fmt: skip
+        wait_for(lambda: (self.data_dir / "endpoints.json").exists() or self.proc.poll() is not None,
+                 what="the controller to start")  # fmt: skip
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"controller exited at start:\n{self.log}")
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+
+    def endpoints(self) -> dict:
+        return json.loads((self.data_dir / "endpoints.json").read_text())
+
+
+@dataclass
+class AgentProcess:
+    controller: str
+    data_dir: Path
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def node_id(self) -> str:
+        return wait_for(lambda: (self.data_dir / "node_id").exists() and (self.data_dir / "node_id").read_text().strip(),
+                        what="the agent's node id")  # fmt: skip
+
+    @property
+    def log(self) -> str:
+        path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> AgentProcess:
+        self.proc = _spawn(
+            ["agent", "--controller", self.controller, "--token", AGENT_TOKEN, "--data-dir", str(self.data_dir),
+             *self.extra],
+            self.data_dir.parent / f"{self.data_dir.name}.log",
+        )  # fmt: skip
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Client:
+    """Stubs with the API key attached."""
+
+    def __init__(self, address: str, key: str = API_KEY) -> None:
+        self.channel = grpc.insecure_channel(address)
+        self.metadata = (("authorization", f"Bearer {key}"),)
+        self.tasks = task_service_pb2_grpc.TaskServiceStub(self.channel)
+        self.nodes = node_service_pb2_grpc.NodeServiceStub(self.channel)
+        self.datasets = dataset_service_pb2_grpc.DatasetServiceStub(self.channel)
+        self.system = system_service_pb2_grpc.SystemServiceStub(self.channel)
+
+    def create(self, task: task_pb2.Task, **kw: str) -> task_pb2.Task:
+        return self.tasks.CreateTask(task_service_pb2.CreateTaskRequest(task=task, **kw), metadata=self.metadata,
+                                     timeout=10)  # fmt: skip
+
+    def get(self, name: str) -> task_pb2.Task:
+        return self.tasks.GetTask(task_service_pb2.GetTaskRequest(name=name), metadata=self.metadata, timeout=10)
+
+    def logs(self, name: str) -> list[task_pb2.LogLine]:
+        req = task_service_pb2.ListTaskLogsRequest(parent=name, page_size=10000)
+        return list(self.tasks.ListTaskLogs(req, metadata=self.metadata, timeout=10).lines)
+
+    def online_nodes(self) -> list:
+        req = node_service_pb2.ListNodesRequest(state=1)
+        return list(self.nodes.ListNodes(req, metadata=self.metadata, timeout=10).nodes)
+
+    def wait_state(self, name: str, *states: int, timeout: float = 60.0) -> task_pb2.Task:
+        labels = "/".join(task_pb2.TaskState.Name(s) for s in states)
+        return wait_for(lambda: (t := self.get(name)).state in states and t, timeout=timeout,
+                        what=f"{name} to be {labels}")  # fmt: skip
+
+    def health(self) -> system_service_pb2.Health:
+        return self.system.GetHealth(system_service_pb2.GetHealthRequest(), timeout=10)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def script_task(source: str, *, name: str = "", **kw: object) -> task_pb2.Task:
+    return task_pb2.Task(display_name=name, script=task_pb2.ScriptSpec(source=source, entrypoint="main.py"), **kw)
