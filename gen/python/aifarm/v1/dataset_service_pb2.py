@@ -23,13 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from aifarm.v1 import dataset_pb2 as aifarm_dot_v1_dot_dataset__pb2
+from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61ifarm/v1/dataset_service.proto\x12\taifarm.v1\x1a\x17\x61ifarm/v1/dataset.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"\x82\x01\n\x14\x43reateDatasetRequest\x12\x18\n\ndataset_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12+\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"\'\n\x11GetDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x14ListDatasetsResponse\x12$\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14\x44\x65leteDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\x16\x44ownloadDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa1\x04\n\x0e\x44\x61tasetService\x12\x63\n\rCreateDataset\x12\x1f.aifarm.v1.CreateDatasetRequest\x1a\x12.aifarm.v1.Dataset\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x63ontent\x12`\n\nGetDataset\x12\x1c.aifarm.v1.GetDatasetRequest\x1a\x12.aifarm.v1.Dataset\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=datasets/*}\x12h\n\x0cListDatasets\x12\x1e.aifarm.v1.ListDatasetsRequest\x1a\x1f.aifarm.v1.ListDatasetsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasets\x12g\n\rDeleteDataset\x12\x1f.aifarm.v1.DeleteDatasetRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=datasets/*}\x12u\n\x0f\x44ownloadDataset\x12!.aifarm.v1.DownloadDatasetRequest\x1a\x14.google.api.HttpBody\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=datasets/*}:downloadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61ifarm/v1/dataset_service.proto\x12\taifarm.v1\x1a\x17\x61ifarm/v1/dataset.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"\x82\x01\n\x14\x43reateDatasetRequest\x12\x18\n\ndataset_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12+\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"\'\n\x11GetDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x14ListDatasetsResponse\x12$\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14\x44\x65leteDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\x16\x44ownloadDatasetRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xaf\x04\n\x0e\x44\x61tasetService\x12j\n\rCreateDataset\x12\x1f.aifarm.v1.CreateDatasetRequest\x1a\x12.aifarm.v1.Dataset\"$\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x63ontent\x12`\n\nGetDataset\x12\x1c.aifarm.v1.GetDatasetRequest\x1a\x12.aifarm.v1.Dataset\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=datasets/*}\x12h\n\x0cListDatasets\x12\x1e.aifarm.v1.ListDatasetsRequest\x1a\x1f.aifarm.v1.ListDatasetsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasets\x12n\n\rDeleteDataset\x12\x1f.aifarm.v1.DeleteDatasetRequest\x1a\x16.google.protobuf.Empty\"$\xca\xf3\x18\x03\x08\xcc\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=datasets/*}\x12u\n\x0f\x44ownloadDataset\x12!.aifarm.v1.DownloadDatasetRequest\x1a\x14.google.api.HttpBody\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=datasets/*}:downloadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,27 +48,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOWNLOADDATASETREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DOWNLOADDATASETREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_DATASETSERVICE'].methods_by_name['CreateDataset']._loaded_options = None
-  _globals['_DATASETSERVICE'].methods_by_name['CreateDataset']._serialized_options = b'\202\323\344\223\002\027\"\014/v1/datasets:\007content'
+  _globals['_DATASETSERVICE'].methods_by_name['CreateDataset']._serialized_options = b'\312\363\030\003\010\311\001\202\323\344\223\002\027\"\014/v1/datasets:\007content'
   _globals['_DATASETSERVICE'].methods_by_name['GetDataset']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\220\002\001\202\323\344\223\002\027\022\025/v1/{name=datasets/*}'
   _globals['_DATASETSERVICE'].methods_by_name['ListDatasets']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['ListDatasets']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/v1/datasets'
   _globals['_DATASETSERVICE'].methods_by_name['DeleteDataset']._loaded_options = None
-  _globals['_DATASETSERVICE'].methods_by_name['DeleteDataset']._serialized_options = b'\202\323\344\223\002\027*\025/v1/{name=datasets/*}'
+  _globals['_DATASETSERVICE'].methods_by_name['DeleteDataset']._serialized_options = b'\312\363\030\003\010\314\001\202\323\344\223\002\027*\025/v1/{name=datasets/*}'
   _globals['_DATASETSERVICE'].methods_by_name['DownloadDataset']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['DownloadDataset']._serialized_options = b'\220\002\001\202\323\344\223\002 \022\036/v1/{name=datasets/*}:download'
-  _globals['_CREATEDATASETREQUEST']._serialized_start=191
-  _globals['_CREATEDATASETREQUEST']._serialized_end=321
-  _globals['_GETDATASETREQUEST']._serialized_start=323
-  _globals['_GETDATASETREQUEST']._serialized_end=362
-  _globals['_LISTDATASETSREQUEST']._serialized_start=364
-  _globals['_LISTDATASETSREQUEST']._serialized_end=424
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=426
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=511
-  _globals['_DELETEDATASETREQUEST']._serialized_start=513
-  _globals['_DELETEDATASETREQUEST']._serialized_end=555
-  _globals['_DOWNLOADDATASETREQUEST']._serialized_start=557
-  _globals['_DOWNLOADDATASETREQUEST']._serialized_end=601
-  _globals['_DATASETSERVICE']._serialized_start=604
-  _globals['_DATASETSERVICE']._serialized_end=1149
+  _globals['_CREATEDATASETREQUEST']._serialized_start=229
+  _globals['_CREATEDATASETREQUEST']._serialized_end=359
+  _globals['_GETDATASETREQUEST']._serialized_start=361
+  _globals['_GETDATASETREQUEST']._serialized_end=400
+  _globals['_LISTDATASETSREQUEST']._serialized_start=402
+  _globals['_LISTDATASETSREQUEST']._serialized_end=462
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=464
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=549
+  _globals['_DELETEDATASETREQUEST']._serialized_start=551
+  _globals['_DELETEDATASETREQUEST']._serialized_end=593
+  _globals['_DOWNLOADDATASETREQUEST']._serialized_start=595
+  _globals['_DOWNLOADDATASETREQUEST']._serialized_end=639
+  _globals['_DATASETSERVICE']._serialized_start=642
+  _globals['_DATASETSERVICE']._serialized_end=1201
 # @@protoc_insertion_point(module_scope)

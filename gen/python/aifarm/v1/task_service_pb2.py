@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
+from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/task_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/task.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"]\n\x11\x43reateTaskRequest\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.TaskB\x04\xe2\x41\x01\x02\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"$\n\x0eGetTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"m\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12$\n\x06states\x18\x03 \x03(\x0e\x32\x14.aifarm.v1.TaskState\x12\x0c\n\x04node\x18\x04 \x01(\t\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\'\n\x11\x43\x61ncelTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fStopTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10PauseTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11ResumeTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10WatchTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x13ListTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04tail\x18\x04 \x01(\x05\"R\n\x14ListTaskLogsResponse\x12!\n\x05lines\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.LogLine\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15StreamTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x11\n\tafter_seq\x18\x03 \x01(\r\".\n\x16ListTaskMetricsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x17ListTaskMetricsResponse\x12&\n\x06points\x18\x01 \x03(\x0b\x32\x16.aifarm.v1.MetricPoint\"-\n\x17\x44ownloadArtifactRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xf1\t\n\x0bTaskService\x12T\n\nCreateTask\x12\x1c.aifarm.v1.CreateTaskRequest\x1a\x0f.aifarm.v1.Task\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/tasks:\x04task\x12T\n\x07GetTask\x12\x19.aifarm.v1.GetTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tasks/*}\x12\\\n\tListTasks\x12\x1b.aifarm.v1.ListTasksRequest\x1a\x1c.aifarm.v1.ListTasksResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tasks\x12\x61\n\nCancelTask\x12\x1c.aifarm.v1.CancelTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:cancel:\x01*\x12[\n\x08StopTask\x12\x1a.aifarm.v1.StopTaskRequest\x1a\x0f.aifarm.v1.Task\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=tasks/*}:stop:\x01*\x12^\n\tPauseTask\x12\x1b.aifarm.v1.PauseTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=tasks/*}:pause:\x01*\x12\x61\n\nResumeTask\x12\x1c.aifarm.v1.ResumeTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:resume:\x01*\x12`\n\tWatchTask\x12\x1b.aifarm.v1.WatchTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=tasks/*}:watch0\x01\x12u\n\x0cListTaskLogs\x12\x1e.aifarm.v1.ListTaskLogsRequest\x1a\x1f.aifarm.v1.ListTaskLogsResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=tasks/*}/logs\x12u\n\x0eStreamTaskLogs\x12 .aifarm.v1.StreamTaskLogsRequest\x1a\x12.aifarm.v1.LogLine\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=tasks/*}/logs:stream0\x01\x12\x81\x01\n\x0fListTaskMetrics\x12!.aifarm.v1.ListTaskMetricsRequest\x1a\".aifarm.v1.ListTaskMetricsResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=tasks/*}/metrics\x12\x80\x01\n\x10\x44ownloadArtifact\x12\".aifarm.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=tasks/*/artifacts/*}:downloadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/task_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/task.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"]\n\x11\x43reateTaskRequest\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.TaskB\x04\xe2\x41\x01\x02\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"$\n\x0eGetTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"m\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12$\n\x06states\x18\x03 \x03(\x0e\x32\x14.aifarm.v1.TaskState\x12\x0c\n\x04node\x18\x04 \x01(\t\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\'\n\x11\x43\x61ncelTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fStopTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10PauseTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11ResumeTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10WatchTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x13ListTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04tail\x18\x04 \x01(\x05\"R\n\x14ListTaskLogsResponse\x12!\n\x05lines\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.LogLine\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15StreamTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x11\n\tafter_seq\x18\x03 \x01(\r\".\n\x16ListTaskMetricsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x17ListTaskMetricsResponse\x12&\n\x06points\x18\x01 \x03(\x0b\x32\x16.aifarm.v1.MetricPoint\"-\n\x17\x44ownloadArtifactRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xf8\t\n\x0bTaskService\x12[\n\nCreateTask\x12\x1c.aifarm.v1.CreateTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1e\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02\x11\"\t/v1/tasks:\x04task\x12T\n\x07GetTask\x12\x19.aifarm.v1.GetTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tasks/*}\x12\\\n\tListTasks\x12\x1b.aifarm.v1.ListTasksRequest\x1a\x1c.aifarm.v1.ListTasksResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tasks\x12\x61\n\nCancelTask\x12\x1c.aifarm.v1.CancelTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:cancel:\x01*\x12[\n\x08StopTask\x12\x1a.aifarm.v1.StopTaskRequest\x1a\x0f.aifarm.v1.Task\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=tasks/*}:stop:\x01*\x12^\n\tPauseTask\x12\x1b.aifarm.v1.PauseTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=tasks/*}:pause:\x01*\x12\x61\n\nResumeTask\x12\x1c.aifarm.v1.ResumeTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:resume:\x01*\x12`\n\tWatchTask\x12\x1b.aifarm.v1.WatchTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=tasks/*}:watch0\x01\x12u\n\x0cListTaskLogs\x12\x1e.aifarm.v1.ListTaskLogsRequest\x1a\x1f.aifarm.v1.ListTaskLogsResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=tasks/*}/logs\x12u\n\x0eStreamTaskLogs\x12 .aifarm.v1.StreamTaskLogsRequest\x1a\x12.aifarm.v1.LogLine\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=tasks/*}/logs:stream0\x01\x12\x81\x01\n\x0fListTaskMetrics\x12!.aifarm.v1.ListTaskMetricsRequest\x1a\".aifarm.v1.ListTaskMetricsResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=tasks/*}/metrics\x12\x80\x01\n\x10\x44ownloadArtifact\x12\".aifarm.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=tasks/*/artifacts/*}:downloadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,7 +59,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOWNLOADARTIFACTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DOWNLOADARTIFACTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_TASKSERVICE'].methods_by_name['CreateTask']._loaded_options = None
-  _globals['_TASKSERVICE'].methods_by_name['CreateTask']._serialized_options = b'\202\323\344\223\002\021\"\t/v1/tasks:\004task'
+  _globals['_TASKSERVICE'].methods_by_name['CreateTask']._serialized_options = b'\312\363\030\003\010\311\001\202\323\344\223\002\021\"\t/v1/tasks:\004task'
   _globals['_TASKSERVICE'].methods_by_name['GetTask']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['GetTask']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/{name=tasks/*}'
   _globals['_TASKSERVICE'].methods_by_name['ListTasks']._loaded_options = None
@@ -81,36 +82,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKSERVICE'].methods_by_name['ListTaskMetrics']._serialized_options = b'\220\002\001\202\323\344\223\002\036\022\034/v1/{parent=tasks/*}/metrics'
   _globals['_TASKSERVICE'].methods_by_name['DownloadArtifact']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['DownloadArtifact']._serialized_options = b'\220\002\001\202\323\344\223\002)\022\'/v1/{name=tasks/*/artifacts/*}:download'
-  _globals['_CREATETASKREQUEST']._serialized_start=155
-  _globals['_CREATETASKREQUEST']._serialized_end=248
-  _globals['_GETTASKREQUEST']._serialized_start=250
-  _globals['_GETTASKREQUEST']._serialized_end=286
-  _globals['_LISTTASKSREQUEST']._serialized_start=288
-  _globals['_LISTTASKSREQUEST']._serialized_end=397
-  _globals['_LISTTASKSRESPONSE']._serialized_start=399
-  _globals['_LISTTASKSRESPONSE']._serialized_end=495
-  _globals['_CANCELTASKREQUEST']._serialized_start=497
-  _globals['_CANCELTASKREQUEST']._serialized_end=536
-  _globals['_STOPTASKREQUEST']._serialized_start=538
-  _globals['_STOPTASKREQUEST']._serialized_end=575
-  _globals['_PAUSETASKREQUEST']._serialized_start=577
-  _globals['_PAUSETASKREQUEST']._serialized_end=615
-  _globals['_RESUMETASKREQUEST']._serialized_start=617
-  _globals['_RESUMETASKREQUEST']._serialized_end=656
-  _globals['_WATCHTASKREQUEST']._serialized_start=658
-  _globals['_WATCHTASKREQUEST']._serialized_end=696
-  _globals['_LISTTASKLOGSREQUEST']._serialized_start=698
-  _globals['_LISTTASKLOGSREQUEST']._serialized_end=794
-  _globals['_LISTTASKLOGSRESPONSE']._serialized_start=796
-  _globals['_LISTTASKLOGSRESPONSE']._serialized_end=878
-  _globals['_STREAMTASKLOGSREQUEST']._serialized_start=880
-  _globals['_STREAMTASKLOGSREQUEST']._serialized_end=960
-  _globals['_LISTTASKMETRICSREQUEST']._serialized_start=962
-  _globals['_LISTTASKMETRICSREQUEST']._serialized_end=1008
-  _globals['_LISTTASKMETRICSRESPONSE']._serialized_start=1010
-  _globals['_LISTTASKMETRICSRESPONSE']._serialized_end=1075
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1077
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1122
-  _globals['_TASKSERVICE']._serialized_start=1125
-  _globals['_TASKSERVICE']._serialized_end=2390
+  _globals['_CREATETASKREQUEST']._serialized_start=193
+  _globals['_CREATETASKREQUEST']._serialized_end=286
+  _globals['_GETTASKREQUEST']._serialized_start=288
+  _globals['_GETTASKREQUEST']._serialized_end=324
+  _globals['_LISTTASKSREQUEST']._serialized_start=326
+  _globals['_LISTTASKSREQUEST']._serialized_end=435
+  _globals['_LISTTASKSRESPONSE']._serialized_start=437
+  _globals['_LISTTASKSRESPONSE']._serialized_end=533
+  _globals['_CANCELTASKREQUEST']._serialized_start=535
+  _globals['_CANCELTASKREQUEST']._serialized_end=574
+  _globals['_STOPTASKREQUEST']._serialized_start=576
+  _globals['_STOPTASKREQUEST']._serialized_end=613
+  _globals['_PAUSETASKREQUEST']._serialized_start=615
+  _globals['_PAUSETASKREQUEST']._serialized_end=653
+  _globals['_RESUMETASKREQUEST']._serialized_start=655
+  _globals['_RESUMETASKREQUEST']._serialized_end=694
+  _globals['_WATCHTASKREQUEST']._serialized_start=696
+  _globals['_WATCHTASKREQUEST']._serialized_end=734
+  _globals['_LISTTASKLOGSREQUEST']._serialized_start=736
+  _globals['_LISTTASKLOGSREQUEST']._serialized_end=832
+  _globals['_LISTTASKLOGSRESPONSE']._serialized_start=834
+  _globals['_LISTTASKLOGSRESPONSE']._serialized_end=916
+  _globals['_STREAMTASKLOGSREQUEST']._serialized_start=918
+  _globals['_STREAMTASKLOGSREQUEST']._serialized_end=998
+  _globals['_LISTTASKMETRICSREQUEST']._serialized_start=1000
+  _globals['_LISTTASKMETRICSREQUEST']._serialized_end=1046
+  _globals['_LISTTASKMETRICSRESPONSE']._serialized_start=1048
+  _globals['_LISTTASKMETRICSRESPONSE']._serialized_end=1113
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1115
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1160
+  _globals['_TASKSERVICE']._serialized_start=1163
+  _globals['_TASKSERVICE']._serialized_end=2435
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from aifarm.v1 import task_pb2 as _task_pb2
+from aifarm.options.v1 import http_options_pb2 as _http_options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2

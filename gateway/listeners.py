@@ -1,0 +1,61 @@
+"""THE listener table (DESIGN, Ports): listener name -> default port -> gRPC services.
+
+One table drives both the Python gateway and the generated Envoy config, so a
+compat service is exposed by adding its full name to a listener here. A
+listener with no services is not started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One HTTP listener of the REST door."""
+
+    name: str
+    """Key used in configuration, endpoints.json and ``Gateway(listeners=...)``."""
+    default_port: int
+    """The documented port; 0 at run time picks a free one."""
+    services: tuple[str, ...]
+    """Full gRPC service names whose google.api.http rules this listener serves."""
+    side: str = "controller"
+    """Which process runs it: "controller" (transcodes to the controller) or "agent" (node-local)."""
+    description: str = ""
+
+
+CORE_SERVICES = (
+    "aifarm.v1.TaskService",
+    "aifarm.v1.NodeService",
+    "aifarm.v1.DatasetService",
+    "aifarm.v1.SystemService",
+)
+
+LISTENERS: tuple[Listener, ...] = (
+    Listener("main", 8000, CORE_SERVICES, description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
+    Listener("aifactory", 8001, (), description="AI Factory client service"),
+    Listener("gswarm_host", 9010, (), description="gswarm host API (its /api/v1/models collides on main)"),
+    Listener("profiler", 8091, (), description="gswarm profiler HTTP API"),
+    Listener("client_process", 9000, (), side="agent", description="AI Factory client-process API of a node"),
+    Listener("gswarm_client", 9011, (), side="agent", description="gswarm client API of a node"),
+)
+"""The AI Farm WebSocket (8765) and the controller's gRPC port (50051) are not REST
+listeners and so are not in this table."""
+
+
+def by_name(table: Iterable[Listener] = LISTENERS) -> dict[str, Listener]:
+    return {listener.name: listener for listener in table}
+
+
+def default_binds(
+    table: Iterable[Listener] = LISTENERS, *, host: str = "0.0.0.0", side: str = "controller", ports: Mapping[str, int] | None = None
+) -> dict[str, tuple[str, int]]:
+    """``{name: (host, port)}`` for the listeners of one side that have services (ports overridable)."""
+    ports = ports or {}
+    return {
+        lst.name: (host, ports.get(lst.name, lst.default_port))
+        for lst in table
+        if lst.services and lst.side == side
+    }

@@ -1,0 +1,171 @@
+"""The route table: google.api.http rules of a set of services, ready to match.
+
+Built once per listener from descriptors; nothing here knows any endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+
+from aifarm.options.v1 import http_options_pb2
+from gateway.http_rule import PathMatcher, PathTemplate, TemplateError, UnescapeSpec, bind, parse_template
+
+HTTP_BODY = "google.api.HttpBody"
+_PATTERNS = ("get", "put", "post", "delete", "patch")
+
+
+class RouteError(ValueError):
+    """An HTTP rule that cannot be served (bad field, bad template, conflict)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP binding of one gRPC method."""
+
+    service: str
+    method: str
+    http_method: str
+    template: PathTemplate
+    body: str
+    response_body: str
+    input: Descriptor
+    output: Descriptor
+    server_streaming: bool
+    success_code: int
+
+    @property
+    def grpc_path(self) -> str:
+        return f"/{self.service}/{self.method}"
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.service}.{self.method}"
+
+    def new_request(self) -> Message:
+        return message_factory.GetMessageClass(self.input)()
+
+    def parse_response(self, data: bytes) -> Message:
+        return message_factory.GetMessageClass(self.output).FromString(data)
+
+    @property
+    def body_field(self) -> FieldDescriptor | None:
+        return self.input.fields_by_name[self.body] if self.body and self.body != "*" else None
+
+    @property
+    def raw_request_body(self) -> bool:
+        """True when the HTTP body is passed through as a google.api.HttpBody."""
+        if self.body == "*":
+            return self.input.full_name == HTTP_BODY
+        fd = self.body_field
+        return fd is not None and fd.message_type is not None and fd.message_type.full_name == HTTP_BODY
+
+    @property
+    def raw_response_body(self) -> bool:
+        if self.response_body:
+            fd = self.output.fields_by_name[self.response_body]
+            return fd.message_type is not None and fd.message_type.full_name == HTTP_BODY
+        return self.output.full_name == HTTP_BODY
+
+
+@dataclass(frozen=True)
+class Match:
+    route: Route
+    bindings: dict[tuple[str, ...], str]
+
+
+class RouteTable:
+    """All routes of a listener and the matcher over them."""
+
+    def __init__(self, routes: Iterable[Route], unescape: UnescapeSpec = UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED):
+        self.routes: tuple[Route, ...] = tuple(routes)
+        self._unescape = unescape
+        self._matcher: PathMatcher[Route] = PathMatcher()
+        for route in self.routes:
+            try:
+                self._matcher.register(route.http_method, route.template, route)
+            except TemplateError as exc:
+                raise RouteError(f"{route.operation_id}: {exc}") from None
+
+    @classmethod
+    def for_services(
+        cls, services: Iterable[ServiceDescriptor], unescape: UnescapeSpec = UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED
+    ) -> RouteTable:
+        return cls([r for svc in services for m in svc.methods for r in routes_of(m)], unescape)
+
+    def match(self, http_method: str, raw_path: str) -> Match | None:
+        found = self._matcher.lookup(http_method.upper(), raw_path)
+        if found is None:
+            return None
+        route, segs, _verb = found
+        bindings = bind(route.template, segs, self._unescape)
+        return None if bindings is None else Match(route, bindings)
+
+
+def routes_of(method: MethodDescriptor) -> list[Route]:
+    """Routes for one method's google.api.http rule and its additional_bindings."""
+    options = method.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return []
+    if method.client_streaming:
+        # Client streaming over REST is not served (see gateway README/report).
+        return []
+    rule = options.Extensions[annotations_pb2.http]
+    code = 200
+    if options.HasExtension(http_options_pb2.http_response):
+        code = options.Extensions[http_options_pb2.http_response].success_code or 200
+    rules = [rule, *rule.additional_bindings]
+    return [_route(method, r, code) for r in rules]
+
+
+def _route(method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int) -> Route:
+    kind = rule.WhichOneof("pattern")
+    where = f"{method.full_name}"
+    if kind is None:
+        raise RouteError(f"{where}: HTTP rule without a pattern")
+    if kind == "custom":
+        verb, path = rule.custom.kind.upper(), rule.custom.path
+    else:
+        verb, path = kind.upper(), getattr(rule, kind)
+    try:
+        template = parse_template(path)
+    except TemplateError as exc:
+        raise RouteError(f"{where}: {exc}") from None
+    inp, out = method.input_type, method.output_type
+    for var in template.variables:
+        _field_path(inp, var.field_path, where)
+    if rule.body and rule.body != "*" and rule.body not in inp.fields_by_name:
+        raise RouteError(f"{where}: body field {rule.body!r} is not in {inp.full_name}")
+    if rule.response_body and rule.response_body not in out.fields_by_name:
+        raise RouteError(f"{where}: response_body field {rule.response_body!r} is not in {out.full_name}")
+    return Route(
+        service=method.containing_service.full_name,
+        method=method.name,
+        http_method=verb,
+        template=template,
+        body=rule.body,
+        response_body=rule.response_body,
+        input=inp,
+        output=out,
+        server_streaming=method.server_streaming,
+        success_code=success_code,
+    )
+
+
+def _field_path(msg: Descriptor, path: tuple[str, ...], where: str) -> FieldDescriptor:
+    fd: FieldDescriptor | None = None
+    for i, name in enumerate(path):
+        fd = msg.fields_by_name.get(name)
+        if fd is None:
+            raise RouteError(f"{where}: path variable {'.'.join(path)!r} names no field of {msg.full_name}")
+        if i < len(path) - 1:
+            if fd.message_type is None:
+                raise RouteError(f"{where}: {'.'.join(path[: i + 1])!r} is not a message")
+            msg = fd.message_type
+    assert fd is not None
+    return fd

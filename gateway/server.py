@@ -1,0 +1,240 @@
+"""The Python REST door: one aiohttp app per listener, one gRPC channel to the controller.
+
+Nothing here knows an endpoint: the route table comes from the descriptors
+(gateway.routes), the request/response mapping from gateway.transcode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from aiohttp import web
+from google.protobuf import descriptor_pool
+from google.protobuf.message import Message
+
+from gateway import docs, errors
+from gateway.descriptors import find_services, import_generated
+from gateway.http_rule import UnescapeSpec
+from gateway.listeners import LISTENERS, Listener, by_name
+from gateway.metadata import headers_from_metadata, metadata_from_headers
+from gateway.routes import Route, RouteTable
+from gateway.streaming import stream_response
+from gateway.transcode import TranscodeError, build_request, parse_query, render_response
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+
+@dataclass
+class _Door:
+    """One running listener."""
+
+    listener: Listener
+    table: RouteTable
+    runner: web.AppRunner
+    url: str = ""
+
+
+@dataclass
+class _Calls:
+    """gRPC callables per method path, made once per channel."""
+
+    channel: grpc.aio.Channel
+    unary: dict[str, Any] = field(default_factory=dict)
+    stream: dict[str, Any] = field(default_factory=dict)
+
+    def unary_for(self, route: Route) -> Any:
+        if route.grpc_path not in self.unary:
+            self.unary[route.grpc_path] = self.channel.unary_unary(
+                route.grpc_path, request_serializer=_serialize, response_deserializer=route.parse_response
+            )
+        return self.unary[route.grpc_path]
+
+    def stream_for(self, route: Route) -> Any:
+        if route.grpc_path not in self.stream:
+            self.stream[route.grpc_path] = self.channel.unary_stream(
+                route.grpc_path, request_serializer=_serialize, response_deserializer=route.parse_response
+            )
+        return self.stream[route.grpc_path]
+
+
+def _serialize(msg: Message) -> bytes:
+    return msg.SerializeToString()
+
+
+class Gateway:
+    """REST -> gRPC transcoder for the listeners given.
+
+    ``listeners`` maps a listener name of the table to ``(host, port)``; port 0
+    picks a free port. Listeners whose table entry has no services are skipped.
+    Request bodies above ``max_body_bytes`` are answered 413; routes whose body is
+    a ``google.api.HttpBody`` (uploads) allow ``max_upload_bytes`` instead. Both are
+    held in memory whole (the call is unary), and the controller's own
+    ``grpc.max_receive_message_length`` must be at least as large.
+    """
+
+    def __init__(
+        self,
+        controller_target: str,
+        listeners: Mapping[str, tuple[str, int]],
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        table: Sequence[Listener] = LISTENERS,
+        pool: descriptor_pool.DescriptorPool | None = None,
+        generated_package: str | None = "aifarm",
+        unescape: UnescapeSpec = UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._target = controller_target
+        self._binds = dict(listeners)
+        self._max_body = max_body_bytes
+        self._max_upload = max(max_upload_bytes, max_body_bytes)
+        self._table = by_name(table)
+        self._pool = pool
+        self._package = generated_package
+        self._unescape = unescape
+        self._channel_options = [
+            ("grpc.max_send_message_length", -1),
+            ("grpc.max_receive_message_length", -1),
+            *channel_options,
+        ]
+        self._doors: dict[str, _Door] = {}
+        self._calls: _Calls | None = None
+        self._started = False
+
+    async def start(self) -> dict[str, str]:
+        """Bind every listener that has services; returns name -> base URL actually bound."""
+        if self._started:
+            return self.urls
+        self._started = True
+        if self._package:
+            import_generated(self._package)
+        unknown = set(self._binds) - set(self._table)
+        if unknown:
+            raise KeyError(f"unknown listeners {sorted(unknown)}; known: {sorted(self._table)}")
+        self._calls = _Calls(grpc.aio.insecure_channel(self._target, options=self._channel_options))
+        try:
+            for name, (host, port) in self._binds.items():
+                listener = self._table[name]
+                if not listener.services:
+                    log.info("gateway.listener_skipped", listener=name, reason="no services")
+                    continue
+                table = RouteTable.for_services(find_services(listener.services, self._pool), self._unescape)
+                door = await self._serve(listener, table, host, port)
+                self._doors[name] = door
+                log.info("gateway.listening", listener=name, url=door.url, routes=len(table.routes), upstream=self._target)
+        except BaseException:
+            await self.shutdown()
+            raise
+        return self.urls
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: door.url for name, door in self._doors.items()}
+
+    async def shutdown(self) -> None:
+        """Stop listening and close the channel; safe to call twice."""
+        doors, self._doors = self._doors, {}
+        for door in doors.values():
+            await door.runner.cleanup()
+        calls, self._calls = self._calls, None
+        if calls is not None:
+            await calls.channel.close()
+
+    async def _serve(self, listener: Listener, table: RouteTable, host: str, port: int) -> _Door:
+        # The body limit is enforced per route in _read_body, so aiohttp's own is lifted.
+        app = web.Application(client_max_size=self._max_upload + 1)
+        docs.add_routes(app, listener, table)
+        app.router.add_route("*", "/{tail:.*}", self._make_handler(table))
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
+        shown = f"[{shown}]" if ":" in shown else shown
+        return _Door(listener, table, runner, f"http://{shown}:{bound_port}")
+
+    def _make_handler(self, table: RouteTable) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._handle(table, request)
+
+        return handle
+
+    async def _handle(self, table: RouteTable, request: web.Request) -> web.StreamResponse:
+        raw_path = request.rel_url.raw_path
+        match = table.match(request.method, raw_path)
+        if match is None:
+            return error_response(grpc.StatusCode.NOT_FOUND, f"no method is bound to {request.method} {raw_path}")
+        route = match.route
+        body = b""
+        if route.body:
+            limit = self._max_upload if route.raw_request_body else self._max_body
+            read = await _read_body(request, limit)
+            if read is None:
+                return error_response(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"request body is larger than {limit} bytes",
+                    http_code=413,
+                    close=True,
+                )
+            body = read
+        try:
+            message = build_request(
+                match, parse_query(request.rel_url.raw_query_string), body, request.headers.get("Content-Type", "")
+            )
+        except TranscodeError as exc:
+            return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        metadata = metadata_from_headers(request.headers.items())
+        assert self._calls is not None
+        if route.server_streaming:
+            call = self._calls.stream_for(route)(message, metadata=metadata)
+            return await stream_response(request, route, call)
+        call = self._calls.unary_for(route)(message, metadata=metadata)
+        try:
+            reply = await call
+            initial = await call.initial_metadata()
+        except grpc.aio.AioRpcError as exc:
+            status = errors.status_of(exc)
+            code, payload = errors.error_payload(status)
+            return web.Response(
+                status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
+            )
+        headers = headers_from_metadata(initial)
+        if route.success_code == 204:
+            return web.Response(status=204, headers=headers)
+        rendered = render_response(route, reply)
+        headers["Content-Type"] = rendered.content_type
+        return web.Response(status=route.success_code, body=rendered.body, headers=headers)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it exceeds ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def error_response(
+    code: grpc.StatusCode, message: str, *, http_code: int | None = None, close: bool = False
+) -> web.Response:
+    """An error the gateway itself raises, in the same body shape as upstream errors."""
+    status_code, payload = errors.error_payload(errors.make_status(code, message))
+    response = web.Response(status=http_code or status_code, body=payload, content_type="application/json")
+    if close:
+        # The unread rest of an oversized body would otherwise be parsed as the next request.
+        response.force_close()
+    return response

@@ -1,0 +1,79 @@
+"""Server-streaming methods over HTTP: newline-delimited JSON, or SSE on request.
+
+Headers wait for the first message (or the end of the stream), so that an
+error before any output still gets its proper HTTP status. An error after
+output has started can no longer change the status: it is sent as a last
+``{"error": {...}}`` line, or as an ``event: error`` in SSE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from gateway import errors
+from gateway.metadata import headers_from_metadata
+from gateway.routes import Route
+from gateway.transcode import dumps, render_response
+
+NDJSON = "application/x-ndjson"
+SSE = "text/event-stream"
+
+
+def wants_sse(request: web.Request) -> bool:
+    return SSE in request.headers.get("Accept", "")
+
+
+async def stream_response(request: web.Request, route: Route, call: Any) -> web.StreamResponse:
+    sse = wants_sse(request)
+    try:
+        first = await call.read()
+        initial = await call.initial_metadata()
+    except grpc.aio.AioRpcError as exc:
+        code, payload = errors.error_payload(errors.status_of(exc))
+        return web.Response(status=code, body=payload, content_type="application/json")
+    response = web.StreamResponse(status=route.success_code if route.success_code != 204 else 200)
+    response.headers.extend(headers_from_metadata(initial))
+    raw = route.raw_response_body and not sse
+    response.content_type = SSE if sse else NDJSON
+    if sse:
+        response.headers["Cache-Control"] = "no-cache"
+    message = first
+    content_type_set = False
+    try:
+        while message is not grpc.aio.EOF:
+            rendered = render_response(route, message)
+            if raw:
+                # HttpBody streams are one download in chunks; the first sets its type.
+                if not content_type_set:
+                    response.content_type = rendered.content_type
+                    await response.prepare(request)
+                    content_type_set = True
+                await response.write(rendered.body)
+            else:
+                if not response.prepared:
+                    await response.prepare(request)
+                await response.write(_frame(rendered.body, sse))
+            message = await call.read()
+        if not response.prepared:
+            await response.prepare(request)
+    except grpc.aio.AioRpcError as exc:
+        if not response.prepared:
+            await response.prepare(request)
+        body = dumps(errors.error_body(errors.status_of(exc))["error"])
+        if sse:
+            await response.write(b"event: error\ndata: " + body + b"\n\n")
+        elif not raw:
+            await response.write(b'{"error":' + body + b"}\n")
+        else:
+            # A raw download cannot carry a JSON error: cut it so the client sees it is short.
+            request.transport and request.transport.close()
+            return response
+    await response.write_eof()
+    return response
+
+
+def _frame(body: bytes, sse: bool) -> bytes:
+    return b"data: " + body + b"\n\n" if sse else body + b"\n"

@@ -1,0 +1,236 @@
+"""JSON/HTTP <-> protobuf mapping for one matched route.
+
+Requests are built from three places, in this order, later ones winning:
+the body (per the rule's ``body``), query parameters (fields not bound by the
+path or the body), then path variables. Responses print as proto3 JSON with
+proto field names and zero values, like Envoy with ``preserve_proto_field_names``
+and ``always_print_primitive_fields``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from gateway.routes import HTTP_BODY, Match, Route
+
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+_FLOATS = {FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE}
+_WRAPPERS = {
+    f"google.protobuf.{n}"
+    for n in ("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue")
+}
+# Well-known types whose JSON form is a string and so can come from a query parameter.
+_STRING_WKT = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+
+
+class TranscodeError(ValueError):
+    """The HTTP request cannot become the gRPC request: answered 400 INVALID_ARGUMENT."""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What to send: a body and its content type."""
+
+    body: bytes
+    content_type: str
+
+
+def parse_query(raw_query: str) -> list[tuple[str, str]]:
+    """Split a raw query string; '+' stays '+' (Envoy's default, query_param_unescape_plus off)."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
+def build_request(match: Match, query: Iterable[tuple[str, str]], body: bytes, content_type: str) -> Message:
+    """The gRPC request for a matched route; raises TranscodeError on bad input."""
+    route = match.route
+    msg = route.new_request()
+    if route.body:
+        _apply_body(route, msg, body, content_type)
+    bound = set(match.bindings)
+    if route.body != "*":
+        for key, value in query:
+            path = _resolve_query_key(route.input, key.split("."))
+            if path is None or path in bound or (route.body and path[0] == route.body):
+                continue  # unknown or already bound parameters are ignored, as Envoy and grpc-gateway do
+            _set_path(msg, path, value, f"query parameter {key!r}")
+    for path, value in match.bindings.items():
+        _set_path(msg, path, value, f"path variable {'.'.join(path)!r}", repeated_append=False)
+    return msg
+
+
+def _apply_body(route: Route, msg: Message, body: bytes, content_type: str) -> None:
+    if route.raw_request_body:
+        target = msg if route.body == "*" else getattr(msg, route.body)
+        target.content_type = content_type
+        target.data = body
+        return
+    if not body.strip():
+        return  # an empty body is an empty message, as with Envoy
+    try:
+        if route.body == "*":
+            json_format.Parse(body, msg)
+        else:
+            value = json.loads(body)
+            json_format.ParseDict({route.body: value}, msg)
+    except (json_format.ParseError, ValueError) as exc:
+        raise TranscodeError(f"invalid JSON body: {exc}") from None
+
+
+def _field(msg: Descriptor, name: str) -> FieldDescriptor | None:
+    fd = msg.fields_by_name.get(name)
+    if fd is None:
+        fd = next((f for f in msg.fields if f.json_name == name), None)
+    return fd
+
+
+def _resolve_query_key(msg: Descriptor, parts: list[str]) -> tuple[str, ...] | None:
+    """Proto field names for a dotted query key, or None when it names no settable leaf."""
+    names: list[str] = []
+    for i, part in enumerate(parts):
+        fd = _field(msg, part)
+        if fd is None:
+            return None
+        names.append(fd.name)
+        last = i == len(parts) - 1
+        mt = fd.message_type
+        if mt is not None and mt.GetOptions().map_entry:
+            return None  # maps cannot come from query parameters
+        if last:
+            if mt is not None and mt.full_name not in _WRAPPERS | _STRING_WKT:
+                return None
+            return tuple(names)
+        if mt is None or _is_repeated(fd):
+            return None
+        msg = mt
+    return None
+
+
+def _is_repeated(fd: FieldDescriptor) -> bool:
+    return fd.is_repeated
+
+
+def _set_path(msg: Message, path: tuple[str, ...], text: str, what: str, *, repeated_append: bool = True) -> None:
+    for name in path[:-1]:
+        msg = getattr(msg, name)
+    fd = msg.DESCRIPTOR.fields_by_name[path[-1]]
+    mt = fd.message_type
+    try:
+        if mt is not None and mt.full_name in _STRING_WKT:
+            target = getattr(msg, fd.name).add() if _is_repeated(fd) else getattr(msg, fd.name)
+            json_format.Parse(json.dumps(text), target)
+            return
+        if mt is not None:  # a wrapper: google.protobuf.Int32Value and friends
+            target = getattr(msg, fd.name).add() if _is_repeated(fd) else getattr(msg, fd.name)
+            target.value = convert_scalar(mt.fields_by_name["value"], text)
+            return
+        value = convert_scalar(fd, text)
+    except (ValueError, json_format.ParseError) as exc:
+        raise TranscodeError(f"invalid {what}: {exc}") from None
+    if _is_repeated(fd):
+        container = getattr(msg, fd.name)
+        if not repeated_append:
+            del container[:]
+        container.append(value)
+    else:
+        setattr(msg, fd.name, value)
+
+
+def convert_scalar(fd: FieldDescriptor, text: str) -> Any:
+    """Parse a path or query string into the Python value of a scalar or enum field."""
+    kind = fd.type
+    if kind in _INT_RANGES:
+        try:
+            number = int(text, 10)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer ({_type_name(fd)})") from None
+        lo, hi = _INT_RANGES[kind]
+        if not lo <= number <= hi:
+            raise ValueError(f"{text!r} is out of range for {_type_name(fd)}")
+        return number
+    if kind in _FLOATS:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number ({_type_name(fd)})") from None
+        if kind == FieldDescriptor.TYPE_FLOAT and math.isfinite(number) and abs(number) > 3.4028234663852886e38:
+            raise ValueError(f"{text!r} is out of range for float")
+        return number
+    if kind == FieldDescriptor.TYPE_BOOL:
+        if text in ("true", "false"):
+            return text == "true"
+        raise ValueError(f"{text!r} is not a bool (use true or false)")
+    if kind == FieldDescriptor.TYPE_STRING:
+        return text
+    if kind == FieldDescriptor.TYPE_BYTES:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{text!r} is not base64") from None
+    if kind == FieldDescriptor.TYPE_ENUM:
+        enum = fd.enum_type
+        if text in enum.values_by_name:
+            return enum.values_by_name[text].number
+        try:
+            return int(text, 10)
+        except ValueError:
+            names = ", ".join(enum.values_by_name)
+            raise ValueError(f"{text!r} is not a value of {enum.full_name} ({names})") from None
+    raise ValueError(f"fields of type {_type_name(fd)} cannot be set from a string")
+
+
+def _type_name(fd: FieldDescriptor) -> str:
+    names = {v: k[len("TYPE_") :].lower() for k, v in vars(FieldDescriptor).items() if k.startswith("TYPE_")}
+    return names.get(fd.type, str(fd.type))
+
+
+def to_json_value(msg: Message) -> Any:
+    """proto3 JSON as Python objects; Value/ListValue/Struct come out as plain JSON."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def render_response(route: Route, msg: Message) -> RawResponse:
+    """The HTTP body for one response message (whole, or its response_body field)."""
+    target: Message = msg
+    if route.response_body:
+        fd = msg.DESCRIPTOR.fields_by_name[route.response_body]
+        if fd.message_type is not None and fd.message_type.full_name == HTTP_BODY:
+            target = getattr(msg, route.response_body)
+        else:
+            printed = to_json_value(msg).get(route.response_body)
+            return RawResponse(dumps(printed), "application/json")
+    if target.DESCRIPTOR.full_name == HTTP_BODY:
+        return RawResponse(bytes(target.data), target.content_type or "application/octet-stream")  # type: ignore[attr-defined]
+    return RawResponse(dumps(to_json_value(target)), "application/json")
