@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.client_commands import add_client_commands
-from cli.run_commands import agent, controller, up
+from cli.run_commands import agent, controller, gateway, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +16,7 @@ def main() -> None:
 main.add_command(up)
 main.add_command(controller)
 main.add_command(agent)
+main.add_command(gateway)
 add_client_commands(main)
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from cli.log_config import LEVELS, configure_logging
 from controller.config import ControllerConfig
 from controller.credentials import API_KEY_FILE
 from controller.server import Controller
+from gateway.listeners import LISTENERS, default_binds
+from gateway.server import DEFAULT_MAX_BODY_BYTES, Gateway
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +41,40 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--label")
         out[key] = val
     return out
+
+
+_HTTP_LISTENERS = [lst.name for lst in LISTENERS if lst.side == "controller" and lst.services]
+
+
+def _http_ports(values: tuple[str, ...]) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for item in values:
+        name, sep, port = item.partition("=")
+        if not sep or name not in _HTTP_LISTENERS or not port.isdigit():
+            raise click.BadParameter(
+                f"expected LISTENER=PORT with LISTENER one of {', '.join(_HTTP_LISTENERS)}, got {item!r}",
+                param_hint="--http-port",
+            )
+        ports[name] = int(port)
+    return ports
+
+
+def gateway_options(f: Callable[..., object]) -> Callable[..., object]:
+    defaults = ", ".join(f"{lst.name}={lst.default_port}" for lst in LISTENERS if lst.name in _HTTP_LISTENERS)
+    options = [
+        click.option("--http-port", "http_ports", multiple=True, metavar="LISTENER=PORT",
+                     help=f"Port of a REST listener; 0 picks a free one; repeatable (defaults: {defaults})."),
+        click.option("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20, show_default=True,
+                     help="Largest JSON request body; larger ones are answered 413."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _gateway(controller_address: str, kw: dict) -> Gateway:
+    binds = default_binds(host=str(kw["host"]), ports=_http_ports(kw["http_ports"]))
+    return Gateway(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20))
 
 
 def controller_options(f: Callable[..., object]) -> Callable[..., object]:
@@ -84,13 +120,19 @@ async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> 
     await main(stop)
 
 
-async def _serve_controller(config: ControllerConfig, stop: asyncio.Event, *, with_agent: bool) -> None:
+async def _serve_controller(
+    config: ControllerConfig, stop: asyncio.Event, *, with_agent: bool, gateway_kw: dict | None = None
+) -> None:
     controller = Controller(config)
+    gateway: Gateway | None = None
     agent: NodeAgent | None = None
     agent_job: asyncio.Task[None] | None = None
     try:
         address = await controller.start()
         endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE))
+        if gateway_kw is not None:
+            gateway = _gateway(address, gateway_kw)
+            endpoints.http = await gateway.start()
         if with_agent:
             assert controller.credentials is not None
             agent = NodeAgent(AgentConfig(controller=address, token=controller.credentials.agent_token,
@@ -98,10 +140,13 @@ async def _serve_controller(config: ControllerConfig, stop: asyncio.Event, *, wi
             agent_job = asyncio.create_task(agent.run(), name="agent")
             endpoints.agents.append(AgentEndpoints(node_id=agent.node_id))
         path = endpoints.write(config.data_dir)
-        click.echo(f"aifarm is up: gRPC {address}; endpoints in {path}. Ctrl-C stops it.", err=True)
+        rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())
+        click.echo(f"aifarm is up: gRPC {address}{rest}; endpoints in {path}. Ctrl-C stops it.", err=True)
         await stop.wait()
     finally:
         click.echo("shutting down...", err=True)
+        if gateway is not None:
+            await gateway.shutdown()
         if agent is not None:
             await agent.shutdown()
         if agent_job is not None:
@@ -114,12 +159,13 @@ async def _serve_controller(config: ControllerConfig, stop: asyncio.Event, *, wi
 
 @click.command()
 @controller_options
+@gateway_options
 @click.option("--no-agent", is_flag=True, help="Start no local agent.")
 def up(no_agent: bool, **kw: object) -> None:
-    """Run the whole farm locally: controller and one agent, in the foreground."""
+    """Run the whole farm locally: controller, REST gateway and one agent, in the foreground."""
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
-    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent)))
+    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))
 
 
 @click.command()
@@ -129,6 +175,28 @@ def controller(**kw: object) -> None:
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
     asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
+
+
+@click.command()
+@click.option("--controller", "controller_address", required=True, envvar="AIFARM_CONTROLLER",
+              help="Controller gRPC address HOST:PORT.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@gateway_options
+@click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
+def gateway(controller_address: str, log_level: str, **kw: object) -> None:
+    """Run only the REST gateway in front of a controller (API keys pass through to it)."""
+    configure_logging(log_level)
+
+    async def main(stop: asyncio.Event) -> None:
+        door = _gateway(controller_address, kw)
+        try:
+            for name, url in (await door.start()).items():
+                click.echo(f"REST {name}: {url} -> gRPC {controller_address}", err=True)
+            await stop.wait()
+        finally:
+            await door.shutdown()
+
+    asyncio.run(_until_signalled(main))
 
 
 @click.command()

@@ -25,6 +25,7 @@ from aifarm.v1 import (
 )
 from controller.api.agent_servicer import AgentServicer
 from controller.api.auth import AuthInterceptor, Credentials
+from controller.api.request_id import RequestIdInterceptor
 from controller.api.dataset_servicer import DatasetServicer
 from controller.api.node_servicer import NodeServicer
 from controller.api.system_servicer import SystemServicer
@@ -85,7 +86,7 @@ class Controller:
 
         max_message = cfg.max_message_mb << 20
         server = self._server = grpc.aio.server(
-            interceptors=[AuthInterceptor(self.credentials)],
+            interceptors=[RequestIdInterceptor(), AuthInterceptor(self.credentials)],
             options=[
                 ("grpc.max_receive_message_length", max_message),
                 ("grpc.max_send_message_length", max_message),

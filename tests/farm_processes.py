@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -176,3 +178,46 @@ class Client:
 
 def script_task(source: str, *, name: str = "", **kw: object) -> task_pb2.Task:
     return task_pb2.Task(display_name=name, script=task_pb2.ScriptSpec(source=source, entrypoint="main.py"), **kw)
+
+
+@dataclass
+class GatewayProcess:
+    """`aifarm gateway` in front of a controller, serving the 'main' REST listener."""
+
+    controller: str
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> GatewayProcess:
+        self.proc = _spawn(["gateway", "--controller", self.controller, "--http-port", f"main={self.port}",
+                            *self.extra], self.log_path)  # fmt: skip
+        wait_for(lambda: _answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+                 what="the gateway to listen")  # fmt: skip
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gateway exited at start:\n{self.log}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if not 200
+    except OSError:
+        return False

@@ -16,3 +16,11 @@ def dataset_to_proto(d: Dataset) -> dataset_pb2.Dataset:
         create_time=timestamp(d.create_time),
         description=d.description,
     )
+
+
+# What a download is labelled with, so a browser or curl knows what it got.
+_MEDIA_TYPES = {"csv": "text/csv"}
+
+
+def media_type(fmt: str) -> str:
+    return _MEDIA_TYPES.get(fmt, "application/octet-stream")

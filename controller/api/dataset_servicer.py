@@ -10,7 +10,7 @@ from google.protobuf import empty_pb2
 
 from aifarm.v1 import dataset_pb2, dataset_service_pb2, dataset_service_pb2_grpc
 from controller.api.convert_common import next_page_token, page_bounds, resource_id
-from controller.api.dataset_convert import dataset_to_proto
+from controller.api.dataset_convert import dataset_to_proto, media_type
 from controller.api.errors import maps_domain_errors
 from controller.domain.datasets import DatasetLibrary
 
@@ -56,6 +56,6 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
     async def DownloadDataset(
         self, request: dataset_service_pb2.DownloadDatasetRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
-        _, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
+        dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
         data = b"".join([c async for c in chunks])
-        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
+        return httpbody_pb2.HttpBody(content_type=media_type(dataset.format), data=data)

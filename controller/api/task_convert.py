@@ -64,6 +64,8 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
     kind = msg.WhichOneof("spec")
     if kind is None:
         raise InvalidArgument("task needs a spec: set exactly one of 'script' or 'training'")
+    if kind == "script" and not msg.script.source:
+        raise InvalidArgument("script.source is empty: give the program to run")
     if msg.priority not in PRIORITY_FROM_PROTO:
         raise InvalidArgument(f"unknown priority {msg.priority}")
     r = msg.resources
@@ -106,7 +108,9 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         end_time=timestamp(t.end_time),
         update_time=timestamp(t.update_time),
     )
-    json_format.Parse(t.spec.payload, getattr(msg, t.spec.kind))
+    spec = getattr(msg, t.spec.kind)
+    spec.SetInParent()  # an all-default spec still says which kind it is
+    json_format.Parse(t.spec.payload, spec)
     return msg
 
 

@@ -1,0 +1,66 @@
+"""One farm (a controller and an agent) behind each REST door in turn: the Python
+gateway (`aifarm gateway`) and Envoy with the config `aifarm envoy-config` writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from farm_processes import API_KEY, AgentProcess, Client, ControllerProcess, GatewayProcess, free_port, wait_for
+
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass
+class Farm:
+    controller: ControllerProcess
+    agent: AgentProcess
+    client: Client
+
+
+@dataclass
+class Door:
+    """A REST door in front of the farm's controller."""
+
+    name: str
+    url: str
+
+    def call(self, method: str, path: str, *, key: str | None = API_KEY, **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", {}))
+        if key is not None:
+            headers.setdefault("Authorization", f"Bearer {key}")
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    root = tmp_path_factory.mktemp("farm")
+    controller = ControllerProcess(root / "controller", free_port()).start()
+    agent = AgentProcess(controller.address, root / "agent").start()
+    client = Client(controller.address)
+    wait_for(lambda: len(client.online_nodes()) == 1, what="the agent to join")
+    yield Farm(controller, agent, client)
+    client.close()
+    agent.stop()
+    controller.kill()
+
+
+def start_door(kind: str, work: Path, controller: str) -> Any:
+    """A started door process of the given kind; it has `.url` and `.stop()`."""
+    if kind == "gateway":
+        extra = ["--max-body-mb", str(MAX_BODY_BYTES / 2**20)]
+        return GatewayProcess(controller, work / "gateway.log", extra=extra).start()
+    from envoy_process import EnvoyProcess
+
+    return EnvoyProcess(work, controller, max_body_bytes=MAX_BODY_BYTES).start()
+
+
+@pytest.fixture(scope="module", params=["gateway", "envoy"])
+def door(request: pytest.FixtureRequest, farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
+    proc = start_door(request.param, tmp_path_factory.mktemp(request.param), farm.controller.address)
+    yield Door(request.param, proc.url)
+    proc.stop()
