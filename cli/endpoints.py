@@ -27,7 +27,9 @@ class Endpoints:
     def write(self, data_dir: Path) -> Path:
         path = data_dir / FILE_NAME
         tmp = path.with_suffix(".tmp")
+        # Listeners that do not exist (yet) are left out rather than written empty.
         doc = {k: v for k, v in asdict(self).items() if v or k in ("grpc", "agents")}
+        doc["agents"] = [{k: v for k, v in agent.items() if v} for agent in doc["agents"]]
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, path)
         return path
