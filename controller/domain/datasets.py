@@ -21,6 +21,8 @@ class DatasetLibrary:
         self.db = db
         self.store = store
         self.blobs = blobs
+        #: Ids being uploaded now: a second upload of one id must not overwrite (or delete) the first's file.
+        self._uploading: set[str] = set()
 
     async def create(self, dataset_id: str, fmt: str, description: str, chunks: AsyncIterable[bytes]) -> Dataset:
         if not DATASET_ID.match(dataset_id) or ".." in dataset_id:
@@ -31,16 +33,23 @@ class DatasetLibrary:
             fmt = dataset_id.rsplit(".", 1)[-1]
         if fmt not in FORMATS:
             raise InvalidArgument(f"dataset format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-        if await self.store.get(dataset_id):
-            raise AlreadyExists(f"dataset {dataset_id!r} already exists", reason="DATASET_EXISTS")
-        blob = await self.blobs.write(("datasets", dataset_id), chunks)
-        dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time())
+        exists = AlreadyExists(f"dataset {dataset_id!r} already exists", reason="DATASET_EXISTS")
+        if dataset_id in self._uploading:
+            raise exists
+        self._uploading.add(dataset_id)  # before any await, so a concurrent upload sees it
         try:
-            async with self.db.write() as conn:
-                await self.store.insert(conn, dataset)
-        except Exception:
-            self.blobs.delete("datasets", dataset_id)
-            raise
+            if await self.store.get(dataset_id):
+                raise exists
+            blob = await self.blobs.write(("datasets", dataset_id), chunks)
+            dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time())
+            try:
+                async with self.db.write() as conn:
+                    await self.store.insert(conn, dataset)
+            except Exception:
+                self.blobs.delete("datasets", dataset_id)
+                raise
+        finally:
+            self._uploading.discard(dataset_id)
         return dataset
 
     async def get(self, dataset_id: str) -> Dataset:

@@ -78,11 +78,18 @@ class Decisions:
 def place(nodes: list[NodeCapacity], queue: list[QueuedTask]) -> Decisions:
     """Decide which queued tasks go where. Mutates the nodes' used figures."""
     decisions = Decisions()
+    # Needs that fit no node, with the reason. Free capacity only shrinks during a pass, so a
+    # later task with the same need waits too: a long queue costs one scan of the nodes per
+    # distinct need, not one per task.
+    unplaceable: dict[Resources, str] = {}
     for task in sorted(queue, key=lambda t: (-t.priority, t.create_time, t.task_id)):
         need = task.resources
+        if need in unplaceable:
+            decisions.waiting[task.task_id] = unplaceable[need]
+            continue
         candidates = [n for n in nodes if n.fits_now(need)]
         if not candidates:
-            decisions.waiting[task.task_id] = _why_waiting(nodes, need)
+            decisions.waiting[task.task_id] = unplaceable[need] = _why_waiting(nodes, need)
             continue
         node = min(candidates, key=lambda n: _leftover(n, need))
         decisions.placements.append(Placement(task.task_id, node.node_id, node.take(need)))

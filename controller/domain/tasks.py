@@ -93,6 +93,9 @@ class TaskBook:
         task.id = validate_id(task.id, "task id") if task.id else uuid.uuid4().hex[:16]
         self._validate_new(task)
         async with self.lock:
+            # Again under the lock: a concurrent create with the same request id may have won.
+            if task.request_id and (existing := await self.store.get_by_request_id(task.request_id)):
+                return existing
             await self._check_dependencies(task)
             if task.id in self.active or await self.store.get(task.id):
                 raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS")
@@ -134,7 +137,7 @@ class TaskBook:
     async def stop(self, task_id: str) -> Task:
         """Graceful: a placed task is asked to stop and reports cancelled itself."""
         async with self.lock:
-            task = self._active_or_raise(task_id, "stop")
+            task = await self._active_or_raise(task_id, "stop")
             if task.state is TaskState.RUNNING or task.state is TaskState.PAUSED:
                 self._send(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))
                 task.state_reason = "stopping: asked to stop by user"
@@ -145,7 +148,7 @@ class TaskBook:
 
     async def _end_by_user(self, task_id: str, action: TaskAction, reason: str) -> Task:
         async with self.lock:
-            task = self._active_or_raise(task_id, action.value)
+            task = await self._active_or_raise(task_id, action.value)
             if task.state.placed:
                 self._send(task.node_id, ControlMessage(task.id, task.attempt, action))
             self._finish(task, TaskState.CANCELLED, reason)
@@ -162,7 +165,7 @@ class TaskBook:
 
     async def _control(self, task_id: str, action: TaskAction, required: TaskState) -> Task:
         async with self.lock:
-            task = self._active_or_raise(task_id, action.value)
+            task = await self._active_or_raise(task_id, action.value)
             if task.state is not required:
                 raise FailedPrecondition(
                     f"cannot {action.value} task {task_id!r}: it is {task.state.value}, not {required.value}",
@@ -172,10 +175,12 @@ class TaskBook:
                 raise FailedPrecondition(f"node {task.node_id!r} of task {task_id!r} is not connected; try again")
             return task
 
-    def _active_or_raise(self, task_id: str, verb: str) -> Task:
+    async def _active_or_raise(self, task_id: str, verb: str) -> Task:
         task = self.active.get(task_id)
         if task is not None:
             return task
+        if not await self.store.states([task_id]):
+            raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
         raise FailedPrecondition(f"cannot {verb} task {task_id!r}: it has already ended", reason="TASK_ENDED")
 
     # Scheduling ---------------------------------------------------------------
@@ -183,8 +188,9 @@ class TaskBook:
     async def schedule(self, capacities: list[NodeCapacity]) -> list[AssignMessage]:
         """Place what fits, persist the placements, and return what to send where."""
         async with self.lock:
+            by_id = {c.node_id: c for c in capacities}
             for task in self.active.values():
-                if task.state.placed and (node := _find(capacities, task.node_id)):
+                if task.state.placed and (node := by_id.get(task.node_id)):
                     node.used_cpu += task.resources.cpu_cores
                     node.used_memory_mb += task.resources.memory_mb
                     node.used_gpus.update(task.gpu_indices)
@@ -358,7 +364,3 @@ class TaskBook:
         self.feed.publish(task.id)
         if wake:
             self.wakeup.set()
-
-
-def _find(capacities: list[NodeCapacity], node_id: str) -> NodeCapacity | None:
-    return next((c for c in capacities if c.node_id == node_id), None)
