@@ -51,11 +51,17 @@ class ControllerLink:
         self.backoff_max = backoff_max
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
         self.connected = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Reconnect no more. A flag, because grpc turns a cancelled read on a closing
+        channel into an RpcError, which would otherwise just look like a lost stream."""
+        self._stopping = True
 
     async def run(self) -> None:
-        """Keep a stream up forever."""
+        """Keep a stream up until stop()."""
         failures = 0
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
                 await self._session()
@@ -68,8 +74,11 @@ class ControllerLink:
                     log.error("the controller refused this agent's token; pass the right one with --token "
                               "(it is in <controller data dir>/agent_token)")  # fmt: skip
             except Exception:
-                log.exception("controller stream failed", node_id=self.node_id)
+                if not self._stopping:  # a stream torn down by stop() is not a failure
+                    log.exception("controller stream failed", node_id=self.node_id)
             self.connected.clear()
+            if self._stopping:
+                return
             # A stream that lived a while resets the backoff.
             failures = 0 if time.monotonic() - started > 30 else failures + 1
             delay = random.uniform(0, min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 16)))

@@ -102,6 +102,8 @@ class NodeAgent:
         if self._stopped:
             return
         self._stopped = True
+        if self._link is not None:
+            self._link.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         if self._channel is not None:

@@ -159,3 +159,16 @@ def test_buf_curl_lists_methods_through_reflection(controller) -> None:
     ).stdout  # fmt: skip
     assert "aifarm.v1.TaskService/CreateTask" in out
     assert "aifarm.v1.AgentService/Connect" in out
+
+
+def test_sigterm_stops_an_agent_with_running_work_promptly(start_agent, client: Client) -> None:
+    agent = start_agent("busy")
+    wait_for(lambda: len(client.online_nodes()) == 1, what="the agent online")
+    task = client.create(script_task("import time\nprint('working', flush=True)\ntime.sleep(120)\n"))
+    client.wait_state(task.name, T.TASK_STATE_RUNNING)
+    agent.signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=12) == 0
+    assert "Traceback" not in agent.log
+    # The node is gone, so its work goes back to the queue rather than being lost.
+    requeued = client.wait_state(task.name, T.TASK_STATE_PENDING)
+    assert requeued.state_reason
