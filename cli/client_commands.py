@@ -380,22 +380,89 @@ def progress_printer(updates: Iterator[task_pb2.Task], as_json: bool, tty: bool)
 # --------------------------------------------------------------- control
 
 
-def control_command(verb: str, past: str, rpc: str, request_type: type, doc: str) -> click.Command:
-    """A command that calls one of CancelTask, PauseTask, ResumeTask, StopTask."""
+@dataclass(frozen=True)
+class Control:
+    """One of the control commands: the RPC it calls and the states that mean it took effect."""
 
-    @click.command(verb, help=doc)
+    verb: str
+    """The command's name: ``cancel``, ``pause``, ..."""
+    past: str
+    """What the command prints once it took effect: ``cancelled``, ``paused``, ..."""
+    rpc: str
+    """The TaskService method."""
+    request_type: type
+    """That method's request message."""
+    settled: frozenset[int]
+    """States in which the request has taken effect."""
+    doc: str
+    """The command's help."""
+
+
+CONTROLS = (
+    Control("cancel", "cancelled", "CancelTask", task_service_pb2.CancelTaskRequest, TERMINAL_STATES,
+            "Cancel a task: a pending one never runs, a running one is killed."),
+    Control("pause", "paused", "PauseTask", task_service_pb2.PauseTaskRequest,
+            frozenset({task_pb2.TASK_STATE_PAUSED}), "Pause a running task; it keeps its resources."),
+    Control("resume", "resumed", "ResumeTask", task_service_pb2.ResumeTaskRequest,
+            frozenset({task_pb2.TASK_STATE_RUNNING}), "Resume a paused task."),
+    Control("stop", "stopped", "StopTask", task_service_pb2.StopTaskRequest, TERMINAL_STATES,
+            "Stop a task gracefully: training ends after its current step."),
+)  # fmt: skip
+
+#: How long a control command waits, by default, for its node to carry it out.
+CONTROL_WAIT_SECONDS = 10.0
+
+
+def control_command(control: Control) -> click.Command:
+    """A command that calls one of CancelTask, PauseTask, ResumeTask, StopTask.
+
+    The controller answers once it has sent the request to the task's node; the
+    node reports the new state a moment later. So the command waits (``--wait``)
+    until the task is in a state that shows the request took effect.
+    """
+
+    @click.command(control.verb, help=f"{control.doc} Waits until the task's node has done it (see --wait).")
     @click.argument("task_id")
+    @click.option("--wait", type=click.FloatRange(min=0), default=CONTROL_WAIT_SECONDS, show_default=True,
+                  metavar="SECONDS", help="How long to wait for the task to get there; 0 returns at once.")
     @client_options
-    def command(opts: ClientOptions, task_id: str) -> None:
+    def command(opts: ClientOptions, task_id: str, wait: float) -> None:
         name = task_name(task_id)
         with opts.connect() as client:
-            task = client.call(getattr(client.tasks, rpc), request_type(name=name), f"task {name}")
+            task = client.call(getattr(client.tasks, control.rpc), control.request_type(name=name), f"task {name}")
+            if wait and task.state not in control.settled:
+                task = wait_for_state(client, name, control.settled, wait)
+        settled = task.state in control.settled
+        state = out.state_label(task.state)
         if opts.as_json:
             click.echo(out.json_document(out.message_dict(task)))
-        else:
-            click.echo(f"{past} {task.name} (now {out.state_label(task.state)})")
+        elif settled:
+            click.echo(f"{control.past} {task.name} (now {state})")
+        elif not wait:
+            click.echo(f"asked to {control.verb} {task.name} (now {state})")
+        if wait and not settled:
+            ended = task.state in TERMINAL_STATES
+            raise CliError(
+                f"asked to {control.verb} {task.name}, but it "
+                + (f"ended {state} first" if ended else f"is still {state} after {wait:g} s")
+            )
 
     return command
+
+
+def wait_for_state(client: ControllerClient, name: str, wanted: frozenset[int], seconds: float) -> task_pb2.Task:
+    """Watch a task until its state is one of ``wanted`` or terminal, for at most ``seconds``; the last seen."""
+    request = task_service_pb2.WatchTaskRequest(name=name)
+    subject = f"task {name}"
+    last: task_pb2.Task | None = None
+    with closing(client.stream(client.tasks.WatchTask, request, subject, timeout=seconds)) as updates:
+        for task in updates:
+            last = task
+            if task.state in wanted or task.state in TERMINAL_STATES:
+                break
+    if last is None:
+        last = client.call(client.tasks.GetTask, task_service_pb2.GetTaskRequest(name=name), subject)
+    return last
 
 
 def add_client_commands(group: click.Group) -> None:
@@ -407,13 +474,6 @@ def add_client_commands(group: click.Group) -> None:
         task_command,
         logs_command,
         watch_command,
-        control_command("cancel", "cancelled", "CancelTask", task_service_pb2.CancelTaskRequest,
-                        "Cancel a task: a pending one never runs, a running one is killed."),
-        control_command("pause", "paused", "PauseTask", task_service_pb2.PauseTaskRequest,
-                        "Pause a running task; it keeps its resources."),
-        control_command("resume", "resumed", "ResumeTask", task_service_pb2.ResumeTaskRequest,
-                        "Resume a paused task."),
-        control_command("stop", "stopping", "StopTask", task_service_pb2.StopTaskRequest,
-                        "Stop a task gracefully: training ends after its current step."),
+        *(control_command(control) for control in CONTROLS),
     ):
         group.add_command(command)

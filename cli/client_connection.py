@@ -223,15 +223,23 @@ class ControllerClient:
         except grpc.RpcError as exc:
             raise describe_rpc_error(exc, self.settings, subject) from None
 
-    def stream(self, method: Callable[..., Any], request: Any, subject: str | None = None) -> Iterator[Any]:
-        """Iterate a server stream (no deadline); failures become a :class:`CliError`.
+    def stream(
+        self, method: Callable[..., Any], request: Any, subject: str | None = None, timeout: float | None = None
+    ) -> Iterator[Any]:
+        """Iterate a server stream; failures become a :class:`CliError`.
 
-        The call is cancelled when the caller stops iterating early (Ctrl-C).
+        Without ``timeout`` the stream has no deadline. With one, the iteration
+        simply ends when the deadline passes: the caller sees a shorter stream,
+        not an error. The call is cancelled when the caller stops iterating
+        early (Ctrl-C).
         """
-        responses = method(request, metadata=self.settings.metadata())
+        responses = method(request, timeout=timeout, metadata=self.settings.metadata())
         try:
             yield from responses
         except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            if timeout is not None and code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return
             raise describe_rpc_error(exc, self.settings, subject) from None
         finally:
             responses.cancel()

@@ -1,420 +1,417 @@
-"""The terminal client against a canned in-process controller.
+"""The terminal client's commands against a real controller and real agents.
 
-TEMPORARY: these run against tests/cli/fake_controller.py; move them to the
-real controller fixture (tests/conftest.py) once it exists.
+Most checks run the ``aifarm`` group in-process (click's CliRunner, real gRPC
+to the controller process); the end-to-end ones run ``python -m cli.main`` or
+the installed ``aifarm`` script as processes, on a TTY where that matters.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner, Result
-from fake_controller import FakeController, FakeState
+from client_runs import Farm, clean_environ, invoke, popen, run_process, short, submitted_name
 
-from aifarm.v1 import node_pb2, task_pb2
-from cli.client_commands import add_client_commands
-from cli.client_connection import CliError, resolve_connection
+from aifarm.v1 import task_pb2
 from cli.client_output import progress_bar
+from farm_processes import API_KEY, Client, ControllerProcess, wait_for
 
-KEY = "secret-key"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("AIFARM_CONTROLLER", "AIFARM_API_KEY", "AIFARM_DATA_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
+T = task_pb2
+#: Never fits a node in these tests, so the task stays pending.
+TOO_MANY_GPUS = "64"
 
 
-@pytest.fixture
-def state() -> FakeState:
-    return FakeState(api_key=KEY)
-
-
-@pytest.fixture
-def controller(state: FakeState) -> Iterator[FakeController]:
-    with FakeController(state) as fake:
-        yield fake
-
-
-@pytest.fixture
-def cli() -> click.Group:
-    group = click.Group("aifarm")
-    add_client_commands(group)
-    return group
-
-
-def run(cli: click.Group, args: list[str], env: dict[str, str] | None = None) -> Result:
-    return CliRunner(env=env).invoke(cli, args, catch_exceptions=False)
-
-
-def connect_args(controller: FakeController, key: str = KEY) -> list[str]:
-    return ["--controller", controller.address, "--api-key", key]
-
-
-def dead_address() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
-def write_data_dir(path: Path, address: str, keys: str = f"{KEY}\nother-key\n") -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    key_file = path / "api_keys"
-    key_file.write_text(keys)
-    (path / "endpoints.json").write_text(
-        json.dumps({"grpc": address, "http": "127.0.0.1:8000", "api_key_file": str(key_file)})
-    )
+def write_script(directory: Path, name: str, source: str) -> Path:
+    path = directory / name
+    path.write_text(source)
     return path
 
 
-def add_task(fake: FakeState, task_id: str, **fields: object) -> task_pb2.Task:
-    task = task_pb2.Task(name=f"tasks/{task_id}", **fields)
-    fake.tasks[task.name] = task
-    return task
-
-
-# ------------------------------------------------------------- precedence
-
-
-def test_option_beats_env_beats_data_dir(tmp_path: Path) -> None:
-    data_dir = write_data_dir(tmp_path / "farm", "127.0.0.1:1111")
-    env = {"AIFARM_CONTROLLER": "127.0.0.1:2222", "AIFARM_API_KEY": "env-key"}
-
-    chosen = resolve_connection("127.0.0.1:3333", "opt-key", str(data_dir), env)
-    assert (chosen.address, chosen.address_source) == ("127.0.0.1:3333", "--controller")
-    assert (chosen.api_key, chosen.api_key_source) == ("opt-key", "--api-key")
-
-    chosen = resolve_connection(None, None, str(data_dir), env)
-    assert (chosen.address, chosen.api_key) == ("127.0.0.1:2222", "env-key")
-    assert chosen.api_key_source == "AIFARM_API_KEY"
-
-    chosen = resolve_connection(None, None, str(data_dir), {})
-    assert chosen.address == "127.0.0.1:1111"
-    assert chosen.api_key == KEY  # the first line of the key file
-    assert chosen.metadata() == (("authorization", f"Bearer {KEY}"),)
-
-
-def test_data_dir_from_env_and_default(tmp_path: Path) -> None:
-    write_data_dir(tmp_path / "envdir", "127.0.0.1:4444")
-    write_data_dir(tmp_path / ".aifarm", "127.0.0.1:5555")
-    assert resolve_connection(None, None, None, {"AIFARM_DATA_DIR": str(tmp_path / "envdir")}).address == (
-        "127.0.0.1:4444"
-    )
-    assert resolve_connection(None, None, None, {}).address == "127.0.0.1:5555"  # ./.aifarm
-
-
-def test_local_key_is_not_sent_to_another_controller(tmp_path: Path) -> None:
-    write_data_dir(tmp_path / ".aifarm", "127.0.0.1:5555")
-    chosen = resolve_connection("10.0.0.9:50051", None, None, {})
-    assert chosen.api_key is None and chosen.metadata() == ()
-    assert resolve_connection("127.0.0.1:5555", None, None, {}).api_key == KEY
-
-
-def test_no_controller_found_says_how_to_fix(cli: click.Group) -> None:
-    result = run(cli, ["tasks"])
-    assert result.exit_code == 2
-    assert "no controller found" in result.stderr
-    assert "aifarm up" in result.stderr and "--controller" in result.stderr
-    assert "Traceback" not in result.output
-
-
-def test_broken_endpoints_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / ".aifarm").mkdir()
-    (tmp_path / ".aifarm" / "endpoints.json").write_text("{not json")
-    with pytest.raises(CliError, match="not valid JSON"):
-        resolve_connection(None, None, None, {})
-
-
-def test_data_dir_connection_sends_its_key(cli: click.Group, controller: FakeController, state: FakeState,
-                                           tmp_path: Path) -> None:
-    write_data_dir(tmp_path / "farm", controller.address)
-    result = run(cli, ["tasks", "--data-dir", str(tmp_path / "farm")])
-    assert result.exit_code == 0, result.output
-    assert state.last("ListTasks").metadata["authorization"] == f"Bearer {KEY}"
-
-
-def test_env_used_when_no_options(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    result = run(cli, ["nodes"], env={"AIFARM_CONTROLLER": controller.address, "AIFARM_API_KEY": KEY})
-    assert result.exit_code == 0, result.output
-    assert state.last("ListNodes").metadata["authorization"] == f"Bearer {KEY}"
-
-
-def test_option_overrides_env(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    env = {"AIFARM_CONTROLLER": dead_address(), "AIFARM_API_KEY": "wrong"}
-    result = run(cli, ["tasks", *connect_args(controller)], env=env)
-    assert result.exit_code == 0, result.output
-    assert state.last("ListTasks").metadata["authorization"] == f"Bearer {KEY}"
-
-
-# ----------------------------------------------------------------- errors
-
-
-def test_unavailable(cli: click.Group) -> None:
-    address = dead_address()
-    result = run(cli, ["tasks", "--controller", address])
-    assert result.exit_code == 1
-    assert f"controller not reachable at {address} (from --controller)" in result.stderr
-    assert "Traceback" not in result.output
-
-
-def test_unauthenticated_names_the_key_source(cli: click.Group, controller: FakeController) -> None:
-    result = run(cli, ["tasks"], env={"AIFARM_CONTROLLER": controller.address, "AIFARM_API_KEY": "wrong"})
-    assert result.exit_code == 1
-    assert "rejected the API key from AIFARM_API_KEY" in result.stderr
-
-    result = run(cli, ["tasks", "--controller", controller.address])
-    assert result.exit_code == 1
-    assert "none was found" in result.stderr and "--api-key" in result.stderr
-
-
-def test_not_found(cli: click.Group, controller: FakeController) -> None:
-    result = run(cli, ["task", "nope", *connect_args(controller)])
-    assert result.exit_code == 1
-    assert "task tasks/nope not found" in result.stderr
-
-
-# ------------------------------------------------------------- reading
-
-
-def test_tasks_json_is_an_array(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "a", state=task_pb2.TASK_STATE_RUNNING, display_name="first")
-    add_task(state, "b", state=task_pb2.TASK_STATE_PENDING)
-    result = run(cli, ["tasks", "--json", "--limit", "5", "--state", "RUNNING", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    tasks = json.loads(result.stdout)
-    assert [t["name"] for t in tasks] == ["tasks/a"]
-    assert tasks[0]["display_name"] == "first" and tasks[0]["state"] == "TASK_STATE_RUNNING"
-    request = state.last("ListTasks").request
-    assert request.page_size == 5 and list(request.states) == [task_pb2.TASK_STATE_RUNNING]
-
-
-def test_tasks_table(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "a", state=task_pb2.TASK_STATE_RUNNING, progress=0.5, node="nodes/n1")
-    result = run(cli, ["tasks", *connect_args(controller)])
-    header, row = result.stdout.splitlines()
-    assert header.split()[:4] == ["ID", "NAME", "KIND", "STATE"]
-    assert row.split()[0] == "a" and "RUNNING" in row and "50%" in row and "n1" in row
-
-
-def test_nodes_table_and_json(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    state.nodes.append(
-        node_pb2.Node(
-            name="nodes/gpu1",
-            hostname="host1",
-            state=node_pb2.NODE_STATE_ONLINE,
-            capabilities=node_pb2.Capabilities(
-                cpu_cores=16, memory_mb=65536, gpus=[node_pb2.Gpu(index=0, name="NVIDIA H100")]
-            ),
-            usage=node_pb2.NodeUsage(cpu_percent=12, memory_percent=40,
-                                     gpus=[node_pb2.GpuUsage(index=0, utilization_percent=55)]),
-            tasks=["tasks/a", "tasks/b"],
-        )
-    )
-    text = run(cli, ["nodes", *connect_args(controller)]).stdout
-    assert "gpu1" in text and "ONLINE" in text and "64.0 GiB" in text and "1x NVIDIA H100" in text
-    assert "cpu 12% mem 40% gpu 55%" in text
-    nodes = json.loads(run(cli, ["nodes", "--json", *connect_args(controller)]).stdout)
-    assert nodes[0]["capabilities"]["cpu_cores"] == 16 and nodes[0]["tasks"] == ["tasks/a", "tasks/b"]
-
-
-@pytest.mark.parametrize("task_id", ["abc", "tasks/abc"])
-def test_task_details_accepts_both_id_forms(cli: click.Group, controller: FakeController, state: FakeState,
-                                            task_id: str) -> None:
-    add_task(
-        state, "abc", state=task_pb2.TASK_STATE_FAILED, state_reason="exit code 3", attempt=2, node="nodes/n1",
-        progress=1.0, metrics={"loss": 0.25}, result=task_pb2.TaskResult(exit_code=3, error="boom"),
-        artifacts=[task_pb2.Artifact(name="tasks/abc/artifacts/out.txt", size_bytes=12, sha256="ab" * 32)],
-    )
-    result = run(cli, ["task", task_id, *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert state.last("GetTask").request.name == "tasks/abc"
-    for expected in ("FAILED", "exit code 3", "nodes/n1", "loss=0.25", "boom", "out.txt", "attempt:"):
-        assert expected in result.stdout
-    doc = json.loads(run(cli, ["task", task_id, "--json", *connect_args(controller)]).stdout)
-    assert doc["attempt"] == 2 and doc["result"]["exit_code"] == 3
-
-
-# ----------------------------------------------------------------- submit
-
-
-def test_submit_script_builds_the_request(cli: click.Group, controller: FakeController, state: FakeState,
-                                          tmp_path: Path) -> None:
-    script = tmp_path / "job.py"
-    script.write_text("print('hi')\n")
-    result = run(cli, [
-        "submit", "script", str(script), "--gpus", "1", "--cpus", "2.5", "--memory-mb", "2048",
-        "--priority", "high", "--name", "hello", "--time-limit", "60", "--retries", "2",
-        "--arg", "-v", "--arg", "x", "--env", "A=1", "--env", "B=x=y", "--after", "t0", "--after", "tasks/t9",
-        "--json", *connect_args(controller),
-    ])
-    assert result.exit_code == 0, result.output
-    request = state.last("CreateTask").request
-    task = request.task
-    assert task.script.source == "print('hi')\n" and task.script.entrypoint == "job.py"
-    assert list(task.script.args) == ["-v", "x"] and dict(task.script.env) == {"A": "1", "B": "x=y"}
-    assert (task.resources.gpus, task.resources.cpu_cores, task.resources.memory_mb) == (1, 2.5, 2048)
-    assert task.priority == task_pb2.TASK_PRIORITY_HIGH and task.display_name == "hello"
-    assert (task.time_limit_seconds, task.max_retries) == (60, 2)
-    assert list(task.depends_on) == ["tasks/t0", "tasks/t9"]
-    assert request.request_id
-    assert json.loads(result.stdout)["name"] == "tasks/t1"
-
-
-def test_submit_script_rejects_bad_env(cli: click.Group, tmp_path: Path) -> None:
-    script = tmp_path / "job.sh"
-    script.write_text("echo hi\n")
-    result = run(cli, ["submit", "script", str(script), "--env", "NOEQUALS", "--controller", "127.0.0.1:1"])
-    assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
-
-
-def test_submit_train_synthetic_and_dataset(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    result = run(cli, ["submit", "train", "--arch", "cnn", "--epochs", "3", "--lr", "0.01", "--optimizer", "sgd",
-                       "--samples", "64", "--image-size", "8", "--gpus", "1", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert "submitted tasks/t1" in result.stdout
-    spec = state.last("CreateTask").request.task.training
-    assert (spec.architecture, spec.epochs, spec.optimizer) == ("cnn", 3, "sgd")
-    assert spec.learning_rate == pytest.approx(0.01)
-    assert spec.WhichOneof("data") == "synthetic" and (spec.synthetic.samples, spec.synthetic.image_size) == (64, 8)
-
-    run(cli, ["submit", "train", "--dataset", "mnist", *connect_args(controller)])
-    spec = state.last("CreateTask").request.task.training
-    assert spec.WhichOneof("data") == "dataset" and spec.dataset == "datasets/mnist"
-
-    result = run(cli, ["submit", "train", "--dataset", "mnist", "--samples", "5", *connect_args(controller)])
-    assert result.exit_code == 2 and "--dataset cannot be combined with --samples" in result.stderr
-
-
-# ------------------------------------------------------------------- logs
-
-
-def log_lines() -> list[task_pb2.LogLine]:
-    return [
-        task_pb2.LogLine(seq=1, text="starting", stream=task_pb2.LOG_STREAM_SYSTEM),
-        task_pb2.LogLine(seq=2, text="hello", stream=task_pb2.LOG_STREAM_STDOUT),
-        task_pb2.LogLine(seq=3, text="oops", stream=task_pb2.LOG_STREAM_STDERR),
-    ]
-
-
-def test_logs_lists(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "abc")
-    state.logs["tasks/abc"] = log_lines()
-    result = run(cli, ["logs", "abc", *connect_args(controller)])
-    assert result.stdout.splitlines() == ["[aifarm] starting", "hello", "oops"]
-    assert state.methods("StreamTaskLogs") == []
-    lines = json.loads(run(cli, ["logs", "abc", "--json", "--tail", "1", *connect_args(controller)]).stdout)
-    assert [line["text"] for line in lines] == ["oops"]
-
-
-def test_logs_follow_prints_streamed_lines(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "abc")
-    state.logs["tasks/abc"] = log_lines()
-    result = run(cli, ["logs", "tasks/abc", "-f", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ["[aifarm] starting", "hello", "oops"]
-    request = state.last("StreamTaskLogs").request
-    assert request.parent == "tasks/abc" and request.follow is True
-
-    result = run(cli, ["logs", "abc", "--follow", "--json", *connect_args(controller)])
-    assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [1, 2, 3]
-
-
-def test_logs_not_found(cli: click.Group, controller: FakeController) -> None:
-    result = run(cli, ["logs", "ghost", "-f", *connect_args(controller)])
-    assert result.exit_code == 1 and "task tasks/ghost not found" in result.stderr
-
-
-# ------------------------------------------------------------------ watch
-
-
-def updates(name: str, final: int, error: str = "") -> list[task_pb2.Task]:
-    running = task_pb2.TASK_STATE_RUNNING
-    return [
-        task_pb2.Task(name=name, state=task_pb2.TASK_STATE_PENDING),
-        task_pb2.Task(name=name, state=running, progress=0.5, metrics={"loss": 0.5}),
-        task_pb2.Task(name=name, state=running, progress=0.5, metrics={"loss": 0.5}),  # no change: no line
-        task_pb2.Task(name=name, state=final, progress=1.0, result=task_pb2.TaskResult(error=error)),
-    ]
-
-
-def test_watch_completed_exits_0(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "abc")
-    state.watch_updates["tasks/abc"] = updates("tasks/abc", task_pb2.TASK_STATE_COMPLETED)
-    result = run(cli, ["watch", "abc", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [
-        "tasks/abc PENDING 0%",
-        "tasks/abc RUNNING 50% loss=0.5",
-        "tasks/abc COMPLETED 100%",
-        "tasks/abc COMPLETED",
-    ]
-
-
-def test_watch_failed_exits_1(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "abc")
-    state.watch_updates["tasks/abc"] = updates("tasks/abc", task_pb2.TASK_STATE_FAILED, error="out of memory")
-    result = run(cli, ["watch", "tasks/abc", *connect_args(controller)])
-    assert result.exit_code == 1
-    assert result.stdout.splitlines()[-1] == "tasks/abc FAILED: out of memory"
-
-
-def test_watch_json_lines(cli: click.Group, controller: FakeController, state: FakeState) -> None:
-    add_task(state, "abc")
-    state.watch_updates["tasks/abc"] = updates("tasks/abc", task_pb2.TASK_STATE_CANCELLED)
-    result = run(cli, ["watch", "abc", "--json", *connect_args(controller)])
-    assert result.exit_code == 1
-    assert [json.loads(line)["state"] for line in result.stdout.splitlines()][-1] == "TASK_STATE_CANCELLED"
-
-
-def test_watch_stream_ends_early_falls_back_to_get(cli: click.Group, controller: FakeController,
-                                                   state: FakeState) -> None:
-    add_task(state, "abc", state=task_pb2.TASK_STATE_COMPLETED)
-    result = run(cli, ["watch", "abc", *connect_args(controller)])  # no updates streamed
-    assert result.exit_code == 0 and state.methods("GetTask") == ["GetTask"]
-    add_task(state, "run", state=task_pb2.TASK_STATE_RUNNING)
-    result = run(cli, ["watch", "run", *connect_args(controller)])
-    assert result.exit_code == 1 and "ended while it is RUNNING" in result.stderr
-
-
-def test_submit_follow(cli: click.Group, controller: FakeController, state: FakeState, tmp_path: Path) -> None:
-    script = tmp_path / "job.py"
-    script.write_text("print(1)\n")
-    state.watch_updates["tasks/t1"] = updates("tasks/t1", task_pb2.TASK_STATE_COMPLETED)
-    result = run(cli, ["submit", "script", str(script), "--follow", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "submitted tasks/t1 (PENDING)"
-    assert result.stdout.splitlines()[-1] == "tasks/t1 COMPLETED"
-
-    state.watch_updates["tasks/t2"] = updates("tasks/t2", task_pb2.TASK_STATE_FAILED)
-    assert run(cli, ["submit", "script", str(script), "--follow", *connect_args(controller)]).exit_code == 1
+def ticking_script(directory: Path, ticks: int, pause: float) -> Path:
+    return write_script(directory, "ticks.py", f"import time\nfor i in range({ticks}):\n"
+                        f"    print('tick', i, flush=True)\n    time.sleep({pause})\n")  # fmt: skip
+
+
+def submit_json(farm: Farm, script: Path, *options: str) -> dict:
+    """Submit a script with ``--json``; the created task."""
+    doc = invoke("submit", "script", str(script), "--json", *options, *farm.args()).json()
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.fixture
+def cancel_afterwards(farm: Farm):
+    """Names of tasks to cancel when the test ends, so nothing keeps running on the shared agent."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        invoke("cancel", name, "--wait", "0", *farm.args())
+
+
+# ------------------------------------------------------------- submit
+
+
+def test_submit_script_follow_runs_it_with_its_args_and_env(farm: Farm, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "greet.py", "import os, sys, time\nprint('args', sys.argv[1:])\n"
+                          "print('env', os.environ['GREETING'])\nprint('oops', file=sys.stderr)\ntime.sleep(0.5)\n")  # fmt: skip
+    result = run_process("submit", "script", str(script), "--name", "greet", "--priority", "high", "--cpus", "0.5",
+                         "--arg", "-v", "--arg", "x y", "--env", "GREETING=hi=there", "--follow", *farm.args())  # fmt: skip
+    assert result.code == 0, result.stderr
+    name = submitted_name(result)
+    assert result.lines[0] == f"submitted {name} (PENDING)"
+    assert any(line.startswith(f"{name} RUNNING") for line in result.lines), result.stdout
+    assert result.lines[-1] == f"{name} COMPLETED (exit code 0)"
+
+    task = invoke("task", name, "--json", *farm.args()).json()
+    assert task["display_name"] == "greet" and task["priority"] == "TASK_PRIORITY_HIGH"
+    assert task["resources"]["cpu_cores"] == 0.5
+    assert task["script"]["entrypoint"] == "greet.py" and task["script"]["args"] == ["-v", "x y"]
+    assert task["script"]["env"] == {"GREETING": "hi=there"}
+    assert task["script"]["source"] == script.read_text()
+
+    logs = invoke("logs", short(name), *farm.args()).lines
+    assert logs[0].startswith("[aifarm] starting")
+    assert {"args ['-v', 'x y']", "env hi=there", "oops"} <= set(logs)
+    assert logs[-1].startswith("[aifarm] ended completed")
+
+
+def test_submit_script_that_fails_exits_1(farm: Farm, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "fail.py", "import sys\nprint('bye')\nsys.exit(3)\n")
+    result = invoke("submit", "script", str(script), "--follow", *farm.args())
+    assert result.code == 1
+    name = submitted_name(result)
+    assert re.fullmatch(rf"{name} FAILED \(exit code 3\): .*3.*", result.lines[-1]), result.lines[-1]
+
+    details = invoke("task", name, *farm.args())
+    assert details.code == 0
+    assert re.search(r"^state:\s+FAILED$", details.stdout, re.M)
+    assert re.search(r"^exit code:\s+3$", details.stdout, re.M)
+    assert re.search(r"^error:\s+.*3", details.stdout, re.M)
+
+
+def test_submit_script_sends_every_scheduling_option(farm: Farm, tmp_path: Path, cancel_afterwards) -> None:
+    quick = write_script(tmp_path, "quick.py", "print('done')\n")
+    first, second = submit_json(farm, quick), submit_json(farm, quick)
+    job = write_script(tmp_path, "job.py", "print('never runs')\n")
+    created = submit_json(farm, job, "--gpus", TOO_MANY_GPUS, "--cpus", "2.5", "--memory-mb", "2048",
+                          "--priority", "critical", "--name", "big", "--time-limit", "60", "--retries", "2",
+                          "--after", short(first["name"]), "--after", second["name"])  # fmt: skip
+    cancel_afterwards.append(created["name"])
+    assert created["state"] == "TASK_STATE_PENDING"
+
+    stored = invoke("task", created["name"], "--json", *farm.args()).json()
+    assert stored["resources"] == {"gpus": 64, "cpu_cores": 2.5, "gpu_memory_mb": 0, "memory_mb": 2048}
+    assert stored["priority"] == "TASK_PRIORITY_CRITICAL" and stored["display_name"] == "big"
+    assert (stored["time_limit_seconds"], stored["max_retries"]) == (60, 2)
+    assert stored["depends_on"] == [first["name"], second["name"]]
+
+    # Once its dependencies are done, the scheduler says why it still waits.
+    reason = wait_for(lambda: "no online node can fit" in (t := farm.client.get(created["name"])).state_reason
+                      and t.state_reason, what="the pending reason")  # fmt: skip
+    details = invoke("task", short(created["name"]), *farm.args()).stdout
+    assert f"reason:     {reason}" in details and "64 GPUs" in details
+    assert f"after:      {first['name']}, {second['name']}" in details
+    assert "resources:  gpus=64 cpus=2.5 memory=2.0 GiB" in details
+
+
+def test_submit_script_rejects_bad_input(farm: Farm, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "job.sh", "echo hi\n")
+    result = invoke("submit", "script", str(script), "--env", "NOEQUALS", *farm.args())
+    assert result.code == 2 and "KEY=VALUE" in result.stderr
+    result = invoke("submit", "script", str(tmp_path / "missing.py"), *farm.args())
+    assert result.code == 2 and "missing.py" in result.stderr
+    result = invoke("submit", "script", str(script), "--after", "no-such-task", *farm.args())
+    assert result.code == 1
+    assert "INVALID_ARGUMENT" in result.stderr and "no-such-task" in result.stderr
+
+
+def test_submit_train_follow_shows_progress_and_metrics(farm: Farm) -> None:
+    result = run_process("submit", "train", "--epochs", "2", "--samples", "64", "--features", "4", "--classes", "2",
+                         "--batch-size", "16", "--lr", "0.01", "--optimizer", "sgd", "--seed", "1", "--device", "cpu",
+                         "--name", "tiny", "--follow", *farm.args(), timeout=120)  # fmt: skip
+    assert result.code == 0, (result.stdout, result.stderr)
+    name = submitted_name(result)
+    progress = [line for line in result.lines[1:-1] if line.startswith(f"{name} ")]
+    assert any(" RUNNING " in line for line in progress), result.stdout
+    percents = [int(re.search(r" (\d+)%", line).group(1)) for line in progress]  # type: ignore[union-attr]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert "loss=" in progress[-1] and "accuracy=" in progress[-1]
+    assert result.lines[-1] == f"{name} COMPLETED"
+
+    details = invoke("task", name, *farm.args()).stdout
+    assert "training:      mlp epochs=2 data=synthetic" in details
+    assert re.search(r"^metrics:\s+accuracy=\S+ loss=\S+ val_accuracy=\S+ val_loss=\S+$", details, re.M)
+    assert re.search(rf"^  {name}/artifacts/checkpoint\.pt  \d+ bytes  sha256 [0-9a-f]{{12}}  attempt 1$",
+                     details, re.M), details  # fmt: skip
+    spec = invoke("task", name, "--json", *farm.args()).json()["training"]  # type: ignore[index]
+    assert (spec["optimizer"], spec["batch_size"], spec["seed"], spec["device"]) == ("sgd", 16, 1, "cpu")
+    assert spec["learning_rate"] == pytest.approx(0.01)
+    synthetic = spec["synthetic"]
+    assert (synthetic["samples"], synthetic["features"], synthetic["classes"]) == (64, 4, 2)
+
+
+def test_submit_train_options_and_their_checks(farm: Farm, cancel_afterwards) -> None:
+    # Submitted and left pending (too many GPUs): only what the controller stored is checked.
+    result = invoke("submit", "train", "--arch", "cnn", "--epochs", "3", "--samples", "64", "--image-size", "8",
+                    "--gpus", TOO_MANY_GPUS, "--json", *farm.args())  # fmt: skip
+    task = result.json()
+    assert isinstance(task, dict)
+    cancel_afterwards.append(task["name"])
+    spec = task["training"]
+    assert (spec["architecture"], spec["epochs"], spec["synthetic"]["image_size"]) == ("cnn", 3, 8)
+
+    result = invoke("submit", "train", "--dataset", "mnist", "--samples", "5", *farm.args())
+    assert result.code == 2 and "--dataset cannot be combined with --samples" in result.stderr
+    result = invoke("submit", "train", "--arch", "transformer", *farm.args())
+    assert result.code == 2 and "transformer" in result.stderr
+
+
+# -------------------------------------------------------- tasks, nodes
+
+
+def test_tasks_and_nodes_on_a_fresh_farm(controller: ControllerProcess, start_agent, client: Client,
+                                         tmp_path: Path) -> None:  # fmt: skip
+    connect = ["--controller", controller.address, "--api-key", API_KEY]
+    assert invoke("tasks", *connect).stdout == "no tasks\n"
+    assert invoke("tasks", "--json", *connect).json() == []
+    assert invoke("nodes", *connect).stdout == "no nodes\n"
+    assert invoke("nodes", "--json", *connect).json() == []
+
+    agent = start_agent("solo")
+    wait_for(lambda: len(client.online_nodes()) == 1, what="the agent")
+    node = agent.node_id
+    nodes = invoke("nodes", *connect).lines
+    assert nodes[0].split() == ["NODE", "HOSTNAME", "STATE", "CPUS", "MEMORY", "GPUS", "USAGE", "TASKS"]
+    assert nodes[1].split()[0] == node and " ONLINE " in nodes[1] and re.search(r"cpu \d+% mem \d+%", nodes[1])
+    (doc,) = invoke("nodes", "--json", *connect).json()  # type: ignore[misc]
+    assert doc["name"] == f"nodes/{node}" and doc["state"] == "NODE_STATE_ONLINE"
+    assert doc["capabilities"]["cpu_cores"] >= 1 and doc["capabilities"]["memory_mb"] > 0
+    online = invoke("nodes", "--state", "online", "--json", *connect).json()
+    assert [n["name"] for n in online] == [doc["name"]]  # type: ignore[union-attr]
+    assert invoke("nodes", "--state", "offline", *connect).stdout == "no nodes\n"
+
+    quick = write_script(tmp_path, "quick.py", "print('done')\n")
+    done = submitted_name(invoke("submit", "script", str(quick), "--name", "first", "--follow", *connect))
+    stuck = submitted_name(invoke("submit", "script", str(quick), "--name", "stuck", "--gpus", TOO_MANY_GPUS,
+                                  *connect))  # fmt: skip
+
+    header, newest, oldest = invoke("tasks", *connect).lines
+    assert header.split() == ["ID", "NAME", "KIND", "STATE", "PRIORITY", "PROGRESS", "NODE", "CREATED"]
+    assert newest.split()[:7] == [short(stuck), "stuck", "script", "PENDING", "NORMAL", "0%", "-"]
+    assert oldest.split()[:7] == [short(done), "first", "script", "COMPLETED", "NORMAL", "100%", node]
+
+    def names(*args: str) -> list[str]:
+        return [t["name"] for t in invoke("tasks", "--json", *args, *connect).json()]  # type: ignore[union-attr]
+
+    assert names() == [stuck, done]
+    assert names("--limit", "1") == [stuck]
+    assert names("--state", "completed") == [done]
+    assert names("--state", "PENDING", "--state", "completed") == [stuck, done]
+    assert names("--state", "running") == []
+    assert names("--node", node) == [done] == names("--node", f"nodes/{node}")
+    assert invoke("tasks", "--node", "elsewhere", *connect).stdout == "no tasks\n"
+
+
+# ---------------------------------------------------------- task, logs
+
+
+@pytest.mark.parametrize("command", [["task"], ["logs"], ["logs", "-f"], ["watch"]])
+def test_unknown_task_id_is_named(farm: Farm, command: list[str]) -> None:
+    result = invoke(*command, "no-such-task", *farm.args())
+    assert result.code == 1
+    assert "task tasks/no-such-task not found" in result.stderr
+    assert result.stdout == ""
+
+
+def test_logs_of_a_finished_task_in_pages_tail_and_json(farm: Farm, tmp_path: Path) -> None:
+    script = write_script(tmp_path, "many.py", "import sys\nfor i in range(1500):\n    print('line', i)\n"
+                          "print('oops', file=sys.stderr)\n")  # fmt: skip
+    name = submitted_name(invoke("submit", "script", str(script), "--follow", *farm.args()))
+
+    lines = invoke("logs", name, *farm.args()).lines  # more than one page of ListTaskLogs
+    assert lines[0].startswith("[aifarm] starting")
+    assert [ln for ln in lines if ln.startswith("line ")] == [f"line {i}" for i in range(1500)]
+    assert "oops" in lines and lines[-1].startswith("[aifarm] ended completed")
+
+    tail = invoke("logs", short(name), "--tail", "2", "--json", *farm.args()).json()
+    assert isinstance(tail, list) and len(tail) == 2
+    assert tail[-1]["stream"] == "LOG_STREAM_SYSTEM" and tail[-1]["text"].startswith("ended completed")
+    assert tail[0]["seq"] < tail[1]["seq"]
+    assert invoke("logs", name, "--tail", "2", *farm.args()).lines == lines[-2:]
+
+    # Following a finished task prints what there is and ends.
+    followed = invoke("logs", name, "-f", "--json", *farm.args())
+    assert followed.code == 0
+    records = [json.loads(line) for line in followed.lines]
+    assert [f"[aifarm] {r['text']}" if r["stream"] == "LOG_STREAM_SYSTEM" else r["text"] for r in records] == lines
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+
+
+def test_logs_follow_streams_a_running_task_until_it_ends(farm: Farm, tmp_path: Path) -> None:
+    script = ticking_script(tmp_path, ticks=6, pause=0.4)
+    name = submit_json(farm, script, "--cpus", "0.5")["name"]
+    farm.client.wait_state(name, T.TASK_STATE_RUNNING)
+    proc = popen("logs", short(name), "-f", *farm.args())
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("[aifarm] starting")
+        assert proc.stdout.readline() == "tick 0\n"
+        assert farm.client.get(name).state == T.TASK_STATE_RUNNING  # streamed while it still runs
+        rest, err = proc.communicate(timeout=30)  # ends by itself when the task ends
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert rest.splitlines()[:5] == [f"tick {i}" for i in range(1, 6)]
+    assert rest.splitlines()[-1].startswith("[aifarm] ended completed")
+
+
+def test_ctrl_c_ends_logs_follow_without_a_traceback(farm: Farm, tmp_path: Path, cancel_afterwards) -> None:
+    name = submit_json(farm, ticking_script(tmp_path, ticks=200, pause=0.1), "--cpus", "0.5")["name"]
+    cancel_afterwards.append(name)
+    proc = popen("logs", name, "--follow", *farm.args())
+    try:
+        assert proc.stdout is not None
+        wait_for(lambda: proc.stdout.readline().startswith("tick"), what="a streamed line")  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "Aborted!" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------ watch, follow
+
+
+def test_watch_a_running_task_on_a_terminal(farm: Farm, tmp_path: Path) -> None:
+    name = submit_json(farm, ticking_script(tmp_path, ticks=4, pause=0.3), "--cpus", "0.5")["name"]
+    farm.client.wait_state(name, T.TASK_STATE_RUNNING)
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "watch", short(name), *farm.args()],
+                            stdout=secondary, stderr=secondary, env=clean_environ(COLUMNS="100"))  # fmt: skip
+    os.close(secondary)
+    screen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(main)
+    text = screen.decode()
+    # A bar redrawn in place while it runs, then one line saying how it ended.
+    assert re.search(r"\r\[\.{30}\]   0%  RUNNING\x1b\[K", text), repr(text)
+    assert f"{name} COMPLETED (exit code 0)" in text
+
+
+def test_watch_and_follow_exit_codes_and_json(farm: Farm, tmp_path: Path) -> None:
+    ok = write_script(tmp_path, "ok.py", "import time\ntime.sleep(0.3)\nprint('ok')\n")
+    result = invoke("submit", "script", str(ok), "--follow", "--json", *farm.args())
+    assert result.code == 0
+    updates = [json.loads(line) for line in result.lines]
+    assert updates[0]["state"] == "TASK_STATE_PENDING"
+    assert updates[-1]["state"] == "TASK_STATE_COMPLETED" and updates[-1]["result"]["exit_code"] == 0
+    assert len({u["name"] for u in updates}) == 1
+
+    # Watching a task that already ended prints how it ended and exits at once.
+    name = updates[0]["name"]
+    assert invoke("watch", name, *farm.args()).lines == [f"{name} COMPLETED 100% (completed)",
+                                                         f"{name} COMPLETED (exit code 0)"]  # fmt: skip
+
+    cancelled = submit_json(farm, ok, "--gpus", TOO_MANY_GPUS)["name"]
+    assert invoke("cancel", cancelled, *farm.args()).code == 0
+    result = invoke("watch", short(cancelled), "--json", *farm.args())
+    assert result.code == 1
+    assert json.loads(result.lines[-1])["state"] == "TASK_STATE_CANCELLED"
+
+
+# ------------------------------------------------------------ control
+
+
+def test_pause_resume_stop_reach_the_running_task(farm: Farm, tmp_path: Path, cancel_afterwards) -> None:
+    name = submit_json(farm, ticking_script(tmp_path, ticks=600, pause=0.05), "--cpus", "0.5")["name"]
+    cancel_afterwards.append(name)
+    farm.client.wait_state(name, T.TASK_STATE_RUNNING)
+
+    result = invoke("pause", short(name), *farm.args())
+    assert (result.code, result.stdout) == (0, f"paused {name} (now PAUSED)\n"), result.stderr
+    assert re.search(r"^state:\s+PAUSED$", invoke("task", name, *farm.args()).stdout, re.M)
+    frozen = len(farm.client.logs(name))
+    result = invoke("pause", name, *farm.args())
+    assert result.code == 1 and "FAILED_PRECONDITION" in result.stderr and "not running" in result.stderr
+
+    result = invoke("resume", name, "--json", *farm.args())
+    assert result.code == 0 and result.json()["state"] == "TASK_STATE_RUNNING"  # type: ignore[index]
+    wait_for(lambda: len(farm.client.logs(name)) > frozen + 3, what="output after resume")
+
+    result = invoke("pause", name, "--wait", "0", *farm.args())  # asks, and returns before the node acts
+    assert (result.code, result.stdout) == (0, f"asked to pause {name} (now RUNNING)\n")
+    farm.client.wait_state(name, T.TASK_STATE_PAUSED)
+    assert invoke("resume", name, *farm.args()).stdout == f"resumed {name} (now RUNNING)\n"
+
+    result = invoke("stop", name, *farm.args())
+    assert (result.code, result.stdout) == (0, f"stopped {name} (now CANCELLED)\n"), result.stderr
+    details = invoke("task", name, *farm.args()).stdout
+    assert re.search(r"^reason:\s+stopped", details, re.M)
+
+    result = invoke("cancel", name, *farm.args())
+    assert result.code == 1 and "already ended" in result.stderr and short(name) in result.stderr
+
+
+def test_cancel_a_pending_task(farm: Farm, tmp_path: Path) -> None:
+    name = submit_json(farm, write_script(tmp_path, "job.py", "print(1)\n"), "--gpus", TOO_MANY_GPUS)["name"]
+    result = invoke("cancel", short(name), *farm.args())
+    assert (result.code, result.stdout) == (0, f"cancelled {name} (now CANCELLED)\n")
+    doc = invoke("task", name, "--json", *farm.args()).json()
+    assert doc["state"] == "TASK_STATE_CANCELLED" and doc["attempt"] == 0  # type: ignore[index]
+
+
+def test_a_control_that_does_not_take_effect_in_time_exits_1(start_agent, client: Client,
+                                                             controller: ControllerProcess, tmp_path: Path) -> None:  # fmt: skip
+    agent = start_agent("frozen")
+    wait_for(lambda: len(client.online_nodes()) == 1, what="the agent")
+    connect = ["--controller", controller.address, "--api-key", API_KEY]
+    script = ticking_script(tmp_path, ticks=100, pause=0.1)
+    name = submitted_name(invoke("submit", "script", str(script), *connect))
+    client.wait_state(name, T.TASK_STATE_RUNNING)
+    agent.signal(signal.SIGSTOP)  # connected, but it carries out nothing
+    try:
+        result = invoke("pause", name, "--wait", "0.5", *connect)
+    finally:
+        agent.signal(signal.SIGCONT)
+        invoke("cancel", name, *connect)
+    assert result.code == 1
+    assert f"asked to pause {name}, but it is still RUNNING after 0.5 s" in result.stderr
+
+
+@pytest.mark.parametrize("verb", ["cancel", "pause", "resume", "stop"])
+def test_control_of_an_unknown_task_id(farm: Farm, verb: str) -> None:
+    result = invoke(verb, "no-such-task", *farm.args())
+    assert result.code == 1 and result.stdout == ""
+    assert "task tasks/no-such-task not found" in result.stderr
+
+
+# --------------------------------------------------------------- misc
+
+
+def test_installed_entry_point(farm: Farm) -> None:
+    result = run_process("nodes", *farm.args(), entry_point=True)
+    assert result.code == 0, result.stderr
+    assert farm.agent.node_id in result.stdout
 
 
 def test_progress_bar() -> None:
-    task = task_pb2.Task(name="tasks/a", state=task_pb2.TASK_STATE_RUNNING, progress=0.5, metrics={"loss": 0.1})
+    task = T.Task(name="tasks/a", state=T.TASK_STATE_RUNNING, progress=0.5, metrics={"loss": 0.1})
     assert progress_bar(task, width=10) == "[#####.....]  50%  RUNNING  loss=0.1"
-
-
-# ---------------------------------------------------------------- control
-
-
-@pytest.mark.parametrize(
-    ("verb", "method", "shown"),
-    [("cancel", "CancelTask", "CANCELLED"), ("pause", "PauseTask", "PAUSED"),
-     ("resume", "ResumeTask", "RUNNING"), ("stop", "StopTask", "CANCELLED")],
-)
-def test_control_commands(cli: click.Group, controller: FakeController, state: FakeState, verb: str, method: str,
-                          shown: str) -> None:
-    add_task(state, "abc", state=task_pb2.TASK_STATE_RUNNING)
-    result = run(cli, [verb, "abc", *connect_args(controller)])
-    assert result.exit_code == 0, result.output
-    assert state.last(method).request.name == "tasks/abc"
-    assert f"tasks/abc (now {shown})" in result.stdout
-    doc = json.loads(run(cli, [verb, "tasks/abc", "--json", *connect_args(controller)]).stdout)
-    assert doc["name"] == "tasks/abc"
-    assert run(cli, [verb, "ghost", *connect_args(controller)]).exit_code == 1
