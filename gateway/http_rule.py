@@ -14,14 +14,22 @@ Python gateway and Envoy route the same request to the same method:
 
 * Literal segments are compared with the raw (still percent-encoded) request
   path, as Envoy does without path normalisation.
-* A request's last segment is split at its last ':' only when the text after
-  it is a verb some registered template uses; if nothing matches that way the
-  unsplit path is tried too (so ``/v1/files/a:b`` can still bind ``{name}``).
+* Only literals may follow ``**`` (Envoy refuses ``*`` or ``**`` after it), and
+  ``:`` appears only before the verb.
+* A request's last segment is split at its last ':' when the text after it is
+  a verb some registered template uses (with any HTTP method), and then only
+  templates with that verb can match; otherwise the ':' stays in the segment
+  (so ``/v1/files/a:b`` binds ``{name}`` to ``a:b``). Trailing empty segments
+  (``/v1/tasks/``) are dropped.
 * Among several matching templates the search is depth first: a literal
-  segment beats ``*``, which beats ``**`` (Envoy's trie order).
-* Variable values are percent-decoded per :class:`UnescapeSpec`; the default is
-  Envoy's ``ALL_CHARACTERS_EXCEPT_RESERVED``: RFC 6570 reserved characters stay
-  encoded, so ``%2F`` arrives as ``%2F`` in both ``{var}`` and ``{var=**}``.
+  segment beats ``*``, which beats ``**`` (Envoy's trie order). ``**`` takes one
+  segment at a time and tries the literal segments after it first; it matches
+  zero segments only at the end of a template.
+* A variable bound to one segment (``{var}``, ``{var=*}``) is fully
+  percent-decoded. A variable spanning several (``{var=**}``, ``{var=a/*}``) is
+  decoded per :class:`UnescapeSpec`; the default is Envoy's
+  ``ALL_CHARACTERS_EXCEPT_RESERVED``: RFC 6570 reserved characters, ``%2F``
+  among them, stay encoded.
 """
 
 from __future__ import annotations
@@ -101,6 +109,8 @@ def parse_template(source: str) -> PathTemplate:
     variables: list[Variable] = []
     pos = 1
     if body == "/":
+        if verb:
+            raise TemplateError(f"a verb needs a segment before it in {source!r}")
         return PathTemplate(source, (), (), verb)
     while pos <= len(body):
         if body.startswith("{", pos):
@@ -108,7 +118,9 @@ def parse_template(source: str) -> PathTemplate:
             if close < 0:
                 raise TemplateError(f"unclosed '{{' in {source!r}")
             inner = body[pos + 1 : close]
-            name, _, pattern = inner.partition("=")
+            name, eq, pattern = inner.partition("=")
+            if eq and not pattern:
+                raise TemplateError(f"empty pattern in {{{inner}}} of {source!r}")
             path = tuple(name.split("."))
             if not all(_IDENT.fullmatch(p) for p in path):
                 raise TemplateError(f"bad field path {name!r} in {source!r}")
@@ -130,8 +142,9 @@ def parse_template(source: str) -> PathTemplate:
         if pos < len(body) and body[pos] != "/":
             raise TemplateError(f"expected '/' at {pos} in {source!r}")
         pos += 1
-    if sum(s.kind is SegmentKind.MULTI for s in segments) > 1:
-        raise TemplateError(f"more than one '**' in {source!r}")
+    multi = next((i for i, s in enumerate(segments) if s.kind is SegmentKind.MULTI), len(segments))
+    if any(s.kind is not SegmentKind.LITERAL for s in segments[multi + 1 :]):
+        raise TemplateError(f"only literal segments may follow '**' in {source!r}")
     seen = [v.field_path for v in variables]
     if len(set(seen)) != len(seen):
         raise TemplateError(f"a field is bound twice in {source!r}")
@@ -145,7 +158,7 @@ def _split_template_verb(source: str) -> tuple[str, str]:
     if colon < 0:
         return source, ""
     verb = source[colon + 1 :]
-    if not verb or "/" in verb:
+    if not verb or "/" in verb or ":" in verb:
         raise TemplateError(f"bad verb in {source!r}")
     return source[:colon], verb
 
@@ -157,25 +170,38 @@ def _segment(part: str, source: str) -> Segment:
         return Segment(SegmentKind.MULTI)
     if not part:
         raise TemplateError(f"empty segment in {source!r}")
+    if ":" in part or part.startswith("*"):
+        raise TemplateError(f"bad segment {part!r} in {source!r}")
     return Segment(SegmentKind.LITERAL, part)
 
 
 def split_path(raw_path: str) -> list[str]:
-    """Split a raw (percent-encoded, query-free) URL path into segments."""
+    """Split a raw (percent-encoded, query-free) URL path into segments.
+
+    Trailing empty segments are dropped (``/a/`` is ``/a``), as Envoy does.
+    """
     stripped = raw_path[1:] if raw_path.startswith("/") else raw_path
-    return stripped.split("/") if stripped else []
+    parts = stripped.split("/") if stripped else []
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
 
 
 def unescape(value: str, spec: UnescapeSpec, *, multi: bool) -> str:
-    """Percent-decode one variable value per ``spec`` (a single pass, like Envoy)."""
+    """Percent-decode one variable value (a single pass, like Envoy).
+
+    ``spec`` applies to multi-segment values only; a single segment is always
+    fully decoded (Envoy's ExtractBindingsFromPath).
+    """
     out = bytearray()
     pos = 0
     for m in _PERCENT.finditer(value):
         out += value[pos : m.start()].encode()
         byte = int(m.group(1), 16)
         ch = chr(byte)
-        keep = (spec is UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED and ch in _RESERVED) or (
-            spec is UnescapeSpec.ALL_CHARACTERS_EXCEPT_SLASH and ch == "/" and multi
+        keep = multi and (
+            (spec is UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED and ch in _RESERVED)
+            or (spec is UnescapeSpec.ALL_CHARACTERS_EXCEPT_SLASH and ch == "/")
         )
         out += m.group(0).encode() if keep else bytes([byte])
         pos = m.end()
@@ -187,7 +213,16 @@ def unescape(value: str, spec: UnescapeSpec, *, multi: bool) -> str:
 @dataclass
 class _Node(Generic[T]):
     children: dict[tuple[SegmentKind, str], _Node[T]] = field(default_factory=dict)
-    verbs: dict[str, dict[str, T]] = field(default_factory=dict)  # verb -> method -> value
+    verbs: dict[str, dict[str, T]] = field(default_factory=dict)  # verb -> method ("*": any) -> value
+    wildcard: bool = False  # reached through '**': may take more segments
+
+    def result(self, method: str, verb: str) -> T | None:
+        methods = self.verbs.get(verb, {})
+        return methods.get(method, methods.get("*"))
+
+
+_SINGLE = (SegmentKind.SINGLE, "")
+_MULTI = (SegmentKind.MULTI, "")
 
 
 class PathMatcher(Generic[T]):
@@ -201,7 +236,7 @@ class PathMatcher(Generic[T]):
         """Add a template; raises TemplateError when (method, template) is taken."""
         node = self._root
         for seg in template.segments:
-            node = node.children.setdefault((seg.kind, seg.literal), _Node())
+            node = node.children.setdefault((seg.kind, seg.literal), _Node(wildcard=seg.kind is SegmentKind.MULTI))
         methods = node.verbs.setdefault(template.verb, {})
         if method in methods:
             raise TemplateError(f"conflicting bindings: {method} {template.source} is registered twice")
@@ -211,39 +246,35 @@ class PathMatcher(Generic[T]):
 
     def lookup(self, method: str, raw_path: str) -> tuple[T, list[str], str] | None:
         """Return (value, raw segments, verb) of the best match, or None."""
-        segments = split_path(raw_path)
-        attempts: list[tuple[list[str], str]] = []
-        if segments:
-            head, colon, verb = segments[-1].rpartition(":")
-            if colon and verb in self._verbs:
-                attempts.append(([*segments[:-1], head], verb))
-        attempts.append((segments, ""))
-        for segs, verb in attempts:
-            found = _lookup(self._root, segs, 0, method, verb)
-            if found is not None:
-                return found, segs, verb
-        return None
+        path, verb = raw_path, ""
+        colon = raw_path.rfind(":")
+        if colon > raw_path.rfind("/") and raw_path[colon + 1 :] in self._verbs:
+            path, verb = raw_path[:colon], raw_path[colon + 1 :]
+        segs = split_path(path)
+        found = _lookup(self._root, segs, 0, method, verb)
+        return None if found is None else (found, segs, verb)
 
 
 def _lookup(node: _Node[T], segs: list[str], i: int, method: str, verb: str) -> T | None:
-    if i == len(segs):
-        hit = node.verbs.get(verb, {}).get(method)
-        if hit is not None:
-            return hit
-        # A trailing '**' may match zero segments.
-        multi = node.children.get((SegmentKind.MULTI, ""))
-        return _lookup(multi, segs, i, method, verb) if multi else None
-    for key in ((SegmentKind.LITERAL, segs[i]), (SegmentKind.SINGLE, "")):
-        child = node.children.get(key)
+    """Envoy's PathMatcherNode::LookupPath: depth first, literal before '*' before '**'."""
+    while True:
+        if i == len(segs):
+            hit = node.result(method, verb)
+            multi = node.children.get(_MULTI)
+            # A trailing '**' may match zero segments.
+            return hit if hit is not None or multi is None else multi.result(method, verb)
+        child = node.children.get((SegmentKind.LITERAL, segs[i]))
         if child is not None:
             hit = _lookup(child, segs, i + 1, method, verb)
             if hit is not None:
                 return hit
-    multi = node.children.get((SegmentKind.MULTI, ""))
-    if multi is not None:
-        # '**' is greedy: try the longest span first, as Envoy does.
-        for j in range(len(segs), i - 1, -1):
-            hit = _lookup(multi, segs, j, method, verb)
+        if not node.wildcard:
+            break
+        i += 1  # '**' takes this segment too; only literals can follow it
+    for key in (_SINGLE, _MULTI):
+        child = node.children.get(key)
+        if child is not None:
+            hit = _lookup(child, segs, i + 1, method, verb)
             if hit is not None:
                 return hit
     return None
@@ -270,7 +301,8 @@ def _spans(pattern: tuple[Segment, ...], p: int, segs: list[str], i: int) -> lis
         return [i] if i == len(segs) else None
     seg = pattern[p]
     if seg.kind is SegmentKind.MULTI:
-        for j in range(len(segs), i - 1, -1):
+        # Zero segments only at the end of the template, as in the matcher.
+        for j in range(len(segs), i - (p == len(pattern) - 1), -1):
             rest = _spans(pattern, p + 1, segs, j)
             if rest is not None:
                 return [i, *rest]

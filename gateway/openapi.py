@@ -19,6 +19,9 @@ from gateway.routes import HTTP_BODY, Route, RouteTable
 from gateway.streaming import NDJSON, SSE
 
 OPENAPI_VERSION = "3.0.3"
+# HTTP methods an OpenAPI path item can hold; rules with other custom kinds
+# (such as "*", any method) are served but not documented.
+_OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _MAX_QUERY_DEPTH = 3
 _INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
 _UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
@@ -119,8 +122,10 @@ def build_openapi(table: RouteTable, *, title: str = "aifarm", version: str = "v
     paths: dict[str, dict[str, Any]] = {}
     op_ids: set[str] = set()
     for route in table.routes:
-        path, path_params, bound = _openapi_path(route)
         method = route.http_method.lower()
+        if method not in _OPENAPI_METHODS:
+            continue
+        path, path_params, bound = _openapi_path(route)
         item = paths.setdefault(path, {})
         if method in item:
             continue  # an equivalent binding is already documented

@@ -17,6 +17,14 @@ from aifarm.options.v1 import http_options_pb2
 from gateway.http_rule import PathMatcher, PathTemplate, TemplateError, UnescapeSpec, bind, parse_template
 
 HTTP_BODY = "google.api.HttpBody"
+# Messages whose JSON form is a string or a number, so a path variable can set them.
+_SCALAR_MESSAGES = frozenset(
+    f"google.protobuf.{n}"
+    for n in (
+        "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
+        "BoolValue", "StringValue", "BytesValue", "Timestamp", "Duration", "FieldMask",
+    )
+)
 _PATTERNS = ("get", "put", "post", "delete", "patch")
 
 
@@ -166,6 +174,11 @@ def _field_path(msg: Descriptor, path: tuple[str, ...], where: str) -> FieldDesc
         if i < len(path) - 1:
             if fd.message_type is None:
                 raise RouteError(f"{where}: {'.'.join(path[: i + 1])!r} is not a message")
+            if fd.is_repeated:
+                raise RouteError(f"{where}: {'.'.join(path[: i + 1])!r} is repeated")
             msg = fd.message_type
     assert fd is not None
+    mt = fd.message_type
+    if mt is not None and (mt.GetOptions().map_entry or mt.full_name not in _SCALAR_MESSAGES):
+        raise RouteError(f"{where}: {'.'.join(path)!r} ({mt.full_name}) cannot be bound to a path variable")
     return fd

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ _WRAPPERS = {
 }
 # Well-known types whose JSON form is a string and so can come from a query parameter.
 _STRING_WKT = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+# Python's int() and float() also take "1_000" and surrounding spaces; proto3 JSON does not.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class TranscodeError(ValueError):
@@ -58,12 +61,15 @@ class RawResponse:
 
 
 def parse_query(raw_query: str) -> list[tuple[str, str]]:
-    """Split a raw query string; '+' stays '+' (Envoy's default, query_param_unescape_plus off)."""
+    """Split a raw query string; '+' stays '+' (Envoy's default, query_param_unescape_plus off).
+
+    Like Envoy, a part without '=' (``?flag``) or without a name (``?=x``) is skipped.
+    """
     pairs: list[tuple[str, str]] = []
     for part in raw_query.split("&"):
-        if not part:
+        key, eq, value = part.partition("=")
+        if not eq or not key:
             continue
-        key, _, value = part.partition("=")
         pairs.append((unquote(key), unquote(value)))
     return pairs
 
@@ -167,16 +173,17 @@ def convert_scalar(fd: FieldDescriptor, text: str) -> Any:
     """Parse a path or query string into the Python value of a scalar or enum field."""
     kind = fd.type
     if kind in _INT_RANGES:
-        try:
-            number = int(text, 10)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an integer ({_type_name(fd)})") from None
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"{text!r} is not an integer ({_type_name(fd)})")
+        number = int(text, 10)
         lo, hi = _INT_RANGES[kind]
         if not lo <= number <= hi:
             raise ValueError(f"{text!r} is out of range for {_type_name(fd)}")
         return number
     if kind in _FLOATS:
         try:
+            if "_" in text or text != text.strip():
+                raise ValueError(text)
             number = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a number ({_type_name(fd)})") from None
@@ -192,18 +199,20 @@ def convert_scalar(fd: FieldDescriptor, text: str) -> Any:
     if kind == FieldDescriptor.TYPE_BYTES:
         try:
             padded = text + "=" * (-len(text) % 4)
-            return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+            return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"{text!r} is not base64") from None
     if kind == FieldDescriptor.TYPE_ENUM:
         enum = fd.enum_type
         if text in enum.values_by_name:
             return enum.values_by_name[text].number
-        try:
-            return int(text, 10)
-        except ValueError:
+        if not _INTEGER.fullmatch(text):
             names = ", ".join(enum.values_by_name)
-            raise ValueError(f"{text!r} is not a value of {enum.full_name} ({names})") from None
+            raise ValueError(f"{text!r} is not a value of {enum.full_name} ({names})")
+        number = int(text, 10)
+        if not -(2**31) <= number < 2**31:
+            raise ValueError(f"{text!r} is out of range for {enum.full_name}")
+        return number
     raise ValueError(f"fields of type {_type_name(fd)} cannot be set from a string")
 
 
