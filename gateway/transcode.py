@@ -88,8 +88,30 @@ def build_request(match: Match, query: Iterable[tuple[str, str]], body: bytes, c
                 continue  # unknown or already bound parameters are ignored, as Envoy and grpc-gateway do
             _set_path(msg, path, value, f"query parameter {key!r}")
     for path, value in match.bindings.items():
+        if route.body:
+            _refuse_collision(msg, path, value)
         _set_path(msg, path, value, f"path variable {'.'.join(path)!r}", repeated_append=False)
     return msg
+
+
+def _refuse_collision(msg: Message, path: tuple[str, ...], text: str) -> None:
+    """A body that names another resource than the URL is refused, not silently overridden
+    (Envoy's reject_binding_body_field_collisions does the same)."""
+    for name in path[:-1]:
+        if not msg.HasField(name):
+            return
+        msg = getattr(msg, name)
+    fd = msg.DESCRIPTOR.fields_by_name[path[-1]]
+    if fd.message_type is not None or _is_repeated(fd):
+        return
+    current = getattr(msg, fd.name)
+    try:
+        conflict = current != fd.default_value and current != convert_scalar(fd, text)
+    except ValueError:
+        return  # the bad path value is reported when it is set
+    if conflict:
+        field_name = ".".join(path)
+        raise TranscodeError(f"field {field_name!r} is {current!r} in the body but {text!r} in the URL path")
 
 
 def _apply_body(route: Route, msg: Message, body: bytes, content_type: str) -> None:

@@ -210,3 +210,11 @@ def test_health_reports_the_agent(door: Door, farm: Farm) -> None:
     health = wait_for(lambda: (h := door.call("GET", "/v1/health", key=None).json())["nodes_online"] == 1 and h,
                       what="health to count the agent")  # fmt: skip
     assert health["status"] == "healthy"
+
+
+def test_a_body_naming_another_resource_than_the_path_is_refused(door: Door) -> None:
+    task, other = _create(door, UNPLACEABLE), _create(door, UNPLACEABLE)
+    _error(door.call("POST", f"/v1/{task['name']}:cancel", json={"name": other["name"]}), 400, 3)
+    assert _state(door, task["name"]) == _state(door, other["name"]) == "TASK_STATE_PENDING"
+    same = door.call("POST", f"/v1/{task['name']}:cancel", json={"name": task["name"]})
+    assert same.status_code == 200 and same.json()["state"] == "TASK_STATE_CANCELLED"

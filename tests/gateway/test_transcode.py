@@ -71,9 +71,10 @@ def test_escaped_path_variables(table: RouteTable) -> None:
 
 
 def test_nested_path_fields_with_body_field(table: RouteTable) -> None:
-    body = json.dumps({"id": "from-body", "level": 3, "leaf": {"name": "body-leaf", "depth": 2}}).encode()
+    body = json.dumps({"level": 3, "leaf": {"depth": 2}}).encode()
     req = call(table, "PATCH", "/v1/nested/i1/l1?name=q&inner.level=9", body)
-    # The path wins over the body; the body field's own fields are not taken from the query.
+    # Path variables fill the body field's nested fields; the body field's own fields are not
+    # taken from the query.
     assert req.inner.id == "i1"
     assert req.inner.leaf.name == "l1"
     assert req.inner.leaf.depth == 2
@@ -96,9 +97,16 @@ def test_body_star_ignores_the_query_string(table: RouteTable) -> None:
 
 
 def test_body_star_with_path_variable(table: RouteTable) -> None:
-    req = call(table, "POST", "/v1/items/p:cancel", b'{"name": "items/other", "flag": true}')
-    assert req.name == "items/p"  # the path wins
-    assert req.flag is True
+    req = call(table, "POST", "/v1/items/p:cancel", b'{"name": "items/p", "flag": true}')
+    assert req.name == "items/p" and req.flag is True
+
+
+def test_a_body_contradicting_the_path_is_refused(table: RouteTable) -> None:
+    with pytest.raises(TranscodeError, match="'items/other' in the body but 'items/p' in the URL path"):
+        call(table, "POST", "/v1/items/p:cancel", b'{"name": "items/other", "flag": true}')
+    body = json.dumps({"id": "from-body", "leaf": {"name": "l1"}}).encode()
+    with pytest.raises(TranscodeError, match="'inner.id' is 'from-body'"):
+        call(table, "PATCH", "/v1/nested/i1/l1", body)
 
 
 def test_body_field(table: RouteTable) -> None:
