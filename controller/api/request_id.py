@@ -1,8 +1,7 @@
-"""Every call carries a request id: taken from `x-request-id` or made up, bound to
-the call's log lines, and echoed back as initial metadata.
-
-Through a REST door the id arrives as the `X-Request-Id` header and returns as
-one, so a person can find a failed request in the controller's log.
+"""Every call carries a request id, bound to the call's log lines: the caller's
+`x-request-id` when it sent one (echoed back as initial metadata, so through a REST
+door `X-Request-Id` returns as a header), else a new one that is not sent back.
+Echoing only what was sent spares the other calls a metadata send of their own.
 """
 
 from __future__ import annotations
@@ -16,13 +15,15 @@ import structlog
 HEADER = "x-request-id"
 _MAX_LENGTH = 128
 
+Metadata = Sequence[tuple[str, str | bytes]]
 
-def request_id_of(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
-    """The caller's id when it is a short printable string, else a new one."""
+
+def request_id_of(metadata: Metadata | None) -> str | None:
+    """The caller's id when it is a short printable string."""
     for key, value in metadata or ():
         if key == HEADER and isinstance(value, str) and 0 < len(value) <= _MAX_LENGTH and value.isprintable():
             return value
-    return uuid.uuid4().hex
+    return None
 
 
 class _EchoingContext:
@@ -31,17 +32,14 @@ class _EchoingContext:
     def __init__(self, context: grpc.aio.ServicerContext, request_id: str) -> None:
         self._context = context
         self._request_id = request_id
-        self.headers_sent = False
+        self._sent = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
 
-    async def send_initial_metadata(self, metadata: Sequence[tuple[str, str | bytes]] = ()) -> None:
-        await self.send_headers(metadata)
-
-    async def send_headers(self, metadata: Sequence[tuple[str, str | bytes]] = ()) -> None:
-        if not self.headers_sent:
-            self.headers_sent = True
+    async def send_initial_metadata(self, metadata: Metadata = ()) -> None:
+        if not self._sent:
+            self._sent = True
             await self._context.send_initial_metadata(((HEADER, self._request_id), *metadata))
 
 
@@ -56,17 +54,25 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.request_streaming:
             return handler
-        request_id = request_id_of(details.invocation_metadata)
-        method = details.method
+        given = request_id_of(details.invocation_metadata)
+        log_context = {"request_id": given or uuid.uuid4().hex, "method": details.method}
+
+        def context_for(context: grpc.aio.ServicerContext) -> Any:
+            return _EchoingContext(context, given) if given else context
+
+        async def headers_sent(context: Any) -> None:
+            if isinstance(context, _EchoingContext):
+                await context.send_initial_metadata()  # a no-op when the servicer already sent some
+
         kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
         if handler.unary_unary:
             behavior = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                echoing = _EchoingContext(context, request_id)
-                with structlog.contextvars.bound_contextvars(request_id=request_id, method=method):
-                    response = await behavior(request, echoing)
-                await echoing.send_headers()
+                wrapped = context_for(context)
+                with structlog.contextvars.bound_contextvars(**log_context):
+                    response = await behavior(request, wrapped)
+                await headers_sent(wrapped)
                 return response
 
             return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
@@ -74,11 +80,11 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         stream_behavior = handler.unary_stream
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            echoing = _EchoingContext(context, request_id)
-            with structlog.contextvars.bound_contextvars(request_id=request_id, method=method):
-                async for item in stream_behavior(request, echoing):
-                    await echoing.send_headers()
+            wrapped = context_for(context)
+            with structlog.contextvars.bound_contextvars(**log_context):
+                async for item in stream_behavior(request, wrapped):
+                    await headers_sent(wrapped)
                     yield item
-            await echoing.send_headers()
+            await headers_sent(wrapped)
 
         return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
