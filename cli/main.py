@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.client_commands import add_client_commands
+from cli.envoy_command import envoy_config
 from cli.run_commands import agent, controller, gateway, up
 
 
@@ -17,6 +18,7 @@ main.add_command(up)
 main.add_command(controller)
 main.add_command(agent)
 main.add_command(gateway)
+main.add_command(envoy_config)
 add_client_commands(main)
 
 if __name__ == "__main__":

@@ -1,0 +1,459 @@
+"""Envoy as the second REST door: ``envoy.yaml`` and the descriptor set, from the listener table.
+
+The listener table (gateway.listeners) and the descriptors that drive the
+Python gateway drive this config too, so both doors serve the same routes and
+nothing here names an endpoint. Envoy's gRPC-JSON transcoder does the mapping;
+this module chooses its options (DESIGN, Gateway) and generates, from the
+descriptors, what the transcoder does not do by itself the Python gateway's way:
+
+* non-200 success codes (the ``aifarm.options.v1.http_response`` option): a
+  per-route Lua script, on routes that name the gRPC method;
+* two body limits (JSON bodies, ``google.api.HttpBody`` uploads), 413 beyond
+  them: the buffer filter, with the larger limit on the upload routes (the
+  transcoder's own ``max_request_body_size`` is not a body limit: it bounds what
+  it holds at once, and a large body sent in pieces passes it);
+* unary responses up to the upload limit (a download is as large as an upload);
+  by default the transcoder answers 500 to any response over 1 MiB;
+* streams as newline-delimited JSON, or SSE when the client accepts
+  ``text/event-stream``: a per-route transcoder config selected by that header;
+  and no timeouts on them (Envoy cuts a stream silent for 5 minutes by default);
+* Envoy's own errors (unknown path, bad JSON, 413, controller down) as
+  ``google.rpc.Status`` JSON, like the errors that come from the controller.
+
+`aifarm envoy-config` (cli/envoy_command.py) writes a config; the committed
+example in envoy/ comes from scripts/generate_envoy_example.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import ServiceDescriptor
+
+from gateway.descriptors import file_descriptor_set, find_services, import_generated
+from gateway.http_rule import PathTemplate, SegmentKind
+from gateway.listeners import LISTENERS, Listener, by_name
+from gateway.routes import Route, RouteTable
+from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
+
+CONFIG_FILE = "envoy.yaml"
+DESCRIPTOR_FILE = "aifarm.pb"
+CLUSTER = "controller"
+MAX_CONNECTIONS = 10_000
+# The gRPC message of a body is the body plus its frame and the fields bound from
+# the path and query, which Envoy's 60 KiB header limit bounds. The transcoder's
+# limit also caps the stream's buffer, so it gets this room above the body limit
+# (without it an upload of exactly the limit is refused).
+TRANSCODE_HEADROOM = 64 * 1024
+
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+_LUA = "envoy.filters.http.lua"
+_BUFFER = "envoy.filters.http.buffer"
+_HCM = "envoy.filters.network.http_connection_manager"
+_TYPES = {
+    _BUFFER: "envoy.extensions.filters.http.buffer.v3.Buffer",
+    "buffer_per_route": "envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+    "hcm": "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    _TRANSCODER: "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+    _LUA: "envoy.extensions.filters.http.lua.v3.Lua",
+    "lua_per_route": "envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+    "router": "envoy.extensions.filters.http.router.v3.Router",
+    "http_options": "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "connections": "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+}
+
+# The HTTP codes Envoy itself answers with, as gRPC codes for a google.rpc.Status
+# body (the inverse of DESIGN's shared table); anything else reads as UNKNOWN.
+_LOCAL_REPLY_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    500: grpc.StatusCode.INTERNAL,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def _typed(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"@type": f"type.googleapis.com/{_TYPES[kind]}", **fields}
+
+
+def write_envoy_config(
+    out_dir: Path,
+    controller: str,
+    listeners: Mapping[str, tuple[str, int]],
+    *,
+    admin: tuple[str, int] | None = None,
+    table: Sequence[Listener] = LISTENERS,
+    descriptor_path: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    pool: descriptor_pool.DescriptorPool | None = None,
+) -> Path:
+    """Write ``envoy.yaml`` and ``aifarm.pb`` into ``out_dir``; returns the yaml's path.
+
+    ``listeners`` maps table names to ``(host, port)``; entries without services
+    are skipped, as the Python gateway skips them. ``descriptor_path`` is how the
+    config names the descriptor set: Envoy resolves a relative path against its
+    working directory, not the config's, so the default is the absolute path.
+    The limits mean what they mean to gateway.server.Gateway (larger: 413).
+    """
+    limits = _Limits(max_body_bytes, max(max_upload_bytes, max_body_bytes))
+    if limits.upload + TRANSCODE_HEADROOM >= 2**32:
+        raise ValueError("Envoy's body limits are 32-bit: keep them under 4 GiB")
+    if pool is None:
+        import_generated()
+    chosen = _listeners_with_services(listeners, table)
+    all_services = find_services(sorted({s for lst, _ in chosen for s in lst.services}), pool)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pb_path = out_dir / DESCRIPTOR_FILE
+    pb_path.write_bytes(descriptor_set_bytes(all_services, pool))
+    config = envoy_config(
+        controller,
+        [(lst, bind, find_services(lst.services, pool)) for lst, bind in chosen],
+        descriptor_path or str(pb_path.resolve()),
+        limits,
+        admin=admin,
+    )
+    yaml_path = out_dir / CONFIG_FILE
+    yaml_path.write_text(_HEADER + yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=120))
+    return yaml_path
+
+
+_HEADER = "# Generated by `aifarm envoy-config` (gateway/envoy.py) from the listener table; do not edit.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the Lua scripts) as readable ``|`` blocks, and no ``&id001`` aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_Dumper.add_representer(
+    str,
+    lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None),
+)
+
+
+def descriptor_set_bytes(
+    services: Sequence[ServiceDescriptor], pool: descriptor_pool.DescriptorPool | None = None
+) -> bytes:
+    """The serialized FileDescriptorSet, byte for byte the same on every run (CI compares it)."""
+    return file_descriptor_set(services, pool).SerializeToString(deterministic=True)
+
+
+def _listeners_with_services(
+    listeners: Mapping[str, tuple[str, int]], table: Sequence[Listener]
+) -> list[tuple[Listener, tuple[str, int]]]:
+    known = by_name(table)
+    unknown = sorted(set(listeners) - set(known))
+    if unknown:
+        raise KeyError(f"unknown listeners {unknown}; known: {sorted(known)}")
+    chosen = [(known[name], bind) for name, bind in listeners.items() if known[name].services]
+    if not chosen:
+        raise ValueError("none of the listeners given has services; Envoy would serve nothing")
+    return chosen
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The Python gateway's two request body limits."""
+
+    body: int
+    """JSON bodies."""
+    upload: int
+    """``google.api.HttpBody`` bodies."""
+
+    @property
+    def response(self) -> int:
+        """Unary responses, which the transcoder holds whole to write content-length."""
+        return self.upload
+
+
+def envoy_config(
+    controller: str,
+    listeners: Iterable[tuple[Listener, tuple[str, int], Sequence[ServiceDescriptor]]],
+    descriptor_path: str,
+    limits: _Limits,
+    *,
+    admin: tuple[str, int] | None = None,
+) -> dict[str, Any]:
+    """The bootstrap config as plain data: one Envoy listener per table listener, one upstream."""
+    config: dict[str, Any] = {}
+    if admin is not None:
+        config["admin"] = {"address": _socket_address(*admin)}
+    config["static_resources"] = {
+        "listeners": [_listener(lst, bind, svcs, descriptor_path, limits) for lst, bind, svcs in listeners],
+        "clusters": [_cluster(controller)],
+    }
+    # Without a connection limit Envoy warns at every start, and a flood has no ceiling.
+    config["overload_manager"] = {
+        "resource_monitors": [{
+            "name": "envoy.resource_monitors.global_downstream_max_connections",
+            "typed_config": _typed("connections", max_active_downstream_connections=MAX_CONNECTIONS),
+        }]
+    }  # fmt: skip
+    return config
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _listener(
+    listener: Listener,
+    bind: tuple[str, int],
+    services: Sequence[ServiceDescriptor],
+    descriptor_path: str,
+    limits: _Limits,
+) -> dict[str, Any]:
+    routes = RouteTable.for_services(services).routes
+    transcoder = _Transcoder(services, descriptor_path, limits.response)
+    hcm = _typed(
+        "hcm",
+        stat_prefix=listener.name,
+        codec_type="AUTO",
+        route_config={
+            "name": listener.name,
+            "virtual_hosts": [
+                {"name": listener.name, "domains": ["*"], "routes": _routes(services, routes, transcoder, limits)}
+            ],
+        },
+        http_filters=_http_filters(routes, transcoder, limits),
+        local_reply_config=_local_reply_config(),
+    )
+    return {
+        "name": listener.name,
+        "address": _socket_address(*bind),
+        "filter_chains": [{"filters": [{"name": _HCM, "typed_config": hcm}]}],
+    }
+
+
+class _Transcoder:
+    """The transcoder options DESIGN (Gateway) lists, verified against Envoy 1.40."""
+
+    def __init__(self, services: Sequence[ServiceDescriptor], descriptor_path: str, max_response_bytes: int) -> None:
+        self.services = sorted(s.full_name for s in services)
+        self.descriptor_path = descriptor_path
+        self.max_response_bytes = max_response_bytes
+
+    def config(self, max_request_bytes: int, *, sse: bool = False) -> dict[str, Any]:
+        stream_style = "stream_sse_style_delimited" if sse else "stream_newline_delimited"
+        return _typed(
+            _TRANSCODER,
+            proto_descriptor=self.descriptor_path,
+            services=self.services,
+            print_options={
+                "always_print_primitive_fields": True,
+                "preserve_proto_field_names": True,
+                # Envoy's default is one JSON array for the whole stream.
+                stream_style: True,
+            },
+            # Without this Envoy forwards a request with an unknown parameter untranscoded (503).
+            ignore_unknown_query_parameters=True,
+            # Only the google.api.http rules are the REST API, no JSON at /pkg.Service/Method.
+            auto_mapping=False,
+            convert_grpc_status=True,
+            request_validation_options={
+                # An unknown REST path is a 404 here, not a request passed upstream as it is.
+                "reject_unknown_method": True,
+                # POST /v1/tasks/a:cancel {"name": "tasks/b"} is a 400; by default the body wins.
+                "reject_binding_body_field_collisions": True,
+            },
+            # What the transcoder may hold; the buffer filter enforces the body limit itself.
+            max_request_body_size=max_request_bytes + TRANSCODE_HEADROOM,
+            max_response_body_size=self.max_response_bytes,
+        )
+
+
+def _http_filters(routes: Sequence[Route], transcoder: _Transcoder, limits: _Limits) -> list[dict[str, Any]]:
+    """Buffer first (it answers 413); Lua before the transcoder, since responses pass
+    filters in reverse order and Lua must see the transcoded reply."""
+    filters: list[dict[str, Any]] = [{"name": _BUFFER, "typed_config": _typed(_BUFFER, max_request_bytes=limits.body)}]
+    codes = _success_codes(routes)
+    if codes:
+        filters.append({"name": _LUA, "typed_config": _lua(codes)})
+    filters.append({"name": _TRANSCODER, "typed_config": transcoder.config(limits.body)})
+    filters.append({"name": "envoy.filters.http.router", "typed_config": _typed("router")})
+    return filters
+
+
+def _success_codes(routes: Iterable[Route]) -> dict[str, int]:
+    """gRPC path -> HTTP code of its successes, where not 200 (a stream has a body: never 204)."""
+    return {
+        r.grpc_path: r.success_code
+        for r in routes
+        if r.success_code != 200 and not (r.server_streaming and r.success_code == 204)
+    }
+
+
+def _lua_name(code: int) -> str:
+    return f"status_{code}"
+
+
+def _lua(codes: Mapping[str, int]) -> dict[str, Any]:
+    """One named Lua script per distinct success code; routes pick theirs by name."""
+    scripts = {_lua_name(c): {"inline_string": _lua_source(c)} for c in sorted(set(codes.values()))}
+    return _typed(_LUA, source_codes=scripts)
+
+
+def _lua_source(code: int) -> str:
+    # Only a success is a 200 here (errors already carry their code). The
+    # transcoder's "{}" for a 204 would otherwise go on the wire after the
+    # headers, with content-length: 2, and break the next response on the connection.
+    no_content = (
+        '    handle:headers():remove("content-type")\n'
+        "    local body = handle:body()\n"
+        '    if body then body:setBytes("") end\n'
+        '    handle:headers():remove("content-length")\n'
+    )
+    return (
+        "function envoy_on_response(handle)\n"
+        '  if handle:headers():get(":status") == "200" then\n'
+        f'    handle:headers():replace(":status", "{code}")\n'
+        f"{no_content if code == 204 else ''}"
+        "  end\n"
+        "end\n"
+    )
+
+
+def _routes(
+    services: Sequence[ServiceDescriptor], routes: Sequence[Route], transcoder: _Transcoder, limits: _Limits
+) -> list[dict[str, Any]]:
+    """The route table, in two halves that never match the same request.
+
+    After transcoding, Envoy routes on the gRPC path: the first half names
+    methods and this listener's services (any other gRPC call through this port
+    gets 404). Before transcoding, the buffer filter and the transcoder take their
+    per-route config from the route of the REST request: the second half matches
+    REST paths, to give uploads their larger limit and ``text/event-stream`` clients SSE.
+    """
+    out = _method_routes(routes)
+    for svc in sorted(services, key=lambda s: s.full_name):
+        out.append({"match": {"prefix": f"/{svc.full_name}/"}, "route": _to_controller()})
+    out.append({"match": {"prefix": "/", "grpc": {}}, "direct_response": {"status": 404}})
+    for method, regex in _upload_patterns(routes).items():
+        out.append({
+            "match": {"safe_regex": {"regex": regex}, "headers": [_header(":method", exact=method)]},
+            "route": _to_controller(),
+            "typed_per_filter_config": {
+                _BUFFER: _typed("buffer_per_route", buffer={"max_request_bytes": limits.upload}),
+                _TRANSCODER: transcoder.config(limits.upload),
+            },
+        })  # fmt: skip
+    if any(r.server_streaming for r in routes):
+        out.append({
+            "match": {"prefix": "/", "headers": [_header("accept", contains="text/event-stream")]},
+            "route": _to_controller(),
+            "typed_per_filter_config": {_TRANSCODER: transcoder.config(limits.body, sse=True)},
+        })  # fmt: skip
+    return out
+
+
+def _method_routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
+    """Routes for the methods that need more than the service's route: a success code, a stream."""
+    codes = _success_codes(routes)
+    streams = {r.grpc_path for r in routes if r.server_streaming}
+    out: list[dict[str, Any]] = []
+    for path in sorted(set(codes) | streams):
+        entry: dict[str, Any] = {"match": {"path": path}, "route": _to_controller()}
+        if path in streams:
+            # A followed log or a watch may be silent for longer than the 5-minute stream idle timeout.
+            entry["route"]["idle_timeout"] = "0s"
+        if path in codes:
+            entry["typed_per_filter_config"] = {_LUA: _typed("lua_per_route", name=_lua_name(codes[path]))}
+        out.append(entry)
+    return out
+
+
+def _header(name: str, **string_match: str) -> dict[str, Any]:
+    return {"name": name, "string_match": string_match}
+
+
+def _to_controller() -> dict[str, Any]:
+    # No route timeout (15 s by default): streams last as long as the client wants, and
+    # the Python gateway sets none on unary calls either.
+    return {"cluster": CLUSTER, "timeout": "0s"}
+
+
+def _upload_patterns(routes: Iterable[Route]) -> dict[str, str]:
+    """HTTP method -> one regex over the REST paths whose body is a google.api.HttpBody."""
+    by_method: dict[str, list[str]] = {}
+    for route in routes:
+        if route.raw_request_body:
+            by_method.setdefault(route.http_method, []).append(template_regex(route.template))
+    return {m: "|".join(sorted(set(rs))) for m, rs in sorted(by_method.items())}
+
+
+def template_regex(template: PathTemplate) -> str:
+    """An RE2 regex for the request paths a google.api.http template matches."""
+    parts: list[str] = []
+    for seg in template.segments:
+        if seg.kind == SegmentKind.LITERAL:
+            parts.append("/" + re.escape(seg.literal))
+        elif seg.kind == SegmentKind.SINGLE:
+            parts.append("/[^/]+")
+        else:
+            parts.append("(/.*)?")
+    verb = ":" + re.escape(template.verb) if template.verb else ""
+    return "^" + ("".join(parts) or "/") + verb + "$"
+
+
+def _local_reply_config() -> dict[str, Any]:
+    """Envoy's own replies (its text/plain by default) as google.rpc.Status JSON."""
+
+    def status_json(code: grpc.StatusCode) -> dict[str, Any]:
+        body = {"code": code.value[0], "message": "%LOCAL_REPLY_BODY%", "details": []}
+        return {"json_format": body}
+
+    def status_is(http: int) -> dict[str, Any]:
+        value = {"default_value": http, "runtime_key": f"aifarm.local_reply.{http}"}
+        return {"status_code_filter": {"comparison": {"op": "EQ", "value": value}}}
+
+    mappers = [
+        {"filter": status_is(http), "body_format_override": status_json(code)}
+        for http, code in _LOCAL_REPLY_CODES.items()
+    ]
+    return {"mappers": mappers, "body_format": status_json(grpc.StatusCode.UNKNOWN)}
+
+
+def _cluster(controller: str) -> dict[str, Any]:
+    """The controller's gRPC port, over HTTP/2 without TLS."""
+    host, port = split_address(controller)
+    return {
+        "name": CLUSTER,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "5s",
+        "typed_extension_protocol_options": {
+            _TYPES["http_options"]: _typed("http_options", explicit_http_config={"http2_protocol_options": {}})
+        },
+        "load_assignment": {
+            "cluster_name": CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
+        },
+    }
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as ``(host, port)``; ValueError when it is neither."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

