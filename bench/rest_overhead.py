@@ -1,0 +1,244 @@
+"""What a REST door costs over direct gRPC, measured side by side in one run.
+
+    python bench/rest_overhead.py [--requests 2000] [--concurrency 16] [--rounds 3]
+
+Starts a real controller (fresh data dir, real SQLite), the Python gateway
+(`aifarm gateway`) and Envoy with the config `gateway.envoy` writes, all on
+127.0.0.1. Then, for the same calls (GetTask, ListTasks of 20, CreateTask), it
+measures through each door:
+
+- latency: one request at a time, p50 and p99 in milliseconds;
+- throughput: requests per second with --concurrency requests in flight.
+
+Doors take turns within each round, so background noise on a shared machine
+hits all three alike; compare the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import grpc
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "gen" / "python")]
+
+from aifarm.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc  # noqa: E402
+from gateway.envoy import write_envoy_config  # noqa: E402
+
+API_KEY = "bench-key"
+AUTH = (("authorization", f"Bearer {API_KEY}"),)
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+# Placed never (no node has 64 GPUs): creating it costs the API path only.
+NEW_TASK = {"display_name": "bench", "script": {"source": "print(1)"}, "resources": {"gpus": 64}}
+
+Call = Callable[[], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer in {timeout} s")
+
+
+@dataclass
+class Farm:
+    """The controller and both doors, as processes."""
+
+    work: Path
+    grpc_port: int = field(default_factory=free_port)
+    gateway_port: int = field(default_factory=free_port)
+    envoy_port: int = field(default_factory=free_port)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
+        out = (self.work / log).open("wb")
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> Farm:
+        aifarm = [sys.executable, "-m", "cli.main"]
+        target = f"127.0.0.1:{self.grpc_port}"
+        ctl = self._spawn([*aifarm, "controller", "--data-dir", str(self.work / "data"), "--grpc-port",
+                           str(self.grpc_port), "--api-keys", API_KEY, "--log-level", "warning"], "controller.log")  # fmt: skip
+        gw = self._spawn([*aifarm, "gateway", "--controller", target, "--http-port", f"main={self.gateway_port}",
+                          "--log-level", "warning"], "gateway.log")  # fmt: skip
+        config = write_envoy_config(self.work / "envoy", target, {"main": ("127.0.0.1", self.envoy_port)})
+        envoy = self._spawn(["envoy", "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000)],
+                            "envoy.log")  # fmt: skip
+        wait_http(f"http://127.0.0.1:{self.gateway_port}/v1/health", gw)
+        wait_http(f"http://127.0.0.1:{self.envoy_port}/v1/health", envoy)
+        assert ctl.poll() is None, "controller exited"
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def grpc_calls(stub: task_service_pb2_grpc.TaskServiceStub, task_name: str) -> dict[str, Call]:
+    get = task_service_pb2.GetTaskRequest(name=task_name)
+    lst = task_service_pb2.ListTasksRequest(page_size=20)
+    new = task_service_pb2.CreateTaskRequest(
+        task=task_pb2.Task(display_name="bench", script=task_pb2.ScriptSpec(source="print(1)"),
+                           resources={"gpus": 64})  # fmt: skip
+    )
+
+    async def get_task() -> None:
+        await stub.GetTask(get, metadata=AUTH)
+
+    async def list_tasks() -> None:
+        await stub.ListTasks(lst, metadata=AUTH)
+
+    async def create_task() -> None:
+        await stub.CreateTask(new, metadata=AUTH)
+
+    return {"GetTask": get_task, "ListTasks": list_tasks, "CreateTask": create_task}
+
+
+def rest_calls(session: aiohttp.ClientSession, base: str, task_name: str) -> dict[str, Call]:
+    body = json.dumps(NEW_TASK).encode()
+
+    async def call(method: str, path: str, expect: int, data: bytes | None = None) -> None:
+        async with session.request(method, base + path, data=data, headers=HEADERS) as reply:
+            await reply.read()
+            if reply.status != expect:
+                raise RuntimeError(f"{method} {base}{path}: HTTP {reply.status}")
+
+    async def get_task() -> None:
+        await call("GET", f"/v1/{task_name}", 200)
+
+    async def list_tasks() -> None:
+        await call("GET", "/v1/tasks?page_size=20", 200)
+
+    async def create_task() -> None:
+        await call("POST", "/v1/tasks", 201, body)
+
+    return {"GetTask": get_task, "ListTasks": list_tasks, "CreateTask": create_task}
+
+
+@dataclass
+class Result:
+    latencies_ms: list[float] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)
+
+
+async def measure_latency(call: Call, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+async def measure_throughput(call: Call, n: int, concurrency: int) -> float:
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def run(args: argparse.Namespace, farm: Farm) -> dict[tuple[str, str], Result]:
+    target = f"127.0.0.1:{farm.grpc_port}"
+    async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=args.concurrency)
+    ) as session:
+        stub = task_service_pb2_grpc.TaskServiceStub(channel)
+        for _ in range(40):  # tasks for ListTasks to page through
+            seed = await stub.CreateTask(task_service_pb2.CreateTaskRequest(
+                task=task_pb2.Task(script=task_pb2.ScriptSpec(source="print(1)"), resources={"gpus": 64})),
+                metadata=AUTH)  # fmt: skip
+        doors = {
+            "gRPC direct": grpc_calls(stub, seed.name),
+            "Python gateway": rest_calls(session, f"http://127.0.0.1:{farm.gateway_port}", seed.name),
+            "Envoy": rest_calls(session, f"http://127.0.0.1:{farm.envoy_port}", seed.name),
+        }
+        results: dict[tuple[str, str], Result] = {}
+        for door, calls in doors.items():  # warm up connections and caches
+            for call in calls.values():
+                await measure_latency(call, 50)
+        for rnd in range(args.rounds):
+            for method in ("GetTask", "ListTasks", "CreateTask"):
+                for door, calls in doors.items():
+                    result = results.setdefault((method, door), Result())
+                    result.latencies_ms += await measure_latency(calls[method], args.requests // 4)
+                    result.rps.append(await measure_throughput(calls[method], args.requests, args.concurrency))
+            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+        return results
+
+
+def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
+    print(f"\ncommand: python bench/rest_overhead.py --requests {args.requests} "
+          f"--concurrency {args.concurrency} --rounds {args.rounds}")  # fmt: skip
+    print(f"{'call':<11} {'door':<15} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'vs gRPC':>8}")
+    for (method, door), result in results.items():
+        rps = statistics.median(result.rps)
+        base = statistics.median(results[(method, "gRPC direct")].rps)
+        print(f"{method:<11} {door:<15} {percentile(result.latencies_ms, 50):>8.2f} "
+              f"{percentile(result.latencies_ms, 99):>8.2f} {rps:>8.0f} {rps / base:>7.2f}x")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per throughput sample")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight for throughput")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; doors take turns within each")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aifarm-bench-") as tmp:
+        farm = Farm(Path(tmp)).start()
+        try:
+            report(asyncio.run(run(args, farm)), args)
+        finally:
+            farm.stop()
+
+
+if __name__ == "__main__":
+    main()
