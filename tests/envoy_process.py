@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from farm_processes import free_port, wait_for
+from farm_processes import free_port, http_answers, terminate, wait_for
 from gateway.envoy import write_envoy_config
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 
@@ -75,7 +73,7 @@ class EnvoyProcess:
                 "--base-id-path", str(self.work_dir / "base_id"), "--log-level", "warn"]  # fmt: skip
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.work_dir)
-        wait_for(lambda: _answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+        wait_for(lambda: http_answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
                  what="Envoy to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"envoy exited at start:\n{self.log}")
@@ -83,21 +81,4 @@ class EnvoyProcess:
 
     def stop(self) -> None:
         """Stop Envoy; safe to call twice."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-
-
-def _answers(url: str) -> bool:
-    """True once anything answers HTTP there (a 503 with the controller down counts)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
+        terminate(self.proc)

@@ -52,6 +52,18 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
         time.sleep(interval)
 
 
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 15 s; safe on a process that has already ended."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("API_KEYS", None)
@@ -130,12 +142,8 @@ class AgentProcess:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            self.proc.send_signal(signal.SIGCONT)  # a SIGSTOPped agent could not act on SIGTERM
+        terminate(self.proc)
 
 
 class Client:
@@ -201,19 +209,18 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         self.proc = _spawn(["gateway", "--controller", self.controller, "--http-port", f"main={self.port}",
                             *self.extra], self.log_path)  # fmt: skip
-        wait_for(lambda: _answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+        wait_for(lambda: http_answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
                  what="the gateway to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"gateway exited at start:\n{self.log}")
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+        terminate(self.proc)
 
 
-def _answers(url: str) -> bool:
+def http_answers(url: str) -> bool:
+    """True once something answers HTTP at url, whatever the status."""
     try:
         with urllib.request.urlopen(url, timeout=2):
             return True
