@@ -49,6 +49,8 @@ class ControllerLink:
         self.supervisor = supervisor
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        #: The cap in force: lowered once a welcome says how soon a silent node is lost.
+        self.backoff_cap = backoff_max
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
         self.connected = asyncio.Event()
         self._stopping = False
@@ -81,7 +83,7 @@ class ControllerLink:
                 return
             # A stream that lived a while resets the backoff.
             failures = 0 if time.monotonic() - started > 30 else failures + 1
-            delay = random.uniform(0, min(self.backoff_max, self.backoff_initial * 2 ** min(failures, 16)))
+            delay = random.uniform(0, min(self.backoff_cap, self.backoff_initial * 2 ** min(failures, 16)))
             log.info("reconnecting", node_id=self.node_id, in_seconds=round(delay, 2), unacked=len(self.outbox))
             await asyncio.sleep(delay)
 
@@ -105,6 +107,10 @@ class ControllerLink:
             if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
                 raise RuntimeError("the controller did not answer the hello with a welcome")
             welcome = first.welcome
+            # Retry several times within the node's TTL (the restart grace is meant to be no
+            # shorter), or its running work is requeued while the agent sleeps.
+            ttl = welcome.heartbeat_ttl_ms / 1000
+            self.backoff_cap = min(self.backoff_max, max(self.backoff_initial, ttl / 4)) if ttl > 0 else self.backoff_max
             for stale in welcome.superseded:
                 await self.supervisor.drop(stale.task_id, stale.attempt)
             log.info("connected to controller", node_id=self.node_id, reattached=len(welcome.reattached),
