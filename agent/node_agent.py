@@ -76,15 +76,19 @@ class NodeAgent:
         cache = self.config.data_dir / "datasets"
         cache.mkdir(parents=True, exist_ok=True)
         target, tmp = cache / dataset_id, cache / f".{dataset_id}.part"
-        digest, expected = hashlib.sha256(), ""
+        digest, expected, fmt = hashlib.sha256(), "", ""
         with tmp.open("wb") as f:
             async for chunk in stub.FetchDataset(pb.FetchDatasetRequest(name=name), metadata=self._metadata()):
                 expected = expected or chunk.sha256
+                fmt = fmt or chunk.format
                 digest.update(chunk.chunk)
                 f.write(chunk.chunk)
         if expected and digest.hexdigest() != expected:
             tmp.unlink(missing_ok=True)
             raise IOError(f"dataset {name} arrived corrupted (sha256 mismatch)")
+        if fmt and not dataset_id.endswith(f".{fmt}"):
+            # The loader reads the format from the suffix; an id like "my_dataset" has none.
+            target = cache / f"{dataset_id}.{fmt}"
         tmp.replace(target)
         return target
 

@@ -46,16 +46,12 @@ class Attempt:
     job: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-def build_runner(task: task_pb2.Task, ctx: RunContext, reporter: AttemptReporter, gpu_indices: list[int]) -> Runner:
+def build_runner(task: task_pb2.Task, ctx: RunContext, reporter: AttemptReporter) -> Runner:
     kind = task.WhichOneof("spec")
-    visible = ",".join(str(i) for i in gpu_indices)
     if kind == "script":
         from agent.runners.script import ScriptRunner
 
-        spec = task_pb2.ScriptSpec()
-        spec.CopyFrom(task.script)
-        spec.env["CUDA_VISIBLE_DEVICES"] = visible
-        return ScriptRunner(spec, ctx, reporter)
+        return ScriptRunner(task.script, ctx, reporter)
     if kind == "training":
         from agent.runners.training import TrainingRunner
 
@@ -93,9 +89,10 @@ class TaskSupervisor:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         reporter = AttemptReporter(self.outbox, task_id, attempt)
-        ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset)
+        ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
+                         tuple(assignment.gpu_indices))  # fmt: skip
         try:
-            runner = build_runner(task, ctx, reporter, list(assignment.gpu_indices))
+            runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt
             reporter.update(state=task_pb2.TASK_STATE_FAILED, reason=str(exc),
                             result=task_pb2.TaskResult(error=str(exc)))  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
@@ -71,6 +72,19 @@ class RunContext:
     #: Seconds the attempt may run; 0 means no limit.
     time_limit_seconds: int
     fetch_dataset: DatasetFetcher
+    #: The node's GPUs the controller allotted to this attempt (none: it must not use any).
+    gpu_indices: tuple[int, ...] = ()
+
+
+def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:
+    """The agent's environment, the spec's variables, the attempt's identity and its GPUs."""
+    env = dict(os.environ)
+    env.update(extra)
+    env["AIFARM_TASK_ID"] = ctx.task_id
+    env["AIFARM_ATTEMPT"] = str(ctx.attempt)
+    # Set last so a spec cannot reach GPUs another task was given.
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in ctx.gpu_indices)
+    return env
 
 
 class Runner(abc.ABC):

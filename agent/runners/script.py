@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import structlog
 
-from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter
+from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter, task_env
 from aifarm.v1 import task_pb2
 
 #: Lines longer than this are passed on in pieces of this size.
@@ -182,15 +182,6 @@ def describe_exit(returncode: int) -> tuple[int, str]:
     except ValueError:
         name = f"signal {signum}"
     return 128 + signum, f"killed by signal {name} ({signum})"
-
-
-def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:
-    """The agent's environment, the spec's variables, and the attempt's identity."""
-    env = dict(os.environ)
-    env.update(extra)
-    env["AIFARM_TASK_ID"] = ctx.task_id
-    env["AIFARM_ATTEMPT"] = str(ctx.attempt)
-    return env
 
 
 # --- the script runner ------------------------------------------------------------------

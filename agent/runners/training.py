@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter
+from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter, task_env
 from agent.runners.script import (
     DEFAULT_GRACE_SECONDS,
     ChildProcess,
@@ -28,7 +28,6 @@ from agent.runners.script import (
     drain,
     pump_lines,
     sha256_file,
-    task_env,
 )
 from agent.training.spec import (
     DEFAULT_BATCH_SIZE,

@@ -71,11 +71,14 @@ def make_synthetic(spec: SyntheticData, seed: int) -> Dataset:
     return Dataset(x=patterns[y] + noise, y=y, num_classes=spec.classes)
 
 
-def load_dataset(path: Path) -> Dataset:
-    """Read a dataset file; raises `DatasetError` when it is missing or malformed."""
+def load_dataset(path: Path, fmt: str = "") -> Dataset:
+    """Read a dataset file; raises `DatasetError` when it is missing or malformed.
+
+    The format is ``fmt`` (npz, pt, csv) when given, else the file's suffix.
+    """
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
-    suffix = path.suffix.lower()
+    suffix = f".{fmt}" if fmt else path.suffix.lower()
     if suffix == ".npz":
         x, y = _read_npz(path)
     elif suffix == ".pt":

@@ -62,6 +62,16 @@ def _runner(tmp_path: Path, source: str, time_limit: int = 0, **spec_fields: obj
     return ScriptRunner(spec, _ctx(tmp_path, time_limit), reporter, grace_seconds=0.5), reporter
 
 
+async def test_only_the_allotted_gpus_are_visible(tmp_path: Path) -> None:
+    source = "import os\nprint(repr(os.environ['CUDA_VISIBLE_DEVICES']))\n"
+    spec = task_pb2.ScriptSpec(source=source, env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    for gpus, shown in (((1, 3), "'1,3'"), ((), "''")):
+        reporter = RecordingReporter()
+        ctx = RunContext("t-1", 1, tmp_path, 0, _no_dataset, gpu_indices=gpus)
+        assert (await ScriptRunner(spec, ctx, reporter).run()).state is FinalState.COMPLETED
+        assert reporter.lines(LogSource.STDOUT) == [shown]
+
+
 async def test_lines_stream_while_the_script_runs(tmp_path: Path) -> None:
     source = """
 import os, time
