@@ -1,0 +1,51 @@
+"""`aifarm up`: the whole farm in one foreground process, as the README's first command runs it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from aifarm.v1 import task_pb2 as T
+from farm_processes import REPO, Client, terminate, wait_for
+
+
+def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "farm"
+    log = (tmp_path / "up.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--grpc-port", "0",
+         "--http-port", "main=0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        endpoints_file = data_dir / "endpoints.json"
+        wait_for(lambda: endpoints_file.exists() or proc.poll() is not None, what="endpoints.json")
+        endpoints = json.loads(endpoints_file.read_text())
+        assert set(endpoints) == {"grpc", "http", "agents", "api_key_file"}
+        assert set(endpoints["http"]) == {"main"} and endpoints["agents"][0]["node_id"]
+        assert Path(endpoints["api_key_file"]).read_text().split() == ["up-key"]
+
+        client = Client(endpoints["grpc"], key="up-key")
+        try:
+            nodes = wait_for(client.online_nodes, what="the local agent online")
+            assert nodes[0].name == f"nodes/{endpoints['agents'][0]['node_id']}"
+            rest = endpoints["http"]["main"]
+            created = requests.post(f"{rest}/v1/tasks", json={"script": {"source": "print('up')"}},
+                                    headers={"X-API-Key": "up-key"}, timeout=10)  # fmt: skip
+            assert created.status_code == 201, created.text
+            done = client.wait_state(created.json()["name"], T.TASK_STATE_COMPLETED)
+            assert done.node == nodes[0].name
+        finally:
+            client.close()
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        assert not endpoints_file.exists(), "endpoints.json outlived the farm"
+    finally:
+        terminate(proc)
+        log.close()
