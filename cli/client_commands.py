@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -336,7 +337,7 @@ def follow_task(client: ControllerClient, name: str, as_json: bool) -> int:
     """Print a task's progress until it is terminal; the exit code it deserves."""
     subject = f"task {name}"
     request = task_service_pb2.WatchTaskRequest(name=name)
-    tty = not as_json and click.get_text_stream("stdout").isatty()
+    tty = not as_json and sys.stdout.isatty()
     last: task_pb2.Task | None = None
     with (
         closing(client.stream(client.tasks.WatchTask, request, subject)) as updates,
