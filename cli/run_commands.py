@@ -16,6 +16,7 @@ from agent.config import AgentConfig
 from agent.node_agent import NodeAgent
 from cli.endpoints import AgentEndpoints, Endpoints, remove
 from cli.log_config import LEVELS, configure_logging
+from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.config import ControllerConfig
 from controller.credentials import API_KEY_FILE
 from controller.server import Controller
@@ -81,8 +82,21 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
     options = [
         click.option("--data-dir", type=click.Path(path_type=Path), default=default_data_dir,
                      help="State directory (env AIFARM_DATA_DIR; default ./.aifarm)."),
-        click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
+        click.option("--host", envvar="API_HOST", default="127.0.0.1", show_default=True,
+                     help="Address to bind (env API_HOST)."),
         click.option("--grpc-port", type=int, default=50051, show_default=True, help="gRPC port; 0 picks one."),
+        click.option("--database-path", envvar="DATABASE_PATH", type=click.Path(path_type=Path),
+                     help="SQLite file (env DATABASE_PATH; default <data-dir>/aifarm.db)."),
+        click.option("--models-dir", envvar="MODELS_DIR", type=click.Path(path_type=Path),
+                     help="Model registry files (env MODELS_DIR; default <data-dir>/models)."),
+        click.option("--datasets-dir", envvar="DATASETS_DIR", type=click.Path(path_type=Path),
+                     help="Dataset files (env DATASETS_DIR; default <data-dir>/files/datasets)."),
+        click.option("--max-concurrent-sessions", envvar="MAX_CONCURRENT_SESSIONS", type=click.IntRange(min=1),
+                     default=1, show_default=True,
+                     help="Training sessions (Server Management API) running at once; the rest queue"
+                          " (env MAX_CONCURRENT_SESSIONS)."),
+        click.option("--concurrency-limit", "concurrency_limits", multiple=True, metavar="GROUP=N",
+                     help="Most tasks of a concurrency group placed at once; repeatable."),
         click.option("--api-keys", envvar="API_KEYS", help="Comma-separated API keys (env API_KEYS)."),
         click.option("--agent-token", envvar="AIFARM_AGENT_TOKEN", help="Token agents join with."),
         click.option("--no-auth", is_flag=True, help="Accept calls without keys. Trusted networks only."),
@@ -109,7 +123,25 @@ def _controller_config(kw: dict) -> ControllerConfig:
         heartbeat_interval_seconds=kw["heartbeat_interval"],
         node_ttl_seconds=kw["node_ttl"],
         restart_grace_seconds=kw["restart_grace"],
+        database_path=_resolved(kw["database_path"]),
+        models_dir=_resolved(kw["models_dir"]),
+        datasets_dir=_resolved(kw["datasets_dir"]),
+        concurrency_limits=_limits(kw["concurrency_limits"], kw["max_concurrent_sessions"]),
     )
+
+
+def _resolved(path: Path | None) -> Path | None:
+    return path.resolve() if path is not None else None
+
+
+def _limits(values: tuple[str, ...], max_sessions: int) -> tuple[tuple[str, int], ...]:
+    limits = {SESSION_GROUP: max_sessions}
+    for item in values:
+        group, sep, count = item.partition("=")
+        if not sep or not group or not count.isdigit() or int(count) < 1:
+            raise click.BadParameter(f"expected GROUP=N with N >= 1, got {item!r}", param_hint="--concurrency-limit")
+        limits[group] = int(count)
+    return tuple(sorted(limits.items()))
 
 
 async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -160,9 +192,13 @@ async def _serve_controller(
 @click.command()
 @controller_options
 @gateway_options
+@click.option("--port", type=int, envvar="API_PORT", default=None,
+              help="Port of the main REST listener (env API_PORT); the same as --http-port main=PORT.")
 @click.option("--no-agent", is_flag=True, help="Start no local agent.")
-def up(no_agent: bool, **kw: object) -> None:
+def up(no_agent: bool, port: int | None, **kw: object) -> None:
     """Run the whole farm locally: controller, REST gateway and one agent, in the foreground."""
+    if port is not None:
+        kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
     asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))

@@ -31,6 +31,19 @@ class ControllerConfig:
     #: Largest single gRPC message (unary uploads and downloads).
     max_message_mb: int = 256
 
+    #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
+    database_path: Path | None = None
+    #: Directory of the model registry's files; None: <data_dir>/models (env MODELS_DIR).
+    models_dir: Path | None = None
+    #: Directory of dataset files; None: <data_dir>/files/datasets (env DATASETS_DIR).
+    datasets_dir: Path | None = None
+    #: Concurrency group -> most tasks of it running at once (e.g. training sessions: MAX_CONCURRENT_SESSIONS).
+    concurrency_limits: tuple[tuple[str, int], ...] = ()
+
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "aifarm.db"
+        return self.database_path or self.data_dir / "aifarm.db"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"

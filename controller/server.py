@@ -8,14 +8,29 @@ import time
 
 import grpc
 import structlog
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from aifarm.compat.servermgmt.v1 import (
+    dataset_service_pb2 as sm_dataset_pb2,
+    dataset_service_pb2_grpc as sm_dataset_grpc,
+    health_service_pb2 as sm_health_pb2,
+    health_service_pb2_grpc as sm_health_grpc,
+    model_service_pb2 as sm_model_pb2,
+    model_service_pb2_grpc as sm_model_grpc,
+    system_service_pb2 as sm_system_pb2,
+    system_service_pb2_grpc as sm_system_grpc,
+    training_service_pb2 as sm_training_pb2,
+    training_service_pb2_grpc as sm_training_grpc,
+)
 from aifarm.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
     dataset_service_pb2,
     dataset_service_pb2_grpc,
+    model_service_pb2,
+    model_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
     system_service_pb2,
@@ -24,9 +39,15 @@ from aifarm.v1 import (
     task_service_pb2_grpc,
 )
 from controller.api.agent_servicer import AgentServicer
-from controller.api.auth import AuthInterceptor, Credentials
+from controller.api.auth import AuthInterceptor, Credentials, open_methods
+from controller.api.compat.servermgmt.dataset_servicer import DatasetServicer as SmDatasetServicer
+from controller.api.compat.servermgmt.health_servicer import HealthServicer as SmHealthServicer
+from controller.api.compat.servermgmt.model_servicer import ModelServicer as SmModelServicer
+from controller.api.compat.servermgmt.system_servicer import SystemServicer as SmSystemServicer
+from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP, TrainingServicer as SmTrainingServicer
 from controller.api.request_id import RequestIdInterceptor
 from controller.api.dataset_servicer import DatasetServicer
+from controller.api.model_servicer import ModelServicer
 from controller.api.node_servicer import NodeServicer
 from controller.api.system_servicer import SystemServicer
 from controller.api.task_servicer import TaskServicer
@@ -36,12 +57,15 @@ from controller.domain.artifacts import ArtifactShelf
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.dispatch import Dispatcher, LivenessMonitor
 from controller.domain.events import ChangeFeed
+from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import NodeRegistry
 from controller.domain.tasks import TaskBook
 from controller.store.blob_store import BlobStore
+from controller.host_probe import HostProbe
 from controller.store.dataset_store import DatasetStore
 from controller.store.db import Database
+from controller.store.model_store import ModelStore
 from controller.store.node_store import NodeStore
 from controller.store.task_store import TaskStore
 
@@ -51,8 +75,14 @@ SERVICE_NAMES = [
     task_service_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
     node_service_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name,
     dataset_service_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
+    model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    *(
+        service.full_name
+        for module in (sm_health_pb2, sm_training_pb2, sm_system_pb2, sm_model_pb2, sm_dataset_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    ),
 ]
 
 
@@ -78,15 +108,22 @@ class Controller:
         blobs = BlobStore(cfg.data_dir / "files", max_bytes=cfg.max_upload_mb << 20)
         registry = self._registry = NodeRegistry(ttl_seconds=cfg.node_ttl_seconds, grace_seconds=cfg.restart_grace_seconds)
         registry.load(await node_store.all(), time.time())
-        tasks = TaskBook(db, task_store, ChangeFeed(), registry.send)
+        limits = {SESSION_GROUP: 1, **dict(cfg.concurrency_limits)}
+        tasks = TaskBook(db, task_store, ChangeFeed(), registry.send, concurrency_limits=limits)
         await tasks.load()
         nodes = NodeBook(db, node_store, registry, tasks)
-        datasets = DatasetLibrary(db, DatasetStore(db), blobs)
+        if cfg.datasets_dir is not None:
+            datasets = DatasetLibrary(db, DatasetStore(db), BlobStore(cfg.datasets_dir, max_bytes=blobs.max_bytes), ())
+        else:
+            datasets = DatasetLibrary(db, DatasetStore(db), blobs)
+        await datasets.ensure_builtin()
         artifacts = ArtifactShelf(tasks, blobs)
+        models = ModelRegistry(db, ModelStore(db), BlobStore(cfg.model_dir, max_bytes=blobs.max_bytes), blobs)
+        tasks.on_completed.append(models.save_task_output)
 
         max_message = cfg.max_message_mb << 20
         server = self._server = grpc.aio.server(
-            interceptors=[RequestIdInterceptor(), AuthInterceptor(self.credentials)],
+            interceptors=[RequestIdInterceptor(), AuthInterceptor(self.credentials, _open_paths())],
             options=[
                 ("grpc.max_receive_message_length", max_message),
                 ("grpc.max_send_message_length", max_message),
@@ -98,6 +135,7 @@ class Controller:
         task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks, artifacts), server)
         node_service_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(nodes), server)
         dataset_service_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(datasets), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(models), server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemServicer(db, task_store, registry, time.time()), server
         )
@@ -105,6 +143,11 @@ class Controller:
             AgentServicer(nodes, datasets, artifacts, heartbeat_interval_ms=int(cfg.heartbeat_interval_seconds * 1000)),
             server,
         )
+        sm_health_grpc.add_HealthServiceServicer_to_server(SmHealthServicer(db), server)
+        sm_training_grpc.add_TrainingServiceServicer_to_server(SmTrainingServicer(tasks, datasets), server)
+        sm_system_grpc.add_SystemServiceServicer_to_server(SmSystemServicer(HostProbe(cfg.data_dir)), server)
+        sm_model_grpc.add_ModelServiceServicer_to_server(SmModelServicer(models, cfg.data_dir), server)
+        sm_dataset_grpc.add_DatasetServiceServicer_to_server(SmDatasetServicer(datasets, cfg.data_dir), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -142,3 +185,8 @@ class Controller:
         if self._db is not None:
             await self._db.close()
         log.info("controller stopped")
+
+
+def _open_paths() -> frozenset[str]:
+    pool = descriptor_pool.Default()
+    return open_methods(pool.FindServiceByName(name) for name in SERVICE_NAMES)

@@ -39,6 +39,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.descriptors import file_descriptor_set, find_services, import_generated
+from gateway.errors import http_status
 from gateway.http_rule import PathTemplate, SegmentKind
 from gateway.listeners import LISTENERS, Listener, by_name
 from gateway.routes import Route, RouteTable
@@ -279,34 +280,46 @@ def _http_filters(routes: Sequence[Route], transcoder: _Transcoder, limits: _Lim
     """Buffer first (it answers 413); Lua before the transcoder, since responses pass
     filters in reverse order and Lua must see the transcoded reply."""
     filters: list[dict[str, Any]] = [{"name": _BUFFER, "typed_config": _typed(_BUFFER, max_request_bytes=limits.body)}]
-    codes = _success_codes(routes)
-    if codes:
-        filters.append({"name": _LUA, "typed_config": _lua(codes)})
+    replies = _replies(routes)
+    if replies:
+        filters.append({"name": _LUA, "typed_config": _lua(replies)})
     filters.append({"name": _TRANSCODER, "typed_config": transcoder.config(limits.body)})
     filters.append({"name": "envoy.filters.http.router", "typed_config": _typed("router")})
     return filters
 
 
-def _success_codes(routes: Iterable[Route]) -> dict[str, int]:
-    """gRPC path -> HTTP code of its successes, where not 200 (a stream has a body: never 204)."""
-    return {
-        r.grpc_path: r.success_code
-        for r in routes
-        if r.success_code != 200 and not (r.server_streaming and r.success_code == 204)
-    }
+@dataclass(frozen=True)
+class _Reply:
+    """What the Lua script of a method changes: the success code, error statuses."""
+
+    success_code: int
+    error_statuses: tuple[tuple[int, int], ...]
+
+    @property
+    def name(self) -> str:
+        errors = "".join(f"_e{code}_{http}" for code, http in self.error_statuses)
+        return f"status_{self.success_code}{errors}"
 
 
-def _lua_name(code: int) -> str:
-    return f"status_{code}"
+def _replies(routes: Iterable[Route]) -> dict[str, _Reply]:
+    """gRPC path -> its reply changes, where there are any (a stream has a body: never 204)."""
+    out: dict[str, _Reply] = {}
+    for r in routes:
+        success = 200 if r.server_streaming and r.success_code == 204 else r.success_code
+        if success != 200 or r.error_statuses:
+            out[r.grpc_path] = _Reply(success, r.error_statuses)
+    return out
 
 
-def _lua(codes: Mapping[str, int]) -> dict[str, Any]:
-    """One named Lua script per distinct success code; routes pick theirs by name."""
-    scripts = {_lua_name(c): {"inline_string": _lua_source(c)} for c in sorted(set(codes.values()))}
+def _lua(replies: Mapping[str, _Reply]) -> dict[str, Any]:
+    """One named Lua script per distinct reply change; routes pick theirs by name."""
+    distinct = sorted(set(replies.values()), key=lambda r: r.name)
+    scripts = {r.name: {"inline_string": _lua_source(r)} for r in distinct}
     return _typed(_LUA, source_codes=scripts)
 
 
-def _lua_source(code: int) -> str:
+def _lua_source(reply: _Reply) -> str:
+    code = reply.success_code
     # Only a success is a 200 here (errors already carry their code). The
     # transcoder's "{}" for a 204 would otherwise go on the wire after the
     # headers, with content-length: 2, and break the next response on the connection.
@@ -316,13 +329,41 @@ def _lua_source(code: int) -> str:
         '    if body then body:setBytes("") end\n'
         '    handle:headers():remove("content-length")\n'
     )
+    source = "function envoy_on_response(handle)\n"
+    if code != 200:
+        source += (
+            '  if handle:headers():get(":status") == "200" then\n'
+            f'    handle:headers():replace(":status", "{code}")\n'
+            f"{no_content if code == 204 else ''}"
+            "  end\n"
+        )
+    if reply.error_statuses:
+        source += _lua_error_statuses(reply.error_statuses)
+    return source + "end\n"
+
+
+def _lua_error_statuses(error_statuses: Sequence[tuple[int, int]]) -> str:
+    """Re-status errors whose gRPC code the method maps elsewhere. The code is read from the
+    google.rpc.Status JSON the transcoder wrote (convert_grpc_status), only for the HTTP
+    statuses those codes have in the shared table, so other replies are not buffered."""
+    by_number = {c.value[0]: c for c in grpc.StatusCode}
+    defaults = sorted({str(http_status(by_number[c])) for c, _ in error_statuses if c in by_number})
+    mapping = ", ".join(f"[{c}] = \"{h}\"" for c, h in error_statuses)
+    watched = ", ".join(f'["{d}"] = true' for d in defaults)
     return (
-        "function envoy_on_response(handle)\n"
-        '  if handle:headers():get(":status") == "200" then\n'
-        f'    handle:headers():replace(":status", "{code}")\n'
-        f"{no_content if code == 204 else ''}"
+        f"  local mapped = {{{mapping}}}\n"
+        f"  if ({{{watched}}})[handle:headers():get(\":status\")] then\n"
+        '    local code = tonumber(handle:headers():get("grpc-status") or "")\n'
+        "    if code == nil then\n"
+        "      local body = handle:body()\n"
+        "      if body and body:length() > 0 then\n"
+        "        code = tonumber(string.match(body:getBytes(0, body:length()), '\"code\"%s*:%s*(%d+)') or \"\")\n"
+        "      end\n"
+        "    end\n"
+        "    if code ~= nil and mapped[code] then\n"
+        '      handle:headers():replace(":status", mapped[code])\n'
+        "    end\n"
         "  end\n"
-        "end\n"
     )
 
 
@@ -360,17 +401,17 @@ def _routes(
 
 
 def _method_routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
-    """Routes for the methods that need more than the service's route: a success code, a stream."""
-    codes = _success_codes(routes)
+    """Routes for the methods that need more than the service's route: reply codes, a stream."""
+    replies = _replies(routes)
     streams = {r.grpc_path for r in routes if r.server_streaming}
     out: list[dict[str, Any]] = []
-    for path in sorted(set(codes) | streams):
+    for path in sorted(set(replies) | streams):
         entry: dict[str, Any] = {"match": {"path": path}, "route": _to_controller()}
         if path in streams:
             # A followed log or a watch may be silent for longer than the 5-minute stream idle timeout.
             entry["route"]["idle_timeout"] = "0s"
-        if path in codes:
-            entry["typed_per_filter_config"] = {_LUA: _typed("lua_per_route", name=_lua_name(codes[path]))}
+        if path in replies:
+            entry["typed_per_filter_config"] = {_LUA: _typed("lua_per_route", name=replies[path].name)}
         out.append(entry)
     return out
 

@@ -85,7 +85,8 @@ def error_body(status: status_pb2.Status) -> dict[str, Any]:
     }
 
 
-def error_payload(status: status_pb2.Status) -> tuple[int, bytes]:
-    """HTTP status and JSON body for a gRPC status."""
+def error_payload(status: status_pb2.Status, overrides: Sequence[tuple[int, int]] = ()) -> tuple[int, bytes]:
+    """HTTP status and JSON body for a gRPC status; ``overrides`` are a route's (gRPC code, HTTP status) pairs."""
     code = _BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
-    return http_status(code), dumps(error_body(status))
+    http = next((h for c, h in overrides if c == status.code), http_status(code))
+    return http, dumps(error_body(status))

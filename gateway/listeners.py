@@ -30,11 +30,22 @@ CORE_SERVICES = (
     "aifarm.v1.TaskService",
     "aifarm.v1.NodeService",
     "aifarm.v1.DatasetService",
+    "aifarm.v1.ModelService",
     "aifarm.v1.SystemService",
 )
 
+SERVERMGMT_SERVICES = (
+    "aifarm.compat.servermgmt.v1.HealthService",
+    "aifarm.compat.servermgmt.v1.TrainingService",
+    "aifarm.compat.servermgmt.v1.SystemService",
+    "aifarm.compat.servermgmt.v1.ModelService",
+    "aifarm.compat.servermgmt.v1.DatasetService",
+)
+"""The Server Management API (seeds/004): /health, /, /api/v1/{training,system,models,datasets}."""
+
 LISTENERS: tuple[Listener, ...] = (
-    Listener("main", 8000, CORE_SERVICES, description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
+    Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES),
+             description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
     Listener("aifactory", 8001, (), description="AI Factory client service"),
     Listener("gswarm_host", 9010, (), description="gswarm host API (its /api/v1/models collides on main)"),
     Listener("profiler", 8091, (), description="gswarm profiler HTTP API"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.http_rule import SegmentKind
@@ -226,8 +227,13 @@ def _operation(
             schema = schemas.message(route.input) if route.body == "*" else schemas.field(route.input.fields_by_name[route.body])
             content = {"application/json": {"schema": schema}}
         op["requestBody"] = {"required": route.body != "*", "content": content}
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/aifarm.gateway.ErrorBody"}}}
     op["responses"] = {
         str(route.success_code): _success(route, schemas),
+        **{
+            str(http): {"description": f"Error with gRPC code {_code_name(code)}.", "content": error_ref}
+            for code, http in route.error_statuses
+        },
         "default": {
             "description": "Error: HTTP status from the gRPC code (400, 401, 403, 404, 409, 429, 499, 500, 501, 503, 504).",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/aifarm.gateway.ErrorBody"}}},
@@ -251,3 +257,7 @@ def _success(route: Route, schemas: _Schemas) -> dict[str, Any]:
             "content": {NDJSON: {"schema": schema}, SSE: {"schema": {"type": "string"}}},
         }
     return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+
+
+def _code_name(number: int) -> str:
+    return next((c.name for c in grpc.StatusCode if c.value[0] == number), str(number))

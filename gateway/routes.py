@@ -46,6 +46,12 @@ class Route:
     output: Descriptor
     server_streaming: bool
     success_code: int
+    error_statuses: tuple[tuple[int, int], ...] = ()
+    """(gRPC code number, HTTP status) pairs that override the shared table for this method."""
+
+    def error_status(self, grpc_code: int, default: int) -> int:
+        """The HTTP status for an error of this method with ``grpc_code``."""
+        return next((http for code, http in self.error_statuses if code == grpc_code), default)
 
     @property
     def grpc_path(self) -> str:
@@ -124,14 +130,29 @@ def routes_of(method: MethodDescriptor) -> list[Route]:
         # Client streaming over REST is not served (see gateway README/report).
         return []
     rule = options.Extensions[annotations_pb2.http]
-    code = 200
+    code, errors = 200, ()
     if options.HasExtension(http_options_pb2.http_response):
-        code = options.Extensions[http_options_pb2.http_response].success_code or 200
+        response = options.Extensions[http_options_pb2.http_response]
+        code = response.success_code or 200
+        errors = _error_statuses(method, response)
     rules = [rule, *rule.additional_bindings]
-    return [_route(method, r, code) for r in rules]
+    return [_route(method, r, code, errors) for r in rules]
 
 
-def _route(method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int) -> Route:
+def _error_statuses(
+    method: MethodDescriptor, response: http_options_pb2.HttpResponseOptions
+) -> tuple[tuple[int, int], ...]:
+    out: dict[int, int] = {}
+    for item in response.error_statuses:
+        if not 400 <= item.http_status <= 599 or item.code == 0:
+            raise RouteError(f"{method.full_name}: error_statuses needs a non-OK code and an HTTP status 400-599")
+        out[int(item.code)] = item.http_status
+    return tuple(sorted(out.items()))
+
+
+def _route(
+    method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int, error_statuses: tuple[tuple[int, int], ...] = ()
+) -> Route:
     kind = rule.WhichOneof("pattern")
     where = f"{method.full_name}"
     if kind is None:
@@ -162,6 +183,7 @@ def _route(method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int)
         output=out,
         server_streaming=method.server_streaming,
         success_code=success_code,
+        error_statuses=error_statuses,
     )
 
 

@@ -192,7 +192,7 @@ class Gateway:
                 match, parse_query(request.rel_url.raw_query_string), body, request.headers.get("Content-Type", "")
             )
         except TranscodeError as exc:
-            return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc), route=route)
         metadata = metadata_from_headers(request.headers.items())
         assert self._calls is not None
         if route.server_streaming:
@@ -204,7 +204,7 @@ class Gateway:
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
             status = errors.status_of(exc)
-            code, payload = errors.error_payload(status)
+            code, payload = errors.error_payload(status, route.error_statuses)
             return web.Response(
                 status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
             )
@@ -229,10 +229,11 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 def error_response(
-    code: grpc.StatusCode, message: str, *, http_code: int | None = None, close: bool = False
+    code: grpc.StatusCode, message: str, *, http_code: int | None = None, close: bool = False, route: Route | None = None
 ) -> web.Response:
     """An error the gateway itself raises, in the same body shape as upstream errors."""
-    status_code, payload = errors.error_payload(errors.make_status(code, message))
+    overrides = route.error_statuses if route is not None else ()
+    status_code, payload = errors.error_payload(errors.make_status(code, message), overrides)
     response = web.Response(status=http_code or status_code, body=payload, content_type="application/json")
     if close:
         # The unread rest of an oversized body would otherwise be parsed as the next request.

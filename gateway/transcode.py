@@ -244,8 +244,23 @@ def _type_name(fd: FieldDescriptor) -> str:
 
 
 def to_json_value(msg: Message) -> Any:
-    """proto3 JSON as Python objects; Value/ListValue/Struct come out as plain JSON."""
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """proto3 JSON as Python objects; Value/ListValue/Struct come out as plain JSON.
+
+    Whole floats print without a fraction (``256``, not ``256.0``), as Envoy's
+    C++ printer writes them: a count inside a google.protobuf.Value stays an integer.
+    """
+    printed = json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return _whole_floats_as_ints(printed)
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(v) for v in value]
+    return value
 
 
 def dumps(value: Any) -> bytes:

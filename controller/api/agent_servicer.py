@@ -146,10 +146,12 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
         first = True
         async for chunk in chunks:
-            yield pb.FetchDatasetResponse(chunk=chunk, sha256=dataset.sha256 if first else "")
+            yield pb.FetchDatasetResponse(
+                chunk=chunk, sha256=dataset.sha256 if first else "", format=dataset.format if first else ""
+            )
             first = False
         if first:
-            yield pb.FetchDatasetResponse(sha256=dataset.sha256)
+            yield pb.FetchDatasetResponse(sha256=dataset.sha256, format=dataset.format)
 
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext

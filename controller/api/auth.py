@@ -1,24 +1,29 @@
 """API keys for people, a separate token for agents, checked on every RPC.
 
-Health, reflection and GetHealth stay open. An agent token can call only
-AgentService; an API key can call everything but AgentService.
+Health and reflection stay open, and so does every method marked
+``(aifarm.options.v1.auth).allow_unauthenticated`` in its proto (read from the
+descriptors, e.g. GetHealth and the documents' /health). An agent token can call
+only AgentService; an API key can call everything but AgentService.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
+from aifarm.options.v1 import auth_options_pb2
 from controller.api.errors import status_trailer
 
+#: Services that are not aifarm's own protos, so carry no auth option.
 OPEN_PREFIXES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
-    "/aifarm.v1.SystemService/GetHealth",
 )
 AGENT_PREFIX = "/aifarm.v1.AgentService/"
 
@@ -43,9 +48,23 @@ def _matches(key: str, candidates: frozenset[str] | tuple[str, ...]) -> bool:
     return bool(key) and sum(hmac.compare_digest(key.encode(), c.encode()) for c in candidates) > 0
 
 
-def check(creds: Credentials, method: str, metadata: dict[str, str]) -> tuple[grpc.StatusCode, str] | None:
+def open_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
+    """The ``/pkg.Service/Method`` paths of the methods marked allow_unauthenticated."""
+    found = set()
+    for service in services:
+        for method in service.methods:
+            options = method.GetOptions()
+            marked = options.HasExtension(auth_options_pb2.auth)
+            if marked and options.Extensions[auth_options_pb2.auth].allow_unauthenticated:
+                found.add(f"/{service.full_name}/{method.name}")
+    return frozenset(found)
+
+
+def check(
+    creds: Credentials, method: str, metadata: dict[str, str], open_paths: frozenset[str] = frozenset()
+) -> tuple[grpc.StatusCode, str] | None:
     """None when the call may go on, else the status to answer with."""
-    if not creds.enabled or method.startswith(OPEN_PREFIXES):
+    if not creds.enabled or method.startswith(OPEN_PREFIXES) or method in open_paths:
         return None
     key = presented_key(metadata)
     is_agent = _matches(key, (creds.agent_token,))
@@ -67,8 +86,9 @@ def check(creds: Credentials, method: str, metadata: dict[str, str]) -> tuple[gr
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, creds: Credentials) -> None:
+    def __init__(self, creds: Credentials, open_paths: frozenset[str] = frozenset()) -> None:
         self.creds = creds
+        self.open_paths = open_paths
 
     async def intercept_service(
         self,
@@ -76,7 +96,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        denial = check(self.creds, details.method, metadata)
+        denial = check(self.creds, details.method, metadata, self.open_paths)
         handler = await continuation(details)
         if denial is None or handler is None:
             return handler

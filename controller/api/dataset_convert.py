@@ -15,6 +15,8 @@ def dataset_to_proto(d: Dataset) -> dataset_pb2.Dataset:
         sha256=d.sha256,
         create_time=timestamp(d.create_time),
         description=d.description,
+        sample_count=d.sample_count,
+        dimensions=d.dimensions,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
+from agent.runners.training import config_from_proto
+from agent.training.spec import SpecError, validate_config
 from aifarm.v1 import agent_service_pb2, node_pb2, task_pb2
 from controller.api.convert_common import seconds, timestamp
 from controller.domain.errors import InvalidArgument
@@ -66,6 +68,8 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
         raise InvalidArgument("task needs a spec: set exactly one of 'script' or 'training'")
     if kind == "script" and not msg.script.source:
         raise InvalidArgument("script.source is empty: give the program to run")
+    if kind == "training":
+        _validate_training(msg.training)
     if msg.priority not in PRIORITY_FROM_PROTO:
         raise InvalidArgument(f"unknown priority {msg.priority}")
     r = msg.resources
@@ -80,7 +84,19 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
         time_limit_seconds=msg.time_limit_seconds,
         max_retries=msg.max_retries,
         labels=dict(msg.labels),
+        concurrency_group=msg.concurrency_group,
+        output_model=msg.output_model,
     )
+
+
+def _validate_training(spec: task_pb2.TrainingSpec) -> None:
+    """The ranges the agent enforces, checked before the task is accepted (clear 400, nothing queued)."""
+    try:
+        validate_config(config_from_proto(spec))
+    except SpecError as exc:
+        raise InvalidArgument(str(exc), reason="INVALID_TRAINING_SPEC") from None
+    if spec.WhichOneof("data") is None:
+        raise InvalidArgument("training needs data: set dataset or synthetic", reason="INVALID_TRAINING_SPEC")
 
 
 def task_to_proto(t: Task) -> task_pb2.Task:
@@ -93,6 +109,8 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         time_limit_seconds=t.time_limit_seconds,
         max_retries=t.max_retries,
         labels=t.labels,
+        concurrency_group=t.concurrency_group,
+        output_model=t.output_model,
         state=STATE_TO_PROTO[t.state],
         state_reason=t.state_reason,
         attempt=t.attempt,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
+from controller.domain.dataset_shape import describe_file, synthetic_npz
 from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from controller.domain.types import Dataset
 from controller.store.blob_store import BlobStore
@@ -13,14 +16,20 @@ from controller.store.dataset_store import DatasetStore
 from controller.store.db import Database
 
 FORMATS = ("npz", "pt", "csv")
+#: The dataset every controller has: small images of 4 classes (see dataset_shape.synthetic_npz).
+BUILTIN_SYNTHETIC = "synthetic"
 DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 class DatasetLibrary:
-    def __init__(self, db: Database, store: DatasetStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, db: Database, store: DatasetStore, blobs: BlobStore, folder: tuple[str, ...] = ("datasets",)
+    ) -> None:
+        """Files live at ``blobs`` / ``folder`` / <dataset id>."""
         self.db = db
         self.store = store
         self.blobs = blobs
+        self.folder = folder
         #: Ids being uploaded now: a second upload of one id must not overwrite (or delete) the first's file.
         self._uploading: set[str] = set()
 
@@ -40,17 +49,21 @@ class DatasetLibrary:
         try:
             if await self.store.get(dataset_id):
                 raise exists
-            blob = await self.blobs.write(("datasets", dataset_id), chunks)
-            dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time())
+            blob = await self.blobs.write((*self.folder, dataset_id), chunks)
+            samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt)
+            dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time(), samples, dims)
             try:
                 async with self.db.write() as conn:
                     await self.store.insert(conn, dataset)
             except Exception:
-                self.blobs.delete("datasets", dataset_id)
+                self.blobs.delete(*self.folder, dataset_id)
                 raise
         finally:
             self._uploading.discard(dataset_id)
         return dataset
+
+    def file_path(self, dataset_id: str) -> Path:
+        return self.blobs.path(*self.folder, dataset_id)
 
     async def get(self, dataset_id: str) -> Dataset:
         dataset = await self.store.get(dataset_id)
@@ -65,8 +78,18 @@ class DatasetLibrary:
         async with self.db.write() as conn:
             if not await self.store.delete(conn, dataset_id):
                 raise NotFound(f"dataset {dataset_id!r} not found", reason="DATASET_NOT_FOUND")
-        self.blobs.delete("datasets", dataset_id)
+        self.blobs.delete(*self.folder, dataset_id)
 
     async def read(self, dataset_id: str) -> tuple[Dataset, AsyncIterator[bytes]]:
         dataset = await self.get(dataset_id)
-        return dataset, self.blobs.read("datasets", dataset_id)
+        return dataset, self.blobs.read(*self.folder, dataset_id)
+
+    async def ensure_builtin(self) -> None:
+        """Add the built-in synthetic dataset unless it is there (or was replaced by an upload)."""
+        if await self.store.get(BUILTIN_SYNTHETIC):
+            return
+
+        async def content() -> AsyncIterator[bytes]:
+            yield synthetic_npz()
+
+        await self.create(BUILTIN_SYNTHETIC, "npz", "built-in: 256 images 3x16x16, 4 classes", content())

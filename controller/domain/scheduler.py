@@ -3,10 +3,13 @@
 Order: priority class first (critical, high, normal, low), then age. A task
 that does not fit now does not block smaller tasks behind it (backfill);
 reasons say whether it waits for capacity or can never fit on any node.
+Tasks of a concurrency group with a limit start only while the group has a
+free slot, in that same order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.domain.types import Resources
@@ -59,6 +62,8 @@ class QueuedTask:
     resources: Resources
     priority: int
     create_time: float
+    #: Concurrency group; "" is in none.
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,15 +80,25 @@ class Decisions:
     waiting: dict[str, str] = field(default_factory=dict)
 
 
-def place(nodes: list[NodeCapacity], queue: list[QueuedTask]) -> Decisions:
-    """Decide which queued tasks go where. Mutates the nodes' used figures."""
+def place(
+    nodes: list[NodeCapacity], queue: list[QueuedTask], group_slots: Mapping[str, int] | None = None
+) -> Decisions:
+    """Decide which queued tasks go where. Mutates the nodes' used figures.
+
+    ``group_slots``: free slots of each limited concurrency group (groups not
+    named are unlimited); a task of a group with no free slot waits.
+    """
     decisions = Decisions()
+    slots = dict(group_slots or {})
     # Needs that fit no node, with the reason. Free capacity only shrinks during a pass, so a
     # later task with the same need waits too: a long queue costs one scan of the nodes per
     # distinct need, not one per task.
     unplaceable: dict[Resources, str] = {}
     for task in sorted(queue, key=lambda t: (-t.priority, t.create_time, t.task_id)):
         need = task.resources
+        if task.group in slots and slots[task.group] <= 0:
+            decisions.waiting[task.task_id] = f"waiting for a free slot of concurrency group {task.group!r}"
+            continue
         if need in unplaceable:
             decisions.waiting[task.task_id] = unplaceable[need]
             continue
@@ -93,6 +108,8 @@ def place(nodes: list[NodeCapacity], queue: list[QueuedTask]) -> Decisions:
             continue
         node = min(candidates, key=lambda n: _leftover(n, need))
         decisions.placements.append(Placement(task.task_id, node.node_id, node.take(need)))
+        if task.group in slots:
+            slots[task.group] -= 1
     return decisions
 
 

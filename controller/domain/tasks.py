@@ -9,16 +9,18 @@ with work on it sends that work back to pending without spending a retry.
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
 import time
 import uuid
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
 from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.events import ChangeFeed
+from controller.domain.models import validate_model_name
 from controller.domain.registry import AssignMessage, ControlMessage, DownMessage
 from controller.domain.scheduler import NodeCapacity, Placement, QueuedTask, place
 from controller.domain.types import (
@@ -59,11 +61,23 @@ def validate_id(value: str, what: str) -> str:
 
 
 class TaskBook:
-    def __init__(self, db: Database, store: TaskStore, feed: ChangeFeed, send: Sender) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: TaskStore,
+        feed: ChangeFeed,
+        send: Sender,
+        *,
+        concurrency_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.feed = feed
         self._send = send
+        #: Concurrency group -> most tasks of it placed at once; groups not named are unlimited.
+        self.concurrency_limits = dict(concurrency_limits or {})
+        #: Called (outside the lock) with each task that completed; failures are logged.
+        self.on_completed: list[Callable[[Task], Awaitable[None]]] = []
         #: Non-terminal tasks, the scheduler's working set (mirrors the store).
         self.active: dict[str, Task] = {}
         #: Serialises every mutation, so read-modify-write never interleaves.
@@ -81,6 +95,19 @@ class TaskBook:
         if task is None:
             raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
         return task
+
+    def free_group_slots(self, group: str) -> int:
+        """Slots of a concurrency group not taken by placed tasks or by pending ones ahead (large when unlimited)."""
+        limit = self.concurrency_limits.get(group)
+        if limit is None:
+            return 1 << 30
+        taken = sum(1 for t in self.active.values() if t.concurrency_group == group)
+        return limit - taken
+
+    def queue(self, group: str) -> list[Task]:
+        """Pending tasks of a concurrency group in the order the scheduler takes them."""
+        pending = [t for t in self.active.values() if t.concurrency_group == group and t.state is TaskState.PENDING]
+        return sorted(pending, key=lambda t: (-int(t.priority), t.create_time, t.id))
 
     def placed_on(self, node_id: str) -> list[Task]:
         return [t for t in self.active.values() if t.node_id == node_id and t.state.placed]
@@ -121,6 +148,10 @@ class TaskBook:
             raise InvalidArgument("time_limit_seconds and max_retries must not be negative")
         if task.max_retries > 100:
             raise InvalidArgument("max_retries is at most 100")
+        if task.output_model:
+            validate_model_name(task.output_model)
+        if task.concurrency_group and not ID_PATTERN.match(task.concurrency_group):
+            raise InvalidArgument(f"invalid concurrency_group {task.concurrency_group!r}")
 
     async def _check_dependencies(self, task: Task) -> None:
         deps = [validate_id(d, "dependency") for d in dict.fromkeys(task.depends_on)]
@@ -195,7 +226,7 @@ class TaskBook:
                     node.used_memory_mb += task.resources.memory_mb
                     node.used_gpus.update(task.gpu_indices)
             ready, changed = await self._ready_queue()
-            decisions = place(capacities, ready)
+            decisions = place(capacities, ready, self._free_group_slots())
             now = time.time()
             for task_id, reason in decisions.waiting.items():
                 if self.active[task_id].state_reason != reason:
@@ -207,6 +238,12 @@ class TaskBook:
         for task in changed:
             self._changed(task, wake=False)
         return messages
+
+    def _free_group_slots(self) -> dict[str, int]:
+        used = collections.Counter(
+            t.concurrency_group for t in self.active.values() if t.state.placed and t.concurrency_group
+        )
+        return {group: limit - used[group] for group, limit in self.concurrency_limits.items()}
 
     def _assign(self, placement: Placement, now: float) -> AssignMessage:
         task = self.active[placement.task_id]
@@ -237,7 +274,9 @@ class TaskBook:
                     task.state_reason = reason
                     changed.append(task)
             else:
-                ready.append(QueuedTask(task.id, task.resources, int(task.priority), task.create_time))
+                ready.append(
+                    QueuedTask(task.id, task.resources, int(task.priority), task.create_time, task.concurrency_group)
+                )
         return ready, changed
 
     # Agent reports ------------------------------------------------------------
@@ -265,7 +304,16 @@ class TaskBook:
                     await self.store.add_metric(conn, task.id, update.metric)
                 await self.store.save_many(conn, [task])
         self._changed(task, wake=not task.state.placed)
+        if task.state is TaskState.COMPLETED:
+            await self._notify_completed(task)
         return True
+
+    async def _notify_completed(self, task: Task) -> None:
+        for hook in self.on_completed:
+            try:
+                await hook(task)
+            except Exception:
+                log.exception("completion hook failed", task_id=task.id, hook=getattr(hook, "__qualname__", repr(hook)))
 
     def _transition(self, task: Task, update: TaskUpdate) -> None:
         new = update.state

@@ -148,6 +148,10 @@ class Task:
     max_retries: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     request_id: str = ""
+    #: Tasks of a group share the controller's concurrency limit for it; "" is no group.
+    concurrency_group: str = ""
+    #: When set, a completed task's checkpoint is saved in the model registry under this name.
+    output_model: str = ""
     state: TaskState = TaskState.PENDING
     state_reason: str = ""
     attempt: int = 0
@@ -194,6 +198,10 @@ class Dataset:
     sha256: str
     description: str = ""
     create_time: float = field(default_factory=time.time)
+    #: Number of samples; 0 when the file could not be read as a dataset.
+    sample_count: int = 0
+    #: Shape of one sample, "3x16x16" or "16"; "" when unknown.
+    dimensions: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,3 +225,15 @@ class TaskUpdate:
     result: TaskResult | None = None
     reason: str = ""
     time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A file of the model registry (trained weights)."""
+
+    name: str
+    size_bytes: int
+    sha256: str
+    #: The task whose checkpoint it is; "" for an upload.
+    source_task_id: str = ""
+    create_time: float = field(default_factory=time.time)

@@ -14,9 +14,10 @@ class DatasetStore:
 
     async def insert(self, conn: aiosqlite.Connection, ds: Dataset) -> None:
         await conn.execute(
-            "INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (ds.id, ds.format, ds.size_bytes, ds.sha256, ds.description, ds.create_time),
+            "INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time, sample_count, dimensions)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ds.id, ds.format, ds.size_bytes, ds.sha256, ds.description, ds.create_time, ds.sample_count,
+             ds.dimensions),  # fmt: skip
         )
 
     async def delete(self, conn: aiosqlite.Connection, dataset_id: str) -> bool:
@@ -42,4 +43,6 @@ def _from_row(row: aiosqlite.Row) -> Dataset:
         sha256=row["sha256"],
         description=row["description"],
         create_time=row["create_time"],
+        sample_count=row["sample_count"],
+        dimensions=row["dimensions"],
     )

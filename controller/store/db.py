@@ -97,6 +97,20 @@ MIGRATIONS: list[str] = [
         create_time REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN concurrency_group TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tasks ADD COLUMN output_model TEXT NOT NULL DEFAULT '';
+    CREATE INDEX tasks_group ON tasks(concurrency_group, state);
+    CREATE TABLE models (
+        name TEXT PRIMARY KEY,
+        size_bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        source_task_id TEXT NOT NULL,
+        create_time REAL NOT NULL
+    );
+    ALTER TABLE datasets ADD COLUMN sample_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE datasets ADD COLUMN dimensions TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

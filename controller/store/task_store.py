@@ -25,7 +25,7 @@ _TASK_COLUMNS = (
     "id, request_id, display_name, kind, spec, resources, priority, depends_on,"
     " time_limit_seconds, max_retries, labels, state, state_reason, attempt, failures,"
     " node_id, gpu_indices, progress, metrics, exit_code, output_sha256, error, create_time,"
-    " start_time, end_time, update_time"
+    " start_time, end_time, update_time, concurrency_group, output_model"
 )
 
 
@@ -36,7 +36,7 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.time_limit_seconds, t.max_retries, json.dumps(t.labels), t.state.value,
         t.state_reason, t.attempt, t.failures, t.node_id, json.dumps(t.gpu_indices), t.progress, json.dumps(t.metrics),
         t.result.exit_code, t.result.output_sha256, t.result.error, t.create_time,
-        t.start_time, t.end_time, t.update_time,
+        t.start_time, t.end_time, t.update_time, t.concurrency_group, t.output_model,
     )  # fmt: skip
 
 
@@ -65,6 +65,8 @@ def _task_from_row(row: aiosqlite.Row) -> Task:
         start_time=row["start_time"],
         end_time=row["end_time"],
         update_time=row["update_time"],
+        concurrency_group=row["concurrency_group"],
+        output_model=row["output_model"],
     )
 
 
@@ -126,10 +128,13 @@ class TaskStore:
             return [_task_from_row(row) async for row in cur]
 
     async def list(
-        self, *, states: Sequence[TaskState], node_id: str, offset: int, limit: int
+        self, *, states: Sequence[TaskState], node_id: str, offset: int, limit: int, group: str = ""
     ) -> tuple[list[Task], int]:
         """A page of tasks, newest first, and the number matching over all pages."""
         where, params = [], []
+        if group:
+            where.append("concurrency_group = ?")
+            params.append(group)
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             params += [s.value for s in states]

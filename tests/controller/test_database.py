@@ -130,8 +130,8 @@ async def test_a_failing_write_is_rolled_back_and_the_next_one_works(tmp_path: P
     try:
         with pytest.raises(sqlite3.IntegrityError):
             async with db.write() as conn:
-                await conn.execute("INSERT INTO datasets VALUES ('half', 'csv', 0, '', '', 0)")
-                await conn.execute("INSERT INTO datasets VALUES ('half', 'csv', 0, '', '', 0)")
+                await conn.execute("INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time) VALUES ('half', 'csv', 0, '', '', 0)")
+                await conn.execute("INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time) VALUES ('half', 'csv', 0, '', '', 0)")
         assert await scalar(db, "SELECT COUNT(*) FROM datasets") == 0
         await add_dataset(db, "next")
         assert peek(path, "SELECT id FROM datasets") == [("next",)]

@@ -159,3 +159,25 @@ def test_describe_names_each_resource() -> None:
     assert describe(Resources(2, 16_000, 4, 1024)) == "2 GPUs with 16000 MiB each, 4 CPU cores, 1024 MiB RAM"
     assert describe(Resources(gpus=1)) == "1 GPU"
     assert describe(Resources()) == "no resources"
+
+
+# Concurrency groups -----------------------------------------------------------
+
+
+def test_a_group_without_free_slots_waits_in_order_while_others_go_on() -> None:
+    queue = [
+        QueuedTask("s1", Resources(cpu_cores=1), 2, 1.0, "sessions"),
+        QueuedTask("s2", Resources(cpu_cores=1), 2, 2.0, "sessions"),
+        QueuedTask("s3", Resources(cpu_cores=1), 2, 3.0, "sessions"),
+        QueuedTask("other", Resources(cpu_cores=1), 2, 4.0),
+    ]
+    d = place([node("n", cpu=8)], queue, {"sessions": 1})
+    assert set(where(d)) == {"s1", "other"}
+    assert "concurrency group 'sessions'" in d.waiting["s2"] and "s3" in d.waiting
+
+
+def test_group_slots_count_down_within_one_pass_and_unlimited_groups_are_not_bounded() -> None:
+    queue = [QueuedTask(f"t{i}", Resources(cpu_cores=1), 2, float(i), "g") for i in range(4)]
+    assert set(where(place([node("n", cpu=8)], queue, {"g": 2}))) == {"t0", "t1"}
+    assert set(where(place([node("n", cpu=8)], queue, {"g": 0}))) == set()
+    assert len(where(place([node("n", cpu=8)], queue, {"other": 1}))) == 4

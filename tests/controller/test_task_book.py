@@ -143,6 +143,8 @@ async def test_an_acknowledged_create_is_committed(farm: Farm) -> None:
         script("t", resources=Resources(gpus=-1)),
         script("t", max_retries=101),
         script("t", time_limit_seconds=-5),
+        script("t", output_model="../weights"),
+        script("t", concurrency_group="no spaces"),
     ],
 )
 async def test_invalid_tasks_are_refused_and_nothing_is_stored(farm: Farm, task: Task) -> None:
@@ -452,3 +454,46 @@ async def test_reconcile_from_another_node_does_not_steal_tasks(farm: Farm) -> N
     result = await farm.book.reconcile("n2", [TaskAttemptReport("t", 1, TaskState.RUNNING)])
     assert result.reattached == [] and [r.task_id for r in result.superseded] == ["t"]
     assert farm.book.active["t"].node_id == "n1" and farm.book.active["t"].state is TaskState.RUNNING
+
+
+# Concurrency limits -------------------------------------------------------------
+
+
+async def test_a_concurrency_limit_keeps_the_rest_of_its_group_pending_in_order(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "limits.db")
+    try:
+        wire = Wire()
+        book = TaskBook(db, TaskStore(db), ChangeFeed(), wire.send, concurrency_limits={"sessions": 1})
+        first = await book.create(script("first", concurrency_group="sessions"))
+        second = await book.create(script("second", concurrency_group="sessions"))
+        free = await book.create(script("free"))
+        assert book.free_group_slots("sessions") == -1
+        assert [t.id for t in book.queue("sessions")] == ["first", "second"]
+        await book.schedule([gpu_node("n1")])
+        assert book.active["first"].state is TaskState.ASSIGNED and book.active["free"].state is TaskState.ASSIGNED
+        assert book.active["second"].state is TaskState.PENDING
+        assert "concurrency group 'sessions'" in book.active["second"].state_reason
+        # the slot frees when the first one ends; the group's order holds
+        await book.apply_update("n1", report(first, 1, TaskState.COMPLETED))
+        await book.schedule([gpu_node("n1")])
+        assert book.active["second"].state is TaskState.ASSIGNED
+        assert (await book.get("second")).concurrency_group == "sessions"  # persisted
+        assert free.concurrency_group == "" and second.id == "second"
+    finally:
+        await db.close()
+
+
+async def test_completion_hooks_run_with_the_completed_task(farm: Farm) -> None:
+    seen: list[str] = []
+
+    async def hook(task: Task) -> None:
+        seen.append(task.id)
+
+    async def broken(task: Task) -> None:
+        raise RuntimeError("hook failure is logged, not raised")
+
+    farm.book.on_completed += [broken, hook]
+    task = await farm.book.create(script("done"))
+    await run_on(farm.book, task.id)
+    assert await farm.book.apply_update("n1", report(task, 1, TaskState.COMPLETED))
+    assert seen == ["done"]

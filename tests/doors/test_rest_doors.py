@@ -17,6 +17,7 @@ import pytest
 
 from conftest import MAX_BODY_BYTES, Door, Farm, start_door
 from farm_processes import AGENT_TOKEN, free_port, wait_for
+from controller.api.auth import open_methods
 from gateway.descriptors import find_services, import_generated
 from gateway.listeners import by_name
 from gateway.routes import RouteTable
@@ -173,9 +174,11 @@ def _protected_routes() -> list[tuple[str, str]]:
     import_generated()
     services = by_name()["main"].services
     table = RouteTable.for_services(find_services(services))
+    open_paths = open_methods(find_services(services))
+    assert {"/aifarm.v1.SystemService/GetHealth", "/aifarm.compat.servermgmt.v1.HealthService/GetHealth"} <= open_paths
     calls = []
     for route in table.routes:
-        if route.grpc_path == "/aifarm.v1.SystemService/GetHealth":
+        if route.grpc_path in open_paths:
             continue
         path = "/" + "/".join(s.literal or "x" for s in route.template.segments)
         calls.append((route.http_method, path + (f":{route.template.verb}" if route.template.verb else "")))
@@ -190,6 +193,7 @@ def test_every_protected_route_needs_a_key_while_health_and_docs_stay_open(door:
             reply = door.call(method, path, key=key, json={} if method in ("POST", "PUT", "PATCH") else None)
             assert reply.status_code == 401, (method, path, key, reply.text)
     assert door.call("GET", "/v1/health", key=None).json()["status"] == "healthy"
+    assert door.call("GET", "/health", key=None).json()["status"] == "healthy"
     if door.name == "envoy":
         return  # Envoy serves only the API; the documentation lives on the Python gateway
     for path in ("/openapi.json", "/docs", "/redoc"):

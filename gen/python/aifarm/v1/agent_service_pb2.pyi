@@ -169,12 +169,14 @@ class FetchDatasetRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class FetchDatasetResponse(_message.Message):
-    __slots__ = ("chunk", "sha256")
+    __slots__ = ("chunk", "sha256", "format")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     chunk: bytes
     sha256: str
-    def __init__(self, chunk: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
+    format: str
+    def __init__(self, chunk: _Optional[bytes] = ..., sha256: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class UploadArtifactRequest(_message.Message):
     __slots__ = ("header", "chunk")

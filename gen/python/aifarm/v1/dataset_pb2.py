@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ifarm/v1/dataset.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x01\n\x07\x44\x61taset\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06\x66ormat\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t:+\xea\x41(\n\x12\x61ifarm.dev/Dataset\x12\x12\x64\x61tasets/{dataset}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ifarm/v1/dataset.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x02\n\x07\x44\x61taset\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x06\x66ormat\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x18\n\nsize_bytes\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x1a\n\x0csample_count\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\ndimensions\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03:+\xea\x41(\n\x12\x61ifarm.dev/Dataset\x12\x12\x64\x61tasets/{dataset}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,8 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATASET'].fields_by_name['sha256']._serialized_options = b'\342A\001\003'
   _globals['_DATASET'].fields_by_name['create_time']._loaded_options = None
   _globals['_DATASET'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_DATASET'].fields_by_name['sample_count']._loaded_options = None
+  _globals['_DATASET'].fields_by_name['sample_count']._serialized_options = b'\342A\001\003'
+  _globals['_DATASET'].fields_by_name['dimensions']._loaded_options = None
+  _globals['_DATASET'].fields_by_name['dimensions']._serialized_options = b'\342A\001\003'
   _globals['_DATASET']._loaded_options = None
   _globals['_DATASET']._serialized_options = b'\352A(\n\022aifarm.dev/Dataset\022\022datasets/{dataset}'
   _globals['_DATASET']._serialized_start=132
-  _globals['_DATASET']._serialized_end=352
+  _globals['_DATASET']._serialized_end=406
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from aifarm.options.v1 import auth_options_pb2 as _auth_options_pb2
 from aifarm.v1 import task_pb2 as _task_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf.internal import containers as _containers

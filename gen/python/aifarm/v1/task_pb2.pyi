@@ -57,7 +57,7 @@ LOG_STREAM_STDERR: LogStream
 LOG_STREAM_SYSTEM: LogStream
 
 class Task(_message.Message):
-    __slots__ = ("name", "display_name", "script", "training", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "create_time", "start_time", "end_time", "update_time")
+    __slots__ = ("name", "display_name", "script", "training", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "create_time", "start_time", "end_time", "update_time")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,8 @@ class Task(_message.Message):
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_MODEL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +106,8 @@ class Task(_message.Message):
     time_limit_seconds: int
     max_retries: int
     labels: _containers.ScalarMap[str, str]
+    concurrency_group: str
+    output_model: str
     state: TaskState
     state_reason: str
     attempt: int
@@ -116,7 +120,7 @@ class Task(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScriptSpec(_message.Message):
     __slots__ = ("source", "entrypoint", "interpreter", "args", "env")

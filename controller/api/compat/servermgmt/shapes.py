@@ -1,0 +1,42 @@
+"""Small conversions the Server Management shapes share: ISO times, nulls, JSON arrays, sizes in MB."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
+
+MB = 1 << 20
+
+
+def iso(seconds: float) -> str:
+    """``2024-01-15T10:30:00Z`` (with microseconds when there are any)."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def value(item: str | float | None) -> struct_pb2.Value:
+    """A google.protobuf.Value: the item, or JSON null for None."""
+    out = struct_pb2.Value()
+    if item is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(item, str):
+        out.string_value = item
+    else:
+        out.number_value = float(item)
+    return out
+
+
+def json_array(messages: Iterable[Message]) -> struct_pb2.ListValue:
+    """A bare JSON array of messages, printed as both doors print messages (proto names, zero values)."""
+    out = struct_pb2.ListValue()
+    for msg in messages:
+        as_dict = json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+        out.values.add().struct_value.update(as_dict)
+    return out
+
+
+def size_mb(size_bytes: int) -> float:
+    return round(size_bytes / MB, 3)

@@ -1,0 +1,111 @@
+"""Training tasks <-> the Server Management session shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf import json_format
+
+from aifarm.compat.servermgmt.v1 import training_pb2
+from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
+from aifarm.v1 import task_pb2
+from controller.api.compat.servermgmt.shapes import iso, value
+from controller.domain.errors import InvalidArgument
+from controller.domain.types import LogLine, MetricPoint, Task, TaskState
+
+#: Task states as the document names them.
+STATES = {
+    TaskState.PENDING: "queued",
+    TaskState.ASSIGNED: "running",
+    TaskState.RUNNING: "running",
+    TaskState.PAUSED: "running",
+    TaskState.COMPLETED: "completed",
+    TaskState.FAILED: "failed",
+    TaskState.CANCELLED: "stopped",
+}
+_LEVELS = {"stderr": "WARNING"}
+
+
+#: Required numbers of a start request and their documented ranges (0 is "absent" in proto3).
+_REQUIRED = {"learning_rate": "0.0001 to 1.0", "batch_size": "1 to 256", "epochs": "1 to 1000"}
+
+
+def training_spec(request: pb.StartTrainingRequest) -> task_pb2.TrainingSpec:
+    """The core TrainingSpec of a start request; the ranges are checked where every task's are,
+    but the document requires what the core API defaults, so those must be present here."""
+    for name in ("model_architecture", "dataset_name"):
+        if not getattr(request, name):
+            raise InvalidArgument(f"{name} is required", reason="INVALID_TRAINING_SPEC")
+    for name, allowed in _REQUIRED.items():
+        if getattr(request, name) == 0:
+            raise InvalidArgument(f"{name} is required ({allowed})", reason="INVALID_TRAINING_SPEC")
+    return task_pb2.TrainingSpec(
+        architecture=request.model_architecture,
+        dataset=f"datasets/{request.dataset_name}",
+        epochs=request.epochs,
+        batch_size=request.batch_size,
+        learning_rate=request.learning_rate,
+        optimizer=request.optimizer or "adam",
+        loss_function=request.loss_function or "cross_entropy",
+    )
+
+
+def spec_of(task: Task) -> task_pb2.TrainingSpec:
+    return json_format.Parse(task.spec.payload, task_pb2.TrainingSpec(), ignore_unknown_fields=True)
+
+
+def config(task: Task) -> training_pb2.TrainingConfig:
+    spec = spec_of(task)
+    return training_pb2.TrainingConfig(
+        model_architecture=spec.architecture,
+        dataset_name=spec.dataset.removeprefix("datasets/"),
+        learning_rate=spec.learning_rate,
+        batch_size=spec.batch_size,
+        epochs=spec.epochs,
+        optimizer=spec.optimizer,
+        loss_function=spec.loss_function,
+    )
+
+
+def current_points(task: Task, points: Sequence[MetricPoint]) -> list[MetricPoint]:
+    """The metric points of the task's current attempt, by epoch."""
+    return sorted((p for p in points if p.attempt == task.attempt), key=lambda p: p.epoch)
+
+
+def status(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingStatus:
+    current = current_points(task, points)
+    failed = task.state is TaskState.FAILED
+    return training_pb2.TrainingStatus(
+        session_id=task.id,
+        state=STATES[task.state],
+        current_epoch=value(current[-1].epoch if current else None),
+        total_epochs=spec_of(task).epochs,
+        start_time=value(iso(task.start_time) if task.start_time else None),
+        end_time=value(iso(task.end_time) if task.state.terminal and task.end_time else None),
+        error_message=value((task.result.error or task.state_reason) if failed else None),
+    )
+
+
+def session(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingSession:
+    return training_pb2.TrainingSession(
+        session_id=task.id, config=config(task), status=status(task, points), created_at=iso(task.create_time)
+    )
+
+
+def metrics(task_id: str, point: MetricPoint) -> training_pb2.TrainingMetrics:
+    v = point.values
+    return training_pb2.TrainingMetrics(
+        session_id=task_id,
+        epoch=point.epoch,
+        loss=v.get("loss", 0.0),
+        accuracy=v.get("accuracy", 0.0),
+        val_loss=v.get("val_loss", 0.0),
+        val_accuracy=v.get("val_accuracy", 0.0),
+        timestamp=iso(point.time),
+    )
+
+
+def log_entry(task_id: str, line: LogLine) -> training_pb2.TrainingLogEntry:
+    return training_pb2.TrainingLogEntry(
+        session_id=task_id, timestamp=iso(line.time), level=_LEVELS.get(line.stream, "INFO"), message=line.text
+    )

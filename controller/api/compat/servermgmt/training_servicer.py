@@ -1,0 +1,123 @@
+"""Training sessions: each one is a training task in a concurrency group (MAX_CONCURRENT_SESSIONS)."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from google.protobuf import struct_pb2
+
+from aifarm.compat.servermgmt.v1 import training_pb2
+from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
+from aifarm.compat.servermgmt.v1 import training_service_pb2_grpc
+from aifarm.v1 import task_pb2
+from controller.api.compat.servermgmt import training_convert as convert
+from controller.api.compat.servermgmt.shapes import json_array
+from controller.api.errors import maps_domain_errors
+from controller.api.task_convert import task_from_proto
+from controller.domain.datasets import DatasetLibrary
+from controller.domain.errors import FailedPrecondition, NotFound
+from controller.domain.tasks import TaskBook
+from controller.domain.types import Task, TaskState
+
+#: The concurrency group of sessions; the controller's limit for it is MAX_CONCURRENT_SESSIONS.
+SESSION_GROUP = "training-sessions"
+DEFAULT_LOG_LIMIT = 100
+#: Sessions listed at most (newest first).
+MAX_SESSIONS = 1000
+
+
+@maps_domain_errors
+class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
+    def __init__(self, tasks: TaskBook, datasets: DatasetLibrary, group: str = SESSION_GROUP) -> None:
+        self.tasks = tasks
+        self.datasets = datasets
+        self.group = group
+
+    async def StartTraining(
+        self, request: pb.StartTrainingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartTrainingResponse:
+        session_id = f"sess_{uuid.uuid4().hex[:12]}"
+        msg = task_pb2.Task(
+            display_name=f"{request.model_architecture} on {request.dataset_name}",
+            training=convert.training_spec(request),
+            concurrency_group=self.group,
+            output_model=f"{request.model_architecture}_{request.dataset_name}_{session_id}",
+        )
+        task = task_from_proto(msg, task_id=session_id, request_id="")  # checks the documented ranges
+        await self.datasets.get(request.dataset_name)
+        starts_now = self.tasks.free_group_slots(self.group) > 0
+        await self.tasks.create(task)
+        if starts_now:
+            return pb.StartTrainingResponse(
+                session_id=session_id, status="running", message="Training session created and started"
+            )
+        return pb.StartTrainingResponse(
+            session_id=session_id, status="queued", message="Training session created and queued"
+        )
+
+    async def StopTraining(self, request: pb.StopTrainingRequest, context: grpc.aio.ServicerContext) -> pb.StopTrainingResponse:
+        await self._session(request.session_id)
+        await self.tasks.stop(request.session_id)
+        return pb.StopTrainingResponse(message=f"Training session {request.session_id} stopped successfully")
+
+    async def GetTrainingStatus(
+        self, request: pb.GetTrainingStatusRequest, context: grpc.aio.ServicerContext
+    ) -> training_pb2.TrainingStatus:
+        task = await self._session(request.session_id)
+        return convert.status(task, await self.tasks.store.metrics(task.id))
+
+    async def GetTrainingMetrics(
+        self, request: pb.GetTrainingMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> training_pb2.TrainingMetrics:
+        task = await self._session(request.session_id)
+        points = convert.current_points(task, await self.tasks.store.metrics(task.id))
+        if not points:
+            raise NotFound(f"No metrics available for session '{task.id}' yet", reason="NO_METRICS")
+        return convert.metrics(task.id, points[-1])
+
+    async def GetTrainingHistory(
+        self, request: pb.GetTrainingHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> struct_pb2.ListValue:
+        task = await self._session(request.session_id)
+        points = convert.current_points(task, await self.tasks.store.metrics(task.id))
+        return json_array(convert.metrics(task.id, p) for p in points)
+
+    async def GetTrainingLogs(
+        self, request: pb.GetTrainingLogsRequest, context: grpc.aio.ServicerContext
+    ) -> struct_pb2.ListValue:
+        task = await self._session(request.session_id)
+        limit = request.limit if request.limit > 0 else DEFAULT_LOG_LIMIT
+        lines = await self.tasks.store.logs(task.id, limit=limit, tail=limit)
+        return json_array(convert.log_entry(task.id, line) for line in lines)
+
+    async def ListTrainingSessions(
+        self, request: pb.ListTrainingSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> struct_pb2.ListValue:
+        tasks, _ = await self.tasks.store.list(states=[], node_id="", offset=0, limit=MAX_SESSIONS, group=self.group)
+        return json_array([convert.session(t, await self.tasks.store.metrics(t.id)) for t in tasks])
+
+    async def GetTrainingQueue(
+        self, request: pb.GetTrainingQueueRequest, context: grpc.aio.ServicerContext
+    ) -> struct_pb2.ListValue:
+        return json_array(convert.session(t, []) for t in self.tasks.queue(self.group))
+
+    async def CancelQueuedSession(
+        self, request: pb.CancelQueuedSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelQueuedSessionResponse:
+        task = await self._session(request.session_id)
+        if task.state is not TaskState.PENDING:
+            raise FailedPrecondition(
+                f"Session '{task.id}' is not queued (it is {convert.STATES[task.state]})", reason="SESSION_NOT_QUEUED"
+            )
+        await self.tasks.cancel(task.id)
+        return pb.CancelQueuedSessionResponse(message=f"Queued session {task.id} cancelled successfully")
+
+    async def _session(self, session_id: str) -> Task:
+        try:
+            task = await self.tasks.get(session_id)
+        except NotFound:
+            task = None
+        if task is None or task.concurrency_group != self.group:
+            raise NotFound(f"Session '{session_id}' not found", reason="SESSION_NOT_FOUND")
+        return task

@@ -1,0 +1,96 @@
+"""The model registry: named weight files, uploaded or saved from completed training tasks."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import AsyncIterable, AsyncIterator
+
+import structlog
+
+from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from controller.domain.types import Model, Task
+from controller.store.blob_store import BlobStore
+from controller.store.db import Database
+from controller.store.model_store import ModelStore
+
+log = structlog.get_logger(__name__)
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+#: The artifact a training task leaves (agent/runners/training.py CHECKPOINT_FILE).
+CHECKPOINT_ARTIFACT = "checkpoint.pt"
+
+
+def validate_model_name(name: str) -> str:
+    if not MODEL_NAME.match(name) or ".." in name:
+        raise InvalidArgument(f"invalid model name {name!r}: use 1-128 letters, digits, '-', '_' or '.'")
+    return name
+
+
+class ModelRegistry:
+    """Models by name. ``blobs`` is rooted at the models directory; a model's file is ``<root>/<name>``."""
+
+    def __init__(self, db: Database, store: ModelStore, blobs: BlobStore, artifacts: BlobStore) -> None:
+        self.db = db
+        self.store = store
+        self.blobs = blobs
+        self.artifacts = artifacts
+        self._uploading: set[str] = set()
+
+    def file_path(self, name: str) -> Path:
+        return self.blobs.path(name)
+
+    async def create(self, name: str, chunks: AsyncIterable[bytes], *, source_task_id: str = "") -> Model:
+        """Store a new model; AlreadyExists when the name is taken (nothing is overwritten)."""
+        validate_model_name(name)
+        exists = AlreadyExists(f"model {name!r} already exists", reason="MODEL_EXISTS")
+        if name in self._uploading:
+            raise exists
+        self._uploading.add(name)  # before any await, so a concurrent upload of the name sees it
+        try:
+            if await self.store.get(name):
+                raise exists
+            blob = await self.blobs.write((name,), chunks)
+            model = Model(name, blob.size_bytes, blob.sha256, source_task_id, time.time())
+            try:
+                async with self.db.write() as conn:
+                    await self.store.insert(conn, model)
+            except Exception:
+                self.blobs.delete(name)
+                raise
+        finally:
+            self._uploading.discard(name)
+        log.info("model saved", model=name, size_bytes=model.size_bytes, source_task_id=source_task_id)
+        return model
+
+    async def get(self, name: str) -> Model:
+        model = await self.store.get(name)
+        if model is None:
+            raise NotFound(f"model {name!r} not found", reason="MODEL_NOT_FOUND")
+        return model
+
+    async def list(self) -> list[Model]:
+        return await self.store.list()
+
+    async def read(self, name: str) -> tuple[Model, AsyncIterator[bytes]]:
+        model = await self.get(name)
+        return model, self.blobs.read(name)
+
+    async def delete(self, name: str) -> None:
+        async with self.db.write() as conn:
+            if not await self.store.delete(conn, name):
+                raise NotFound(f"model {name!r} not found", reason="MODEL_NOT_FOUND")
+        self.blobs.delete(name)
+        log.info("model deleted", model=name)
+
+    async def save_task_output(self, task: Task) -> None:
+        """TaskBook completion hook: save the checkpoint of a task that names an output model."""
+        if not task.output_model:
+            return
+        if not self.artifacts.exists("artifacts", task.id, CHECKPOINT_ARTIFACT):
+            log.warning("completed task left no checkpoint to save", task_id=task.id, model=task.output_model)
+            return
+        await self.create(
+            task.output_model, self.artifacts.read("artifacts", task.id, CHECKPOINT_ARTIFACT), source_task_id=task.id
+        )

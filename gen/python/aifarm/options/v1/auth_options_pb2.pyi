@@ -1,0 +1,14 @@
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+AUTH_FIELD_NUMBER: _ClassVar[int]
+auth: _descriptor.FieldDescriptor
+
+class AuthOptions(_message.Message):
+    __slots__ = ("allow_unauthenticated",)
+    ALLOW_UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    allow_unauthenticated: bool
+    def __init__(self, allow_unauthenticated: _Optional[bool] = ...) -> None: ...
