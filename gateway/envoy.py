@@ -12,11 +12,14 @@ descriptors, what the transcoder does not do by itself the Python gateway's way:
   them: the buffer filter, with the larger limit on the upload routes (the
   transcoder's own ``max_request_body_size`` is not a body limit: it bounds what
   it holds at once, and a large body sent in pieces passes it);
-* unary responses up to the upload limit (a download is as large as an upload);
-  by default the transcoder answers 500 to any response over 1 MiB;
+* unary responses up to the upload limit; by default the transcoder answers 500
+  to any response over 1 MiB (downloads are ``stream google.api.HttpBody``: Envoy
+  1.40 writes each message's data as it comes, raw, under this limit or not);
 * streams as newline-delimited JSON, or SSE when the client accepts
-  ``text/event-stream``: a per-route transcoder config selected by that header;
-  and no timeouts on them (Envoy cuts a stream silent for 5 minutes by default);
+  ``text/event-stream``: a per-route transcoder config selected by that header
+  (an HttpBody stream stays raw bytes under either, verified with Envoy 1.40);
+  and no timeouts on the JSON streams (Envoy cuts a stream silent for 5 minutes
+  by default); downloads keep the idle timeout, since they are never silent;
 * Envoy's own errors (unknown path, bad JSON, 413, controller down) as
   ``google.rpc.Status`` JSON, like the errors that come from the controller.
 
@@ -176,7 +179,8 @@ class _Limits:
 
     @property
     def response(self) -> int:
-        """Unary responses, which the transcoder holds whole to write content-length."""
+        """Unary responses, which the transcoder holds whole to write content-length
+        (streams, downloads included, are written as they come)."""
         return self.upload
 
 
@@ -403,7 +407,8 @@ def _routes(
 def _method_routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
     """Routes for the methods that need more than the service's route: reply codes, a stream."""
     replies = _replies(routes)
-    streams = {r.grpc_path for r in routes if r.server_streaming}
+    # A download (a google.api.HttpBody stream) is never silent: it keeps the idle timeout.
+    streams = {r.grpc_path for r in routes if r.server_streaming and not r.raw_response_body}
     out: list[dict[str, Any]] = []
     for path in sorted(set(replies) | streams):
         entry: dict[str, Any] = {"match": {"path": path}, "route": _to_controller()}

@@ -1,4 +1,5 @@
-"""Server-streaming methods over HTTP: newline-delimited JSON, or SSE on request.
+"""Server-streaming methods over HTTP: newline-delimited JSON, or SSE on request;
+a ``google.api.HttpBody`` stream (a download) is its messages' bytes, unframed.
 
 Headers wait for the first message (or the end of the stream), so that an
 error before any output still gets its proper HTTP status. An error after
@@ -32,12 +33,17 @@ async def stream_response(request: web.Request, route: Route, call: Any) -> web.
         first = await call.read()
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
-        code, payload = errors.error_payload(errors.status_of(exc))
-        return web.Response(status=code, body=payload, content_type="application/json")
+        code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses)
+        headers = headers_from_metadata(exc.initial_metadata())
+        return web.Response(status=code, body=payload, content_type="application/json", headers=headers)
     response = web.StreamResponse(status=route.success_code if route.success_code != 204 else 200)
     response.headers.extend(headers_from_metadata(initial))
-    raw = route.raw_response_body and not sse
-    response.content_type = SSE if sse else NDJSON
+    # A google.api.HttpBody stream is one download in chunks, never framed (as in Envoy),
+    # whatever the client accepts.
+    raw = route.raw_response_body
+    sse = sse and not raw
+    # (An empty HttpBody stream is an empty download, not an empty NDJSON document.)
+    response.content_type = "application/octet-stream" if raw else SSE if sse else NDJSON
     if sse:
         response.headers["Cache-Control"] = "no-cache"
     message = first
@@ -48,7 +54,8 @@ async def stream_response(request: web.Request, route: Route, call: Any) -> web.
             if raw:
                 # HttpBody streams are one download in chunks; the first sets its type.
                 if not content_type_set:
-                    response.content_type = rendered.content_type
+                    # As the unary path does: the type exactly as the message gives it.
+                    response.headers["Content-Type"] = rendered.content_type
                     await response.prepare(request)
                     content_type_set = True
                 await response.write(rendered.body)

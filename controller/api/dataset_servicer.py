@@ -12,6 +12,7 @@ from aifarm.v1 import dataset_pb2, dataset_service_pb2, dataset_service_pb2_grpc
 from controller.api.convert_common import next_page_token, page_bounds, resource_id
 from controller.api.dataset_convert import dataset_to_proto, media_type
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import http_body_stream
 from controller.domain.datasets import DatasetLibrary
 
 
@@ -55,7 +56,8 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
 
     async def DownloadDataset(
         self, request: dataset_service_pb2.DownloadDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        # read() raises NotFound before the first message, so REST still answers 404.
         dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
-        data = b"".join([c async for c in chunks])
-        return httpbody_pb2.HttpBody(content_type=media_type(dataset.format), data=data)
+        async for message in http_body_stream(media_type(dataset.format), chunks):
+            yield message

@@ -11,6 +11,7 @@ from google.protobuf import empty_pb2
 from aifarm.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 from controller.api.convert_common import next_page_token, page_bounds, resource_id, timestamp
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import http_body_stream
 from controller.domain.models import ModelRegistry
 from controller.domain.types import Model
 
@@ -61,7 +62,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     async def DownloadModel(
         self, request: model_service_pb2.DownloadModelRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         _, chunks = await self.models.read(resource_id(request.name, "models"))
-        data = b"".join([c async for c in chunks])
-        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
+        async for message in http_body_stream("application/octet-stream", chunks):
+            yield message

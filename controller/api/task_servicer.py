@@ -10,6 +10,7 @@ from google.api import httpbody_pb2
 from aifarm.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc
 from controller.api.convert_common import next_page_token, offset_token, page_bounds, resource_id
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import http_body_stream
 from controller.api.task_convert import (
     log_line_to_proto,
     metric_to_proto,
@@ -128,11 +129,11 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
 
     async def DownloadArtifact(
         self, request: task_service_pb2.DownloadArtifactRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         parts = request.name.split("/")
         if len(parts) != 4 or parts[0] != "tasks" or parts[2] != "artifacts":
             raise InvalidArgument(f"invalid artifact name {request.name!r}: expected 'tasks/{{task}}/artifacts/{{file}}'")
         chunks = await self.artifacts.read(parts[1], parts[3])
-        data = b"".join([c async for c in chunks])
-        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
+        async for message in http_body_stream("application/octet-stream", chunks):
+            yield message
 

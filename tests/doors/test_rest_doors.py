@@ -128,6 +128,57 @@ def test_upload_download_and_delete_bytes(door: Door) -> None:
     _error(door.call("GET", f"/v1/datasets/{dataset_id}"), 404, 5, "DATASET_NOT_FOUND")
 
 
+def _large_csv() -> bytes:
+    """About 3.4 MB: many 256 KiB messages, well within the upload limit."""
+    return b"x,y,label\n" + b"".join(b"%d,%d,%d\n" % (i, i * 7 % 1000, i % 2) for i in range(300_000))
+
+
+def test_a_large_download_streams_through_unchanged(door: Door) -> None:
+    dataset_id = f"big{uuid.uuid4().hex[:8]}.csv"
+    content = _large_csv()
+    created = door.call("POST", "/v1/datasets", params={"dataset_id": dataset_id}, data=content,
+                        headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    with door.call("GET", f"/v1/datasets/{dataset_id}:download", stream=True) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["Content-Type"].startswith("text/csv")
+        received = b"".join(reply.iter_content(64 * 1024))
+    assert received == content
+    # a download is never framed as SSE, whatever the client accepts
+    sse = door.call("GET", f"/v1/datasets/{dataset_id}:download", headers={"Accept": "text/event-stream"})
+    assert sse.status_code == 200 and sse.content == content
+    assert door.call("DELETE", f"/v1/datasets/{dataset_id}").status_code == 204
+
+
+def test_a_download_of_something_unknown_is_a_404_with_the_json_error(door: Door) -> None:
+    for path, reason in [("/v1/datasets/nothing.csv:download", "DATASET_NOT_FOUND"),
+                         ("/v1/models/nothing:download", "MODEL_NOT_FOUND")]:  # fmt: skip
+        reply = door.call("GET", path)
+        assert reply.headers["Content-Type"].startswith("application/json")
+        _error(reply, 404, 5, reason)
+
+
+def test_a_download_is_a_stream_of_chunks_over_grpc(farm: Farm) -> None:
+    from aifarm.v1 import dataset_service_pb2
+    from controller.api.http_body import CHUNK_BYTES
+    from google.api import httpbody_pb2
+
+    dataset_id = f"grpc{uuid.uuid4().hex[:8]}.csv"
+    content = _large_csv()
+    client = farm.client
+    client.datasets.CreateDataset(
+        dataset_service_pb2.CreateDatasetRequest(dataset_id=dataset_id,
+                                                 content=httpbody_pb2.HttpBody(content_type="text/csv", data=content)),
+        metadata=client.metadata, timeout=30,
+    )  # fmt: skip
+    request = dataset_service_pb2.DownloadDatasetRequest(name=f"datasets/{dataset_id}")
+    messages = list(client.datasets.DownloadDataset(request, metadata=client.metadata, timeout=30))
+    assert len(messages) == -(-len(content) // CHUNK_BYTES) > 3
+    assert all(len(m.data) == CHUNK_BYTES for m in messages[:-1])
+    assert messages[0].content_type == "text/csv" and not any(m.content_type for m in messages[1:])
+    assert b"".join(m.data for m in messages) == content
+
+
 def test_errors_carry_status_and_details(door: Door) -> None:
     body = _error(door.call("GET", "/v1/tasks/no-such-task"), 404, 5, "TASK_NOT_FOUND")
     if door.name == "gateway":

@@ -191,6 +191,19 @@ def test_upload_download_and_delete_a_model(door: Door) -> None:
     _error(door, door.call("GET", f"/api/v1/models/{name}"), 404, name)
 
 
+def test_a_large_model_downloads_unchanged_through_both_apis(door: Door) -> None:
+    content = np.random.default_rng(7).bytes(3 * 2**20 + 12345)  # many 256 KiB messages
+    name = f"big_{uuid.uuid4().hex[:8]}"
+    _ok(_multipart(door, "/api/v1/models", content, "model.pth", model_name=name))
+    with door.call("GET", f"/api/v1/models/{name}", stream=True) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["Content-Type"].startswith("application/octet-stream")
+        assert reply.headers["Content-Disposition"] == f'attachment; filename="{name}.pth"'
+        assert b"".join(reply.iter_content(64 * 1024)) == content
+    assert door.call("GET", f"/v1/models/{name}:download").content == content
+    _ok(door.call("DELETE", f"/api/v1/models/{name}"))
+
+
 def test_system_info_is_measured(door: Door) -> None:
     info = _ok(door.call("GET", "/api/v1/system/info"))
     assert 0 <= info["cpu_usage_percent"] <= 100 and info["memory_total_mb"] > info["memory_used_mb"] > 0

@@ -110,7 +110,7 @@ def test_transcoder_options_are_the_ones_design_lists(tmp_path: Path) -> None:
     # the buffer filter holds the body limit; the transcoder gets room for the message around it
     assert filters(listener)[BUFFER]["max_request_bytes"] == 1000
     assert transcoder["max_request_body_size"] == 1000 + TRANSCODE_HEADROOM
-    assert transcoder["max_response_body_size"] == 5000  # a download may be as large as an upload
+    assert transcoder["max_response_body_size"] == 5000  # unary replies; downloads stream past it
     assert transcoder["proto_descriptor"] == str((tmp_path / DESCRIPTOR_FILE).resolve())
     # Lua is listed before the transcoder, so that it sees the transcoded reply
     assert list(filters(listener)) == [BUFFER, "envoy.filters.http.lua", TRANSCODER, "envoy.filters.http.router"]
@@ -127,9 +127,12 @@ def test_transcoder_options_are_the_ones_design_lists(tmp_path: Path) -> None:
 
 def test_streaming_methods_have_no_timeouts(tmp_path: Path) -> None:
     import_generated()
-    streams = sorted(r.grpc_path for r in RouteTable.for_services(find_services(CORE_SERVICES)).routes
-                     if r.server_streaming)  # fmt: skip
+    table = RouteTable.for_services(find_services(CORE_SERVICES)).routes
+    # downloads (HttpBody streams) are never silent: they keep Envoy's stream idle timeout
+    streams = sorted(r.grpc_path for r in table if r.server_streaming and not r.raw_response_body)
+    downloads = sorted(r.grpc_path for r in table if r.server_streaming and r.raw_response_body)
     assert "/aifarm.v1.TaskService/StreamTaskLogs" in streams
+    assert "/aifarm.v1.DatasetService/DownloadDataset" in downloads
     listener = load(write_envoy_config(tmp_path, "127.0.0.1:50051", {"main": ("127.0.0.1", 8000)}))[
         "static_resources"]["listeners"][0]  # fmt: skip
     idle = sorted(r["match"]["path"] for r in routes(listener) if r.get("route", {}).get("idle_timeout") == "0s")

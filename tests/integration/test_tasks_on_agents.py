@@ -61,9 +61,9 @@ def test_training_reports_epochs_and_a_loadable_checkpoint(two_agents, client: C
         assert all(key in p.values for p in points)
     assert points[-1].values["loss"] < points[0].values["loss"]
     assert done.artifacts, "the final checkpoint is uploaded as an artifact"
-    body = client.tasks.DownloadArtifact(task_service_pb2.DownloadArtifactRequest(name=done.artifacts[0].name),
-                                         metadata=client.metadata)  # fmt: skip
-    checkpoint = torch.load(io.BytesIO(body.data), weights_only=False)
+    stream = client.tasks.DownloadArtifact(task_service_pb2.DownloadArtifactRequest(name=done.artifacts[0].name),
+                                           metadata=client.metadata)  # fmt: skip
+    checkpoint = torch.load(io.BytesIO(b"".join(m.data for m in stream)), weights_only=False)
     assert "model_state_dict" in checkpoint
 
 

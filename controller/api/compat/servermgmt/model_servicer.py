@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ from aifarm.compat.servermgmt.v1 import model_service_pb2_grpc
 from controller.api.compat.servermgmt.multipart_upload import uploaded_file
 from controller.api.compat.servermgmt.shapes import iso, json_array, size_mb
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import http_body_stream
 from controller.domain.errors import InvalidArgument
 from controller.domain.models import ModelRegistry
 from controller.domain.types import Model
@@ -35,13 +37,14 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     async def DownloadModel(
         self, request: pb.DownloadModelRequest, context: grpc.aio.ServicerContext
-    ) -> httpbody_pb2.HttpBody:
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        # read() raises NotFound before any metadata or message, so REST still answers 404.
         _, chunks = await self.models.read(request.model_name)
-        data = b"".join([c async for c in chunks])
         await context.send_initial_metadata(
             (("content-disposition", f'attachment; filename="{request.model_name}.pth"'),)
         )
-        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
+        async for message in http_body_stream("application/octet-stream", chunks):
+            yield message
 
     async def UploadModel(self, request: pb.UploadModelRequest, context: grpc.aio.ServicerContext) -> pb.UploadModelResponse:
         if not request.model_name:

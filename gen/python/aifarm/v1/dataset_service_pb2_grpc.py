@@ -58,7 +58,7 @@ class DatasetServiceStub:
                 request_serializer=aifarm_dot_v1_dot_dataset__service__pb2.DeleteDatasetRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
-        self.DownloadDataset = channel.unary_unary(
+        self.DownloadDataset = channel.unary_stream(
                 '/aifarm.v1.DatasetService/DownloadDataset',
                 request_serializer=aifarm_dot_v1_dot_dataset__service__pb2.DownloadDatasetRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -98,7 +98,7 @@ class DatasetServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadDataset(self, request, context):
-        """Download a dataset's bytes unchanged.
+        """Download a dataset's bytes unchanged, in chunks (the first carries the content type).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,7 +127,7 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_v1_dot_dataset__service__pb2.DeleteDatasetRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
-            'DownloadDataset': grpc.unary_unary_rpc_method_handler(
+            'DownloadDataset': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadDataset,
                     request_deserializer=aifarm_dot_v1_dot_dataset__service__pb2.DownloadDatasetRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -263,7 +263,7 @@ class DatasetService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/aifarm.v1.DatasetService/DownloadDataset',

@@ -58,7 +58,7 @@ class ModelServiceStub:
                 request_serializer=aifarm_dot_v1_dot_model__service__pb2.DeleteModelRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
-        self.DownloadModel = channel.unary_unary(
+        self.DownloadModel = channel.unary_stream(
                 '/aifarm.v1.ModelService/DownloadModel',
                 request_serializer=aifarm_dot_v1_dot_model__service__pb2.DownloadModelRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -98,7 +98,7 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadModel(self, request, context):
-        """Download a model's bytes unchanged.
+        """Download a model's bytes unchanged, in chunks (the first carries the content type).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,7 +127,7 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_v1_dot_model__service__pb2.DeleteModelRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
-            'DownloadModel': grpc.unary_unary_rpc_method_handler(
+            'DownloadModel': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadModel,
                     request_deserializer=aifarm_dot_v1_dot_model__service__pb2.DownloadModelRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -263,7 +263,7 @@ class ModelService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/aifarm.v1.ModelService/DownloadModel',

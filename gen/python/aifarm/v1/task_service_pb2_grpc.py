@@ -92,7 +92,7 @@ class TaskServiceStub:
                 request_serializer=aifarm_dot_v1_dot_task__service__pb2.ListTaskMetricsRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_task__service__pb2.ListTaskMetricsResponse.FromString,
                 _registered_method=True)
-        self.DownloadArtifact = channel.unary_unary(
+        self.DownloadArtifact = channel.unary_stream(
                 '/aifarm.v1.TaskService/DownloadArtifact',
                 request_serializer=aifarm_dot_v1_dot_task__service__pb2.DownloadArtifactRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -181,7 +181,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadArtifact(self, request, context):
-        """Download an artifact's bytes.
+        """Download an artifact's bytes, in chunks (the first carries the content type).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -245,7 +245,7 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_v1_dot_task__service__pb2.ListTaskMetricsRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_task__service__pb2.ListTaskMetricsResponse.SerializeToString,
             ),
-            'DownloadArtifact': grpc.unary_unary_rpc_method_handler(
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadArtifact,
                     request_deserializer=aifarm_dot_v1_dot_task__service__pb2.DownloadArtifactRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -570,7 +570,7 @@ class TaskService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/aifarm.v1.TaskService/DownloadArtifact',

@@ -42,7 +42,7 @@ class ModelServiceStub:
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_struct__pb2.ListValue.FromString,
                 _registered_method=True)
-        self.DownloadModel = channel.unary_unary(
+        self.DownloadModel = channel.unary_stream(
                 '/aifarm.compat.servermgmt.v1.ModelService/DownloadModel',
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.DownloadModelRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -71,7 +71,7 @@ class ModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadModel(self, request, context):
-        """The model file, bytes unchanged.
+        """The model file, bytes unchanged, in chunks (the first carries the content type).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,7 +99,7 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.ListModelsRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_struct__pb2.ListValue.SerializeToString,
             ),
-            'DownloadModel': grpc.unary_unary_rpc_method_handler(
+            'DownloadModel': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadModel,
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.DownloadModelRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -164,7 +164,7 @@ class ModelService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/aifarm.compat.servermgmt.v1.ModelService/DownloadModel',
