@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 import structlog
 
 from agent.outbox import Outbox
+from agent.runners.environments import PythonEnvironments
 from agent.reporter import AttemptReporter
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner
 from aifarm.v1 import agent_service_pb2 as pb
@@ -64,6 +65,7 @@ class TaskSupervisor:
         self, work_dir: Path, outbox: Outbox, fetch_dataset: DatasetFetcher, upload: ArtifactUploader
     ) -> None:
         self.work_dir = work_dir
+        self.environments = PythonEnvironments(work_dir.parent / "envs")
         self.outbox = outbox
         self.fetch_dataset = fetch_dataset
         self.upload = upload
@@ -90,7 +92,7 @@ class TaskSupervisor:
         workdir.mkdir(parents=True)
         reporter = AttemptReporter(self.outbox, task_id, attempt)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
-                         tuple(assignment.gpu_indices))  # fmt: skip
+                         tuple(assignment.gpu_indices), self.environments)  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt

@@ -50,7 +50,9 @@ def _listens(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
 @click.option("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20, show_default=True,
               help="Largest JSON request body; larger ones are answered 413.")
 @click.option("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_BYTES / 2**20, show_default=True,
-              help="Largest upload (a google.api.HttpBody request body); larger ones are answered 413.")
+              help="Largest unary upload (a google.api.HttpBody request body), buffered, 413 beyond; also Envoy's"
+                   " limit on unary replies. Streamed uploads (client-streaming methods) pass unbuffered: the"
+                   " controller's --max-upload-mb answers 413 for them.")
 def envoy_config(
     controller_address: str,
     out_dir: Path,

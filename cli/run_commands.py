@@ -21,7 +21,7 @@ from controller.config import ControllerConfig
 from controller.credentials import API_KEY_FILE
 from controller.server import Controller
 from gateway.listeners import LISTENERS, default_binds
-from gateway.server import DEFAULT_MAX_BODY_BYTES, Gateway
+from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, Gateway
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +73,19 @@ def gateway_options(f: Callable[..., object]) -> Callable[..., object]:
     return f
 
 
+def _max_upload_option(f: Callable[..., object]) -> Callable[..., object]:
+    return click.option(
+        "--max-upload-mb", envvar="MAX_UPLOAD_MB", type=click.IntRange(min=1),
+        default=DEFAULT_MAX_UPLOAD_BYTES >> 20, show_default=True,
+        help="Largest upload (a dataset or model file); larger ones are answered 413 and nothing is kept"
+             " (env MAX_UPLOAD_MB). Uploads stream: this is not held in memory.",
+    )(f)  # fmt: skip
+
+
 def _gateway(controller_address: str, kw: dict) -> Gateway:
     binds = default_binds(host=str(kw["host"]), ports=_http_ports(kw["http_ports"]))
-    return Gateway(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20))
+    return Gateway(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
+                   max_upload_bytes=int(kw["max_upload_mb"]) << 20)  # fmt: skip
 
 
 def controller_options(f: Callable[..., object]) -> Callable[..., object]:
@@ -106,6 +116,7 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
         click.option("--restart-grace", type=float, default=30.0, show_default=True,
                      help="Seconds nodes get to reconnect after a controller restart."),
         click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True),
+        _max_upload_option,
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
@@ -127,6 +138,7 @@ def _controller_config(kw: dict) -> ControllerConfig:
         models_dir=_resolved(kw["models_dir"]),
         datasets_dir=_resolved(kw["datasets_dir"]),
         concurrency_limits=_limits(kw["concurrency_limits"], kw["max_concurrent_sessions"]),
+        max_upload_mb=int(kw["max_upload_mb"]),
     )
 
 
@@ -218,6 +230,7 @@ def controller(**kw: object) -> None:
               help="Controller gRPC address HOST:PORT.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @gateway_options
+@_max_upload_option
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
 def gateway(controller_address: str, log_level: str, **kw: object) -> None:
     """Run only the REST gateway in front of a controller (API keys pass through to it)."""

@@ -26,9 +26,9 @@ class ControllerConfig:
     node_ttl_seconds: float = 10.0
     #: After a controller restart, how long known nodes have to reconnect.
     restart_grace_seconds: float = 30.0
-    #: Largest dataset or artifact accepted.
+    #: Largest dataset, model or artifact accepted (MB, 2^20 bytes; --max-upload-mb); larger: RESOURCE_EXHAUSTED.
     max_upload_mb: int = 1024
-    #: Largest single gRPC message (unary uploads and downloads).
+    #: Largest single gRPC message (uploads and downloads stream in messages far smaller).
     max_message_mb: int = 256
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).

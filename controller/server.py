@@ -24,6 +24,14 @@ from aifarm.compat.servermgmt.v1 import (
     training_service_pb2 as sm_training_pb2,
     training_service_pb2_grpc as sm_training_grpc,
 )
+from aifarm.compat.shelby.v1 import (
+    agent_service_pb2 as sh_agent_pb2,
+    agent_service_pb2_grpc as sh_agent_grpc,
+    frontend_service_pb2 as sh_frontend_pb2,
+    frontend_service_pb2_grpc as sh_frontend_grpc,
+    job_service_pb2 as sh_job_pb2,
+    job_service_pb2_grpc as sh_job_grpc,
+)
 from aifarm.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
@@ -39,12 +47,15 @@ from aifarm.v1 import (
     task_service_pb2_grpc,
 )
 from controller.api.agent_servicer import AgentServicer
-from controller.api.auth import AuthInterceptor, Credentials, open_methods
+from controller.api.auth import AuthInterceptor, Credentials, agent_methods, open_methods
 from controller.api.compat.servermgmt.dataset_servicer import DatasetServicer as SmDatasetServicer
 from controller.api.compat.servermgmt.health_servicer import HealthServicer as SmHealthServicer
 from controller.api.compat.servermgmt.model_servicer import ModelServicer as SmModelServicer
 from controller.api.compat.servermgmt.system_servicer import SystemServicer as SmSystemServicer
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP, TrainingServicer as SmTrainingServicer
+from controller.api.compat.shelby.agent_servicer import AgentServicer as ShAgentServicer
+from controller.api.compat.shelby.frontend_servicer import FrontendServicer as ShFrontendServicer
+from controller.api.compat.shelby.job_servicer import JobServicer as ShJobServicer
 from controller.api.request_id import RequestIdInterceptor
 from controller.api.dataset_servicer import DatasetServicer
 from controller.api.model_servicer import ModelServicer
@@ -59,6 +70,7 @@ from controller.domain.dispatch import Dispatcher, LivenessMonitor
 from controller.domain.events import ChangeFeed
 from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
+from controller.domain.polling import PollingNodes
 from controller.domain.registry import NodeRegistry
 from controller.domain.tasks import TaskBook
 from controller.store.blob_store import BlobStore
@@ -80,7 +92,8 @@ SERVICE_NAMES = [
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     *(
         service.full_name
-        for module in (sm_health_pb2, sm_training_pb2, sm_system_pb2, sm_model_pb2, sm_dataset_pb2)
+        for module in (sm_health_pb2, sm_training_pb2, sm_system_pb2, sm_model_pb2, sm_dataset_pb2,
+                       sh_job_pb2, sh_frontend_pb2, sh_agent_pb2)
         for service in module.DESCRIPTOR.services_by_name.values()
     ),
 ]
@@ -123,7 +136,7 @@ class Controller:
 
         max_message = cfg.max_message_mb << 20
         server = self._server = grpc.aio.server(
-            interceptors=[RequestIdInterceptor(), AuthInterceptor(self.credentials, _open_paths())],
+            interceptors=[RequestIdInterceptor(), AuthInterceptor(self.credentials, *_marked_paths())],
             options=[
                 ("grpc.max_receive_message_length", max_message),
                 ("grpc.max_send_message_length", max_message),
@@ -148,6 +161,13 @@ class Controller:
         sm_system_grpc.add_SystemServiceServicer_to_server(SmSystemServicer(HostProbe(cfg.data_dir)), server)
         sm_model_grpc.add_ModelServiceServicer_to_server(SmModelServicer(models, cfg.data_dir), server)
         sm_dataset_grpc.add_DatasetServiceServicer_to_server(SmDatasetServicer(datasets, cfg.data_dir), server)
+        sh_job_grpc.add_JobServiceServicer_to_server(ShJobServicer(tasks), server)
+        sh_frontend_grpc.add_FrontendServiceServicer_to_server(ShFrontendServicer(db, task_store, registry), server)
+        sh_agent_grpc.add_AgentServiceServicer_to_server(
+            ShAgentServicer(PollingNodes(db, node_store, registry, tasks),
+                            heartbeat_interval_seconds=cfg.heartbeat_interval_seconds),
+            server,
+        )  # fmt: skip
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection([*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -187,6 +207,8 @@ class Controller:
         log.info("controller stopped")
 
 
-def _open_paths() -> frozenset[str]:
+def _marked_paths() -> tuple[frozenset[str], frozenset[str]]:
+    """The methods open to all, and those only agents may call, from the protos' auth options."""
     pool = descriptor_pool.Default()
-    return open_methods(pool.FindServiceByName(name) for name in SERVICE_NAMES)
+    services = [pool.FindServiceByName(name) for name in SERVICE_NAMES]
+    return open_methods(services), agent_methods(services)

@@ -9,9 +9,14 @@ descriptors, what the transcoder does not do by itself the Python gateway's way:
 * non-200 success codes (the ``aifarm.options.v1.http_response`` option): a
   per-route Lua script, on routes that name the gRPC method;
 * two body limits (JSON bodies, ``google.api.HttpBody`` uploads), 413 beyond
-  them: the buffer filter, with the larger limit on the upload routes (the
+  them: the buffer filter, with the larger limit on unary upload routes (the
   transcoder's own ``max_request_body_size`` is not a body limit: it bounds what
-  it holds at once, and a large body sent in pieces passes it);
+  it holds at once, and a large body sent in pieces passes it). Streamed uploads
+  (client-streaming methods whose body is a ``google.api.HttpBody``) have the
+  buffer filter off, since it would hold the whole body: the transcoder makes
+  each piece of the body one message (Envoy 1.40: about 64 KiB, then about 1 MiB;
+  path and query fields only in the first), and the controller enforces the upload
+  limit, its RESOURCE_EXHAUSTED answered 413 by the method's ``error_statuses``;
 * unary responses up to the upload limit; by default the transcoder answers 500
   to any response over 1 MiB (downloads are ``stream google.api.HttpBody``: Envoy
   1.40 writes each message's data as it comes, raw, under this limit or not);
@@ -386,12 +391,14 @@ def _routes(
     for svc in sorted(services, key=lambda s: s.full_name):
         out.append({"match": {"prefix": f"/{svc.full_name}/"}, "route": _to_controller()})
     out.append({"match": {"prefix": "/", "grpc": {}}, "direct_response": {"status": 404}})
-    for method, regex in _upload_patterns(routes).items():
+    for (method, streamed), regex in _upload_patterns(routes).items():
+        # A streamed upload must not be buffered whole: no buffer filter on its route.
+        buffer = {"disabled": True} if streamed else {"buffer": {"max_request_bytes": limits.upload}}
         out.append({
             "match": {"safe_regex": {"regex": regex}, "headers": [_header(":method", exact=method)]},
             "route": _to_controller(),
             "typed_per_filter_config": {
-                _BUFFER: _typed("buffer_per_route", buffer={"max_request_bytes": limits.upload}),
+                _BUFFER: _typed("buffer_per_route", **buffer),
                 _TRANSCODER: transcoder.config(limits.upload),
             },
         })  # fmt: skip
@@ -431,13 +438,15 @@ def _to_controller() -> dict[str, Any]:
     return {"cluster": CLUSTER, "timeout": "0s"}
 
 
-def _upload_patterns(routes: Iterable[Route]) -> dict[str, str]:
-    """HTTP method -> one regex over the REST paths whose body is a google.api.HttpBody."""
-    by_method: dict[str, list[str]] = {}
+def _upload_patterns(routes: Iterable[Route]) -> dict[tuple[str, bool], str]:
+    """(HTTP method, streamed) -> one regex over the REST paths whose body is a google.api.HttpBody;
+    streamed: the method is client-streaming (each piece of the body is a message)."""
+    by_method: dict[tuple[str, bool], list[str]] = {}
     for route in routes:
         if route.raw_request_body:
-            by_method.setdefault(route.http_method, []).append(template_regex(route.template))
-    return {m: "|".join(sorted(set(rs))) for m, rs in sorted(by_method.items())}
+            key = (route.http_method, route.client_streaming)
+            by_method.setdefault(key, []).append(template_regex(route.template))
+    return {k: "|".join(sorted(set(rs))) for k, rs in sorted(by_method.items())}
 
 
 def template_regex(template: PathTemplate) -> str:

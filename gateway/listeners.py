@@ -43,8 +43,15 @@ SERVERMGMT_SERVICES = (
 )
 """The Server Management API (seeds/004): /health, /, /api/v1/{training,system,models,datasets}."""
 
+SHELBY_SERVICES = (
+    "aifarm.compat.shelby.v1.JobService",
+    "aifarm.compat.shelby.v1.FrontendService",
+    "aifarm.compat.shelby.v1.AgentService",
+)
+"""ShelbyCompute (seeds/003): /api/jobs/*, /api/frontend/*, /api/nodes/*, /api/usage-report."""
+
 LISTENERS: tuple[Listener, ...] = (
-    Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES),
+    Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES),
              description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
     Listener("aifactory", 8001, (), description="AI Factory client service"),
     Listener("gswarm_host", 9010, (), description="gswarm host API (its /api/v1/models collides on main)"),

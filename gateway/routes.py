@@ -48,6 +48,9 @@ class Route:
     success_code: int
     error_statuses: tuple[tuple[int, int], ...] = ()
     """(gRPC code number, HTTP status) pairs that override the shared table for this method."""
+    client_streaming: bool = False
+    """A streamed upload: the body goes as a stream of messages whose google.api.HttpBody
+    carries the next piece; only the first has the path and query fields and the content type."""
 
     def error_status(self, grpc_code: int, default: int) -> int:
         """The HTTP status for an error of this method with ``grpc_code``."""
@@ -126,9 +129,6 @@ def routes_of(method: MethodDescriptor) -> list[Route]:
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return []
-    if method.client_streaming:
-        # Client streaming over REST is not served (see gateway README/report).
-        return []
     rule = options.Extensions[annotations_pb2.http]
     code, errors = 200, ()
     if options.HasExtension(http_options_pb2.http_response):
@@ -136,7 +136,12 @@ def routes_of(method: MethodDescriptor) -> list[Route]:
         code = response.success_code or 200
         errors = _error_statuses(method, response)
     rules = [rule, *rule.additional_bindings]
-    return [_route(method, r, code, errors) for r in rules]
+    routes = [_route(method, r, code, errors) for r in rules]
+    if method.client_streaming:
+        # A client stream is served only as a streamed upload: a body that is a google.api.HttpBody
+        # (as in Envoy, which makes each piece of the body one message); other client streams are not.
+        routes = [r for r in routes if r.raw_request_body]
+    return routes
 
 
 def _error_statuses(
@@ -182,6 +187,7 @@ def _route(
         input=inp,
         output=out,
         server_streaming=method.server_streaming,
+        client_streaming=method.client_streaming,
         success_code=success_code,
         error_statuses=error_statuses,
     )

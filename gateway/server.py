@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import grpc
+from grpc._cython import cygrpc
 import structlog
 from aiohttp import web
 from google.protobuf import descriptor_pool
@@ -21,7 +23,7 @@ from gateway.descriptors import find_services, import_generated
 from gateway.http_rule import UnescapeSpec
 from gateway.listeners import LISTENERS, Listener, by_name
 from gateway.metadata import headers_from_metadata, metadata_from_headers
-from gateway.routes import Route, RouteTable
+from gateway.routes import Match, Route, RouteTable
 from gateway.streaming import stream_response
 from gateway.transcode import TranscodeError, build_request, parse_query, render_response
 
@@ -30,6 +32,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 _CHUNK = 256 * 1024
+#: Largest piece of a streamed upload sent as one message.
+UPLOAD_PIECE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -49,6 +53,7 @@ class _Calls:
     channel: grpc.aio.Channel
     unary: dict[str, Any] = field(default_factory=dict)
     stream: dict[str, Any] = field(default_factory=dict)
+    upload: dict[str, Any] = field(default_factory=dict)
 
     def unary_for(self, route: Route) -> Any:
         if route.grpc_path not in self.unary:
@@ -64,6 +69,15 @@ class _Calls:
             )
         return self.stream[route.grpc_path]
 
+    def upload_for(self, route: Route) -> Any:
+        """A client-streaming callable (stream-stream when the reply is a stream too)."""
+        if route.grpc_path not in self.upload:
+            make = self.channel.stream_stream if route.server_streaming else self.channel.stream_unary
+            self.upload[route.grpc_path] = make(
+                route.grpc_path, request_serializer=_serialize, response_deserializer=route.parse_response
+            )
+        return self.upload[route.grpc_path]
+
 
 def _serialize(msg: Message) -> bytes:
     return msg.SerializeToString()
@@ -75,9 +89,11 @@ class Gateway:
     ``listeners`` maps a listener name of the table to ``(host, port)``; port 0
     picks a free port. Listeners whose table entry has no services are skipped.
     Request bodies above ``max_body_bytes`` are answered 413; routes whose body is
-    a ``google.api.HttpBody`` (uploads) allow ``max_upload_bytes`` instead. Both are
-    held in memory whole (the call is unary), and the controller's own
-    ``grpc.max_receive_message_length`` must be at least as large.
+    a ``google.api.HttpBody`` (uploads) allow ``max_upload_bytes`` instead. A unary
+    call holds its body whole (the controller's ``grpc.max_receive_message_length``
+    must be at least as large); a client-streaming upload is sent on as it is read,
+    one message per piece of at most ``UPLOAD_PIECE_BYTES``, and is cut off with a
+    413 as soon as it passes ``max_upload_bytes``.
     """
 
     def __init__(
@@ -175,6 +191,8 @@ class Gateway:
         if match is None:
             return error_response(grpc.StatusCode.NOT_FOUND, f"no method is bound to {request.method} {raw_path}")
         route = match.route
+        if route.client_streaming:
+            return await self._upload(match, request)
         body = b""
         if route.body:
             limit = self._max_upload if route.raw_request_body else self._max_body
@@ -208,12 +226,115 @@ class Gateway:
             return web.Response(
                 status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
             )
-        headers = headers_from_metadata(initial)
-        if route.success_code == 204:
-            return web.Response(status=204, headers=headers)
-        rendered = render_response(route, reply)
-        headers["Content-Type"] = rendered.content_type
-        return web.Response(status=route.success_code, body=rendered.body, headers=headers)
+        return _unary_reply(route, reply, initial)
+
+    async def _upload(self, match: Match, request: web.Request) -> web.StreamResponse:
+        """A client-streaming upload: the body as a stream of messages, sent as it is read.
+
+        The first message is built as a unary request would be (path and query fields,
+        the content type) with the first piece; each later one has only the next piece in
+        its google.api.HttpBody, as Envoy's transcoder sends it. The call is cancelled
+        (and the controller keeps nothing) when the body passes the limit or the client goes.
+        """
+        route = match.route
+        limit = self._max_upload
+        too_large = error_response(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_code=413, close=True
+        )
+        if request.content_length is not None and request.content_length > limit:
+            return too_large
+        pieces = request.content.iter_chunked(UPLOAD_PIECE_BYTES)
+        try:
+            first = await anext(pieces, b"")
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            log.info("gateway.upload_interrupted", method=route.grpc_path, error=str(exc))
+            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True)
+        try:
+            message = build_request(
+                match, parse_query(request.rel_url.raw_query_string), first, request.headers.get("Content-Type", "")
+            )
+        except TranscodeError as exc:
+            return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc), route=route, close=True)
+        if len(first) > limit:
+            return too_large
+        assert self._calls is not None
+        call = self._calls.upload_for(route)(metadata=metadata_from_headers(request.headers.items()))
+        sent, finished = len(first), False
+        try:
+            await call.wait_for_connection()
+            ended = not await _send(call, message)
+            while not ended:
+                piece = await anext(pieces, None)
+                if piece is None:
+                    await call.done_writing()
+                    finished = True
+                    break
+                sent += len(piece)
+                if sent > limit:
+                    return too_large
+                ended = not await _send(call, _next_piece(route, piece))
+            # ended: the controller answered before the body's end (a refusal); awaiting the call raises it.
+            if route.server_streaming:
+                return await stream_response(request, route, call)
+            reply = await call
+            initial = await call.initial_metadata()
+        except grpc.aio.AioRpcError as exc:
+            # The controller refused the upload (too large, already exists, ...), maybe before its end.
+            code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses)
+            response = web.Response(
+                status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
+            )
+            if not finished:
+                response.force_close()  # the rest of the body is left unread
+            return response
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            log.info("gateway.upload_interrupted", method=route.grpc_path, error=str(exc))
+            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True)
+        finally:
+            if not finished:
+                call.cancel()
+        response = _unary_reply(route, reply, initial)
+        if not finished:
+            response.force_close()  # answered before the body's end: the rest is left unread
+        return response
+
+
+async def _send(call: Any, message: Message) -> bool:
+    """Send one message of a client stream; False when the call has already ended.
+
+    grpc.aio's ``write`` on a call the server has just ended (the controller refusing an
+    upload part way, RESOURCE_EXHAUSTED) replaces the server's status by INTERNAL "Internal
+    error from Core" (grpcio 1.85); sending through the call's own sender and then awaiting
+    the call keeps the status the server sent.
+    """
+    if call.done():
+        return False
+    sender = getattr(getattr(call, "_cython_call", None), "send_serialized_message", None)
+    if sender is None:  # another grpcio: the public path
+        await call.write(message)
+        return True
+    try:
+        await sender(message.SerializeToString())
+    except cygrpc.InternalError:
+        return False
+    return True
+
+
+def _next_piece(route: Route, piece: bytes) -> Message:
+    """A later message of a streamed upload: nothing but the next piece of the body."""
+    message = route.new_request()
+    target = message if route.body == "*" else getattr(message, route.body)
+    target.data = piece
+    return message
+
+
+def _unary_reply(route: Route, reply: Message, initial: Any) -> web.Response:
+    headers = headers_from_metadata(initial)
+    if route.success_code == 204:
+        return web.Response(status=204, headers=headers)
+    rendered = render_response(route, reply)
+    headers["Content-Type"] = rendered.content_type
+    return web.Response(status=route.success_code, body=rendered.body, headers=headers)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:

@@ -13,7 +13,10 @@ import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
+
+if TYPE_CHECKING:
+    from agent.runners.environments import PythonEnvironments
 
 
 class LogSource(enum.Enum):
@@ -74,6 +77,8 @@ class RunContext:
     fetch_dataset: DatasetFetcher
     #: The node's GPUs the controller allotted to this attempt (none: it must not use any).
     gpu_indices: tuple[int, ...] = ()
+    #: Where scripts with requirements get their Python environments (None: such scripts fail).
+    environments: PythonEnvironments | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ import os
 import shlex
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -191,6 +191,10 @@ class SpecError(ValueError):
     """The spec cannot be run as given."""
 
 
+class _RequirementsFailed(Exception):
+    """The script's requirements could not be installed."""
+
+
 @dataclass(frozen=True)
 class Launch:
     """What to write and how to start it."""
@@ -198,10 +202,22 @@ class Launch:
     entrypoint: str
     interpreter: str
     args: list[str]
+    #: The Python environment of the script's requirements; None: the agent's own Python.
+    environment: Path | None = None
 
     @property
     def argv(self) -> list[str]:
-        return [*_INTERPRETERS[self.interpreter], self.entrypoint, *self.args]
+        command = _INTERPRETERS[self.interpreter]
+        if self.environment is not None and self.interpreter == "python":
+            command = [str(self.environment / "bin" / "python"), *command[1:]]
+        return [*command, self.entrypoint, *self.args]
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        """The process environment: inside the requirements' environment when there is one."""
+        if self.environment is None:
+            return base
+        bin_dir = str(self.environment / "bin")
+        return {**base, "VIRTUAL_ENV": str(self.environment), "PATH": f"{bin_dir}:{base.get('PATH', '')}"}
 
     @property
     def display(self) -> str:
@@ -256,6 +272,11 @@ class ScriptRunner(Runner):
             launch = plan_launch(self._spec)
         except SpecError as exc:
             return self._finish(Outcome(FinalState.FAILED, exit_code=-1, error=str(exc)))
+        if self._spec.requirements.strip():
+            try:
+                launch = replace(launch, environment=await self._environment())
+            except _RequirementsFailed as exc:
+                return self._finish(Outcome(FinalState.FAILED, exit_code=-1, error=str(exc)))
         if self._ending is not None:
             return self._finish(Outcome(FinalState.CANCELLED, error=f"{self._ending.value} before it started"))
         try:
@@ -268,7 +289,7 @@ class ScriptRunner(Runner):
             proc = await asyncio.create_subprocess_exec(
                 *launch.argv,
                 cwd=self._ctx.workdir,
-                env=task_env(self._ctx, dict(self._spec.env)),
+                env=launch.env(task_env(self._ctx, dict(self._spec.env))),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -284,6 +305,19 @@ class ScriptRunner(Runner):
             child.signal_group(signal.SIGKILL)
             child.reap_group()
             raise
+
+    async def _environment(self) -> Path:
+        """The Python environment with the spec's requirements installed (made once per requirements)."""
+        from agent.runners.environments import RequirementsError
+
+        if self._ctx.environments is None:
+            raise _RequirementsFailed("this agent has no place for Python environments; requirements cannot be installed")
+        try:
+            return await self._ctx.environments.ensure(
+                self._spec.requirements, lambda text: self._reporter.log(LogSource.SYSTEM, text)
+            )
+        except RequirementsError as exc:
+            raise _RequirementsFailed(str(exc)) from exc
 
     async def _supervise(self, child: ChildProcess, launch: Launch) -> Outcome:
         self._child = child

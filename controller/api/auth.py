@@ -3,7 +3,8 @@
 Health and reflection stay open, and so does every method marked
 ``(aifarm.options.v1.auth).allow_unauthenticated`` in its proto (read from the
 descriptors, e.g. GetHealth and the documents' /health). An agent token can call
-only AgentService; an API key can call everything but AgentService.
+only AgentService and the methods marked ``agent_only`` (a document's polling-agent
+API); an API key can call everything else.
 """
 
 from __future__ import annotations
@@ -50,18 +51,30 @@ def _matches(key: str, candidates: frozenset[str] | tuple[str, ...]) -> bool:
 
 def open_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
     """The ``/pkg.Service/Method`` paths of the methods marked allow_unauthenticated."""
+    return _marked(services, "allow_unauthenticated")
+
+
+def agent_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
+    """The ``/pkg.Service/Method`` paths of the methods marked agent_only."""
+    return _marked(services, "agent_only")
+
+
+def _marked(services: Iterable[ServiceDescriptor], flag: str) -> frozenset[str]:
     found = set()
     for service in services:
         for method in service.methods:
             options = method.GetOptions()
-            marked = options.HasExtension(auth_options_pb2.auth)
-            if marked and options.Extensions[auth_options_pb2.auth].allow_unauthenticated:
+            if options.HasExtension(auth_options_pb2.auth) and getattr(options.Extensions[auth_options_pb2.auth], flag):
                 found.add(f"/{service.full_name}/{method.name}")
     return frozenset(found)
 
 
 def check(
-    creds: Credentials, method: str, metadata: dict[str, str], open_paths: frozenset[str] = frozenset()
+    creds: Credentials,
+    method: str,
+    metadata: dict[str, str],
+    open_paths: frozenset[str] = frozenset(),
+    agent_paths: frozenset[str] = frozenset(),
 ) -> tuple[grpc.StatusCode, str] | None:
     """None when the call may go on, else the status to answer with."""
     if not creds.enabled or method.startswith(OPEN_PREFIXES) or method in open_paths:
@@ -69,16 +82,16 @@ def check(
     key = presented_key(metadata)
     is_agent = _matches(key, (creds.agent_token,))
     is_user = _matches(key, creds.api_keys)
-    if method.startswith(AGENT_PREFIX):
+    if method.startswith(AGENT_PREFIX) or method in agent_paths:
         if is_agent:
             return None
         if is_user:
-            return grpc.StatusCode.PERMISSION_DENIED, "AgentService needs the agent token, not an API key"
+            return grpc.StatusCode.PERMISSION_DENIED, "agent methods need the agent token, not an API key"
         return grpc.StatusCode.UNAUTHENTICATED, "missing or invalid agent token (agent --token)"
     if is_user:
         return None
     if is_agent:
-        return grpc.StatusCode.PERMISSION_DENIED, "the agent token can only call AgentService; use an API key"
+        return grpc.StatusCode.PERMISSION_DENIED, "the agent token can only call agent methods; use an API key"
     return (
         grpc.StatusCode.UNAUTHENTICATED,
         "missing or invalid API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'",
@@ -86,9 +99,12 @@ def check(
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, creds: Credentials, open_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, creds: Credentials, open_paths: frozenset[str] = frozenset(), agent_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.creds = creds
         self.open_paths = open_paths
+        self.agent_paths = agent_paths
 
     async def intercept_service(
         self,
@@ -96,7 +112,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        denial = check(self.creds, details.method, metadata, self.open_paths)
+        denial = check(self.creds, details.method, metadata, self.open_paths, self.agent_paths)
         handler = await continuation(details)
         if denial is None or handler is None:
             return handler

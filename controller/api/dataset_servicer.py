@@ -12,12 +12,8 @@ from aifarm.v1 import dataset_pb2, dataset_service_pb2, dataset_service_pb2_grpc
 from controller.api.convert_common import next_page_token, page_bounds, resource_id
 from controller.api.dataset_convert import dataset_to_proto, media_type
 from controller.api.errors import maps_domain_errors
-from controller.api.http_body import http_body_stream
+from controller.api.http_body import first_message, http_body_stream, upload_pieces
 from controller.domain.datasets import DatasetLibrary
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 @maps_domain_errors
@@ -26,10 +22,12 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
         self.datasets = datasets
 
     async def CreateDataset(
-        self, request: dataset_service_pb2.CreateDatasetRequest, context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[dataset_service_pb2.CreateDatasetRequest], context: grpc.aio.ServicerContext
     ) -> dataset_pb2.Dataset:
+        # The names come in the first message; the pieces of the file go to the store as they arrive.
+        first = await first_message(requests)
         dataset = await self.datasets.create(
-            request.dataset_id, request.format, request.description, _one(request.content.data)
+            first.dataset_id, first.format, first.description, upload_pieces(first, requests, "content", context)
         )
         return dataset_to_proto(dataset)
 

@@ -11,13 +11,9 @@ from google.protobuf import empty_pb2
 from aifarm.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 from controller.api.convert_common import next_page_token, page_bounds, resource_id, timestamp
 from controller.api.errors import maps_domain_errors
-from controller.api.http_body import http_body_stream
+from controller.api.http_body import first_message, http_body_stream, upload_pieces
 from controller.domain.models import ModelRegistry
 from controller.domain.types import Model
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 def model_to_proto(m: Model) -> model_pb2.Model:
@@ -36,9 +32,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self.models = models
 
     async def CreateModel(
-        self, request: model_service_pb2.CreateModelRequest, context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[model_service_pb2.CreateModelRequest], context: grpc.aio.ServicerContext
     ) -> model_pb2.Model:
-        return model_to_proto(await self.models.create(request.model_id, _one(request.content.data)))
+        # The name comes in the first message; the pieces of the file go to the store as they arrive.
+        first = await first_message(requests)
+        return model_to_proto(await self.models.create(first.model_id, upload_pieces(first, requests, "content", context)))
 
     async def GetModel(self, request: model_service_pb2.GetModelRequest, context: grpc.aio.ServicerContext) -> model_pb2.Model:
         return model_to_proto(await self.models.get(resource_id(request.name, "models")))

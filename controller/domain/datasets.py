@@ -50,12 +50,12 @@ class DatasetLibrary:
             if await self.store.get(dataset_id):
                 raise exists
             blob = await self.blobs.write((*self.folder, dataset_id), chunks)
-            samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt)
-            dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time(), samples, dims)
             try:
+                samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt)
+                dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time(), samples, dims)
                 async with self.db.write() as conn:
                     await self.store.insert(conn, dataset)
-            except Exception:
+            except BaseException:  # an unreadable file, or cancelled mid-insert: no file without its record
                 self.blobs.delete(*self.folder, dataset_id)
                 raise
         finally:

@@ -56,7 +56,7 @@ class ModelRegistry:
             try:
                 async with self.db.write() as conn:
                     await self.store.insert(conn, model)
-            except Exception:
+            except BaseException:  # cancelled mid-insert too: no file without its record
                 self.blobs.delete(name)
                 raise
         finally:

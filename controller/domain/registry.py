@@ -89,6 +89,35 @@ class NodeRegistry:
         self._sessions[node.id] = session
         return session
 
+    def register_pulling(self, node: Node) -> Node:
+        """Register a node that polls for work instead of holding a stream (its liveness is its calls).
+
+        The dispatcher pushes nothing to it; it takes work through `TaskBook.claim`.
+        """
+        if (old := self._sessions.pop(node.id, None)) is not None:
+            old.close()
+        known = self.nodes.get(node.id)
+        if known is not None:
+            node.create_time = known.create_time
+        node.state, node.last_seen = NodeState.ONLINE, time.time()
+        self.nodes[node.id] = node
+        self._grace_until.pop(node.id, None)
+        return node
+
+    def online(self, node_id: str) -> Node | None:
+        """The node when it is online, else None."""
+        node = self.nodes.get(node_id)
+        return node if node is not None and node.state is NodeState.ONLINE else None
+
+    def capacity(self, node: Node) -> NodeCapacity:
+        """A node's totals, nothing used yet (the task book fills that in)."""
+        return NodeCapacity(
+            node_id=node.id,
+            cpu_cores=node.capabilities.cpu_cores,
+            memory_mb=node.capabilities.memory_mb,
+            gpus=tuple(GpuSlot(g.index, g.memory_mb) for g in node.capabilities.gpus),
+        )
+
     def disconnect(self, session: AgentSession) -> None:
         """The stream ended. The node stays online until its TTL, so a quick reconnect costs nothing."""
         session.close()
@@ -129,12 +158,7 @@ class NodeRegistry:
     def schedulable(self) -> list[NodeCapacity]:
         """Capacity of nodes that are online with a live stream (usage is filled in by the caller)."""
         return [
-            NodeCapacity(
-                node_id=node.id,
-                cpu_cores=node.capabilities.cpu_cores,
-                memory_mb=node.capabilities.memory_mb,
-                gpus=tuple(GpuSlot(g.index, g.memory_mb) for g in node.capabilities.gpus),
-            )
+            self.capacity(node)
             for node in self.nodes.values()
             if node.state is NodeState.ONLINE and node.id in self._sessions
         ]

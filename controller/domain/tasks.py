@@ -30,6 +30,7 @@ from controller.domain.types import (
     TaskAction,
     TaskAttemptReport,
     TaskResult,
+    TaskSpec,
     TaskState,
     TaskUpdate,
 )
@@ -128,7 +129,10 @@ class TaskBook:
                 raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS")
             now = time.time()
             task.create_time = task.update_time = now
-            task.state, task.state_reason = TaskState.PENDING, "waiting to be scheduled"
+            task.state = TaskState.PENDING
+            # A held task may say what it waits for (set by whoever holds it).
+            held_reason = f"held: {task.state_reason or 'waiting for its spec to be set'}"
+            task.state_reason = held_reason if task.held else "waiting to be scheduled"
             async with self.db.write() as conn:
                 await self.store.insert(conn, task)
             self.active[task.id] = task
@@ -188,6 +192,56 @@ class TaskBook:
         self._changed(task)
         return task
 
+    async def set_spec(self, task_id: str, spec: TaskSpec, *, time_limit_seconds: int | None = None) -> Task:
+        """Replace what a task runs and release its hold; not while an attempt of it is placed.
+
+        A pending task is scheduled with the new spec; an ended one keeps its state until restarted.
+        """
+        if spec.kind not in KNOWN_KINDS:
+            raise InvalidArgument(f"unknown task kind {spec.kind!r}")
+        async with self.lock:
+            task = self.active.get(task_id) or await self.get(task_id)
+            if task.state.placed:
+                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; its spec cannot change now",
+                                         reason="TASK_STATE")  # fmt: skip
+            task.spec, task.held, task.update_time = spec, False, time.time()
+            if time_limit_seconds is not None:
+                task.time_limit_seconds = time_limit_seconds
+            if task.state is TaskState.PENDING:
+                task.state_reason = "waiting to be scheduled"
+            await self._save([task])
+        self._changed(task)
+        return task
+
+    async def restart(self, task_id: str) -> Task:
+        """Run an ended task again; its next placement is a new attempt."""
+        async with self.lock:
+            task = await self.get(task_id)
+            if not task.state.terminal:
+                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; only an ended task can be restarted",
+                                         reason="TASK_STATE")  # fmt: skip
+            task.state, task.state_reason = TaskState.PENDING, "restarted; waiting to be scheduled"
+            task.node_id, task.gpu_indices, task.progress, task.failures = "", (), 0.0, 0
+            task.result, task.metrics, task.start_time, task.end_time = TaskResult(), {}, 0.0, 0.0
+            task.update_time = time.time()
+            await self._save([task])
+            self.active[task.id] = task
+        log.info("task restarted", task_id=task_id, attempts_so_far=task.attempt)
+        self._changed(task)
+        return task
+
+    async def delete(self, task_id: str) -> None:
+        """Remove a task and what it recorded; a placed attempt is cancelled on its node first."""
+        async with self.lock:
+            task = self.active.get(task_id) or await self.get(task_id)
+            if task.state.placed:
+                self._send(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))
+            async with self.db.write() as conn:
+                await self.store.delete(conn, task_id)
+            self.active.pop(task_id, None)
+        log.info("task deleted", task_id=task_id)
+        self._changed(task)
+
     async def pause(self, task_id: str) -> Task:
         return await self._control(task_id, TaskAction.PAUSE, TaskState.RUNNING)
 
@@ -219,12 +273,7 @@ class TaskBook:
     async def schedule(self, capacities: list[NodeCapacity]) -> list[AssignMessage]:
         """Place what fits, persist the placements, and return what to send where."""
         async with self.lock:
-            by_id = {c.node_id: c for c in capacities}
-            for task in self.active.values():
-                if task.state.placed and (node := by_id.get(task.node_id)):
-                    node.used_cpu += task.resources.cpu_cores
-                    node.used_memory_mb += task.resources.memory_mb
-                    node.used_gpus.update(task.gpu_indices)
+            self._account(capacities)
             ready, changed = await self._ready_queue()
             decisions = place(capacities, ready, self._free_group_slots())
             now = time.time()
@@ -238,6 +287,53 @@ class TaskBook:
         for task in changed:
             self._changed(task, wake=False)
         return messages
+
+    def _account(self, capacities: list[NodeCapacity]) -> None:
+        """Fill in what placed tasks use of each node."""
+        by_id = {c.node_id: c for c in capacities}
+        for task in self.active.values():
+            if task.state.placed and (node := by_id.get(task.node_id)):
+                node.used_cpu += task.resources.cpu_cores
+                node.used_memory_mb += task.resources.memory_mb
+                node.used_gpus.update(task.gpu_indices)
+
+    async def offer(self, capacity: NodeCapacity, kinds: frozenset[str]) -> Task | None:
+        """The task a pulling node (one that polls rather than streams) would get now; nothing changes.
+
+        Same order and fit as the scheduler's, among tasks of the kinds the node runs.
+        """
+        async with self.lock:
+            placements = await self._pull_placements(capacity, kinds)
+        return replace(self.active[placements[0].task_id]) if placements else None
+
+    async def claim(self, capacity: NodeCapacity, task_id: str, kinds: frozenset[str]) -> Task:
+        """Assign `task_id` to a pulling node, atomically: under the lock that every placement takes,
+        so a task is never given to two nodes. FailedPrecondition when it is no longer free for it."""
+        async with self.lock:
+            placements = await self._pull_placements(capacity, kinds)
+            placement = next((p for p in placements if p.task_id == task_id), None)
+            if placement is None:
+                task = self.active.get(task_id)
+                if task is None and not await self.store.states([task_id]):
+                    raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
+                raise FailedPrecondition(f"task {task_id!r} is not available to node {capacity.node_id}",
+                                         reason="TASK_NOT_AVAILABLE")  # fmt: skip
+            message = self._assign(placement, time.time())
+            await self._save([message.task])
+        self._changed(message.task, wake=False)
+        return message.task
+
+    async def _pull_placements(self, capacity: NodeCapacity, kinds: frozenset[str]) -> list[Placement]:
+        """What `place` gives one node now (the caller holds the lock); tasks whose dependencies
+        failed are failed and saved, as in a scheduling pass."""
+        self._account([capacity])
+        ready, changed = await self._ready_queue()
+        if changed:
+            await self._save(changed)
+            for task in changed:
+                self._changed(task, wake=False)
+        ready = [q for q in ready if self.active[q.task_id].spec.kind in kinds]
+        return place([capacity], ready, self._free_group_slots()).placements
 
     def _free_group_slots(self) -> dict[str, int]:
         used = collections.Counter(
@@ -262,6 +358,8 @@ class TaskBook:
         states |= await self.store.states([d for d in dep_ids if d not in states])
         ready, changed = [], []
         for task in pending:
+            if task.held:
+                continue
             dead = [d for d in task.depends_on if states.get(d) in (TaskState.FAILED, TaskState.CANCELLED)]
             waiting = [d for d in task.depends_on if states.get(d) is not TaskState.COMPLETED]
             if dead:

@@ -152,6 +152,8 @@ class Task:
     concurrency_group: str = ""
     #: When set, a completed task's checkpoint is saved in the model registry under this name.
     output_model: str = ""
+    #: Not scheduled until released (a job whose script is still to be uploaded).
+    held: bool = False
     state: TaskState = TaskState.PENDING
     state_reason: str = ""
     attempt: int = 0
@@ -168,6 +170,20 @@ class Task:
     start_time: float = 0.0
     end_time: float = 0.0
     update_time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One placement of a task as it last stood: where, when, and how it ended (provenance)."""
+
+    attempt: int
+    node_id: str
+    state: TaskState
+    start_time: float
+    end_time: float
+    exit_code: int
+    output_sha256: str
+    error: str
 
 
 @dataclass(frozen=True)

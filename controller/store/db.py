@@ -111,6 +111,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE datasets ADD COLUMN sample_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE datasets ADD COLUMN dimensions TEXT NOT NULL DEFAULT '';
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE task_attempts (
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        node_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        start_time REAL NOT NULL,
+        end_time REAL NOT NULL,
+        exit_code INTEGER NOT NULL,
+        output_sha256 TEXT NOT NULL,
+        error TEXT NOT NULL,
+        PRIMARY KEY (task_id, attempt)
+    );
+    """,
 ]
 
 

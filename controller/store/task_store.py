@@ -10,6 +10,7 @@ import aiosqlite
 
 from controller.domain.types import (
     Artifact,
+    AttemptRecord,
     LogLine,
     MetricPoint,
     Priority,
@@ -25,7 +26,7 @@ _TASK_COLUMNS = (
     "id, request_id, display_name, kind, spec, resources, priority, depends_on,"
     " time_limit_seconds, max_retries, labels, state, state_reason, attempt, failures,"
     " node_id, gpu_indices, progress, metrics, exit_code, output_sha256, error, create_time,"
-    " start_time, end_time, update_time, concurrency_group, output_model"
+    " start_time, end_time, update_time, concurrency_group, output_model, held"
 )
 
 
@@ -36,7 +37,7 @@ def _task_params(t: Task) -> tuple[Any, ...]:
         t.time_limit_seconds, t.max_retries, json.dumps(t.labels), t.state.value,
         t.state_reason, t.attempt, t.failures, t.node_id, json.dumps(t.gpu_indices), t.progress, json.dumps(t.metrics),
         t.result.exit_code, t.result.output_sha256, t.result.error, t.create_time,
-        t.start_time, t.end_time, t.update_time, t.concurrency_group, t.output_model,
+        t.start_time, t.end_time, t.update_time, t.concurrency_group, t.output_model, int(t.held),
     )  # fmt: skip
 
 
@@ -67,6 +68,7 @@ def _task_from_row(row: aiosqlite.Row) -> Task:
         update_time=row["update_time"],
         concurrency_group=row["concurrency_group"],
         output_model=row["output_model"],
+        held=bool(row["held"]),
     )
 
 
@@ -81,22 +83,54 @@ class TaskStore:
         await conn.execute(f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({marks})", _task_params(task))
 
     async def save_many(self, conn: aiosqlite.Connection, tasks: Iterable[Task]) -> None:
-        """Write the mutable columns of existing tasks."""
+        """Write the mutable columns of existing tasks, and the record of each one's current attempt."""
+        tasks = list(tasks)
         rows = [
             (
                 t.state.value, t.state_reason, t.attempt, t.failures, t.node_id,
                 json.dumps(t.gpu_indices), t.progress,
                 json.dumps(t.metrics), t.result.exit_code, t.result.output_sha256, t.result.error,
-                t.start_time, t.end_time, t.update_time, t.id,
+                t.start_time, t.end_time, t.update_time, t.spec.kind, t.spec.payload, int(t.held),
+                t.time_limit_seconds, t.id,
             )  # fmt: skip
             for t in tasks
         ]
         await conn.executemany(
             "UPDATE tasks SET state=?, state_reason=?, attempt=?, failures=?, node_id=?,"
             " gpu_indices=?, progress=?, metrics=?, exit_code=?, output_sha256=?, error=?, start_time=?,"
-            " end_time=?, update_time=? WHERE id=?",
+            " end_time=?, update_time=?, kind=?, spec=?, held=?, time_limit_seconds=? WHERE id=?",
             rows,
         )
+        # A requeued attempt (pending again, its node cleared) keeps the record it last had.
+        attempts = [
+            (t.id, t.attempt, t.node_id, t.state.value, t.start_time, t.end_time if t.state.terminal else 0.0,
+             t.result.exit_code, t.result.output_sha256, t.result.error)
+            for t in tasks
+            if t.attempt > 0 and t.node_id and (t.state.placed or t.state.terminal)
+        ]  # fmt: skip
+        await conn.executemany(
+            "INSERT OR REPLACE INTO task_attempts (task_id, attempt, node_id, state, start_time, end_time,"
+            " exit_code, output_sha256, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
+
+    async def attempts(self, task_id: str) -> list[AttemptRecord]:
+        """Every attempt of a task that was placed, oldest first."""
+        sql = "SELECT * FROM task_attempts WHERE task_id=? ORDER BY attempt"
+        async with self.db.conn.execute(sql, (task_id,)) as cur:
+            return [
+                AttemptRecord(
+                    row["attempt"], row["node_id"], TaskState(row["state"]), row["start_time"], row["end_time"],
+                    row["exit_code"], row["output_sha256"], row["error"],
+                )  # fmt: skip
+                async for row in cur
+            ]
+
+    async def delete(self, conn: aiosqlite.Connection, task_id: str) -> None:
+        """Remove a task with its logs, metrics, artifact rows and attempt records."""
+        for table, column in (("task_logs", "task_id"), ("task_metrics", "task_id"), ("artifacts", "task_id"),
+                              ("task_attempts", "task_id"), ("tasks", "id")):  # fmt: skip
+            await conn.execute(f"DELETE FROM {table} WHERE {column}=?", (task_id,))
 
     async def get(self, task_id: str) -> Task | None:
         async with self.db.conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,)) as cur:
@@ -162,6 +196,12 @@ class TaskStore:
             " VALUES (?, ?, ?, ?, ?, ?)",
             [(task_id, ln.attempt, ln.line_no, ln.stream, ln.text, ln.time) for ln in lines],
         )
+
+    async def line_count(self, task_id: str, attempt: int) -> int:
+        """The highest line number stored for an attempt (0 when none)."""
+        sql = "SELECT COALESCE(MAX(line_no), 0) FROM task_logs WHERE task_id=? AND attempt=?"
+        async with self.db.conn.execute(sql, (task_id, attempt)) as cur:
+            return (await cur.fetchone())[0]
 
     async def logs(self, task_id: str, *, after_seq: int = 0, limit: int = 1000, tail: int = 0) -> list[LogLine]:
         if tail:

@@ -12,7 +12,15 @@ import requests
 
 from farm_processes import API_KEY, AgentProcess, Client, ControllerProcess, GatewayProcess, free_port, wait_for
 
+#: The JSON body limit of both doors (--max-body-mb; Envoy: the buffer filter).
 MAX_BODY_BYTES = 1 << 20
+#: The upload limit, enforced by the controller (--max-upload-mb) as uploads stream in:
+#: its RESOURCE_EXHAUSTED is a 413 through both doors (the methods' error_statuses).
+UPLOAD_LIMIT_BYTES = 8 << 20
+#: The doors' own upload limit, above the controller's so that the controller's answer is
+#: what the tests see (the gateway cuts a body over it with its own 413; Envoy streams uploads
+#: unbuffered and leaves the limit to the controller).
+DOOR_UPLOAD_LIMIT_BYTES = 2 * UPLOAD_LIMIT_BYTES
 
 
 @dataclass
@@ -39,7 +47,8 @@ class Door:
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     root = tmp_path_factory.mktemp("farm")
-    controller = ControllerProcess(root / "controller", free_port()).start()
+    controller = ControllerProcess(root / "controller", free_port(),
+                                   extra=["--max-upload-mb", str(UPLOAD_LIMIT_BYTES >> 20)]).start()  # fmt: skip
     agent = AgentProcess(controller.address, root / "agent").start()
     client = Client(controller.address)
     wait_for(lambda: len(client.online_nodes()) == 1, what="the agent to join")
@@ -52,11 +61,11 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
 def start_door(kind: str, work: Path, controller: str) -> Any:
     """A started door process of the given kind; it has `.url` and `.stop()`."""
     if kind == "gateway":
-        extra = ["--max-body-mb", str(MAX_BODY_BYTES / 2**20)]
+        extra = ["--max-body-mb", str(MAX_BODY_BYTES / 2**20), "--max-upload-mb", str(DOOR_UPLOAD_LIMIT_BYTES >> 20)]
         return GatewayProcess(controller, work / "gateway.log", extra=extra).start()
     from envoy_process import EnvoyProcess
 
-    return EnvoyProcess(work, controller, max_body_bytes=MAX_BODY_BYTES).start()
+    return EnvoyProcess(work, controller, max_body_bytes=MAX_BODY_BYTES, max_upload_bytes=DOOR_UPLOAD_LIMIT_BYTES).start()
 
 
 @pytest.fixture(scope="module", params=["gateway", "envoy"])

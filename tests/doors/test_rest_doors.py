@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import MAX_BODY_BYTES, Door, Farm, start_door
+from conftest import MAX_BODY_BYTES, UPLOAD_LIMIT_BYTES, Door, Farm, start_door
 from farm_processes import AGENT_TOKEN, free_port, wait_for
 from controller.api.auth import open_methods
 from gateway.descriptors import find_services, import_generated
@@ -150,6 +150,64 @@ def test_a_large_download_streams_through_unchanged(door: Door) -> None:
     assert door.call("DELETE", f"/v1/datasets/{dataset_id}").status_code == 204
 
 
+def _pieces(data: bytes, size: int = 100_000):
+    """A body without Content-Length (chunked), as a client streaming a file sends it."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_large_upload_streams_in_and_comes_back_unchanged(door: Door) -> None:
+    """About 5 MB each: many messages of the client stream (each door cuts the body in pieces)."""
+    import numpy as np
+
+    dataset_id = f"up{uuid.uuid4().hex[:8]}.csv"
+    content = b"x,y,label\n" + b"".join(b"%d,%d,%d\n" % (i, i * 7 % 1000, i % 2) for i in range(440_000))
+    assert len(content) > 5_000_000
+    created = door.call("POST", "/v1/datasets", params={"dataset_id": dataset_id, "description": "streamed"},
+                        data=content, headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["size_bytes"] == str(len(content)) and created.json()["description"] == "streamed"
+    download = door.call("GET", f"/v1/datasets/{dataset_id}:download")
+    assert download.status_code == 200 and download.content == content
+    assert door.call("DELETE", f"/v1/datasets/{dataset_id}").status_code == 204
+
+    model_id = f"m{uuid.uuid4().hex[:8]}"
+    weights = np.random.default_rng(11).bytes(5 * 2**20 + 4321)
+    created = door.call("POST", "/v1/models", params={"model_id": model_id}, data=_pieces(weights),
+                        headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["size_bytes"] == str(len(weights))
+    assert door.call("GET", f"/v1/models/{model_id}:download").content == weights
+    assert door.call("DELETE", f"/v1/models/{model_id}").status_code == 204
+
+
+def test_an_upload_over_the_limit_is_413_and_keeps_nothing(door: Door) -> None:
+    import numpy as np
+
+    exact = np.random.default_rng(12).bytes(UPLOAD_LIMIT_BYTES)
+    at_limit = f"m{uuid.uuid4().hex[:8]}"
+    created = door.call("POST", "/v1/models", params={"model_id": at_limit}, data=exact,
+                        headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert door.call("GET", f"/v1/models/{at_limit}:download").content == exact
+    assert door.call("DELETE", f"/v1/models/{at_limit}").status_code == 204
+
+    over = exact + b"x" * (1 << 20)
+    model_id, dataset_id = f"m{uuid.uuid4().hex[:8]}", f"d{uuid.uuid4().hex[:8]}.csv"
+    _error(door.call("POST", "/v1/models", params={"model_id": model_id}, data=over,
+                     headers={"Content-Type": "application/octet-stream"}), 413, 8)  # fmt: skip
+    _error(door.call("GET", f"/v1/models/{model_id}"), 404, 5, "MODEL_NOT_FOUND")
+    # without Content-Length too: the limit is counted as the body streams in
+    _error(door.call("POST", "/v1/datasets", params={"dataset_id": dataset_id}, data=_pieces(over),
+                     headers={"Content-Type": "text/csv"}), 413, 8)  # fmt: skip
+    _error(door.call("GET", f"/v1/datasets/{dataset_id}"), 404, 5, "DATASET_NOT_FOUND")
+    # and the name is free: nothing was half-kept
+    created = door.call("POST", "/v1/models", params={"model_id": model_id}, data=b"small",
+                        headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert door.call("DELETE", f"/v1/models/{model_id}").status_code == 204
+
+
 def test_a_download_of_something_unknown_is_a_404_with_the_json_error(door: Door) -> None:
     for path, reason in [("/v1/datasets/nothing.csv:download", "DATASET_NOT_FOUND"),
                          ("/v1/models/nothing:download", "MODEL_NOT_FOUND")]:  # fmt: skip
@@ -167,8 +225,8 @@ def test_a_download_is_a_stream_of_chunks_over_grpc(farm: Farm) -> None:
     content = _large_csv()
     client = farm.client
     client.datasets.CreateDataset(
-        dataset_service_pb2.CreateDatasetRequest(dataset_id=dataset_id,
-                                                 content=httpbody_pb2.HttpBody(content_type="text/csv", data=content)),
+        iter([dataset_service_pb2.CreateDatasetRequest(dataset_id=dataset_id,
+                                                       content=httpbody_pb2.HttpBody(content_type="text/csv", data=content))]),
         metadata=client.metadata, timeout=30,
     )  # fmt: skip
     request = dataset_service_pb2.DownloadDatasetRequest(name=f"datasets/{dataset_id}")

@@ -17,7 +17,7 @@ import pytest
 import requests
 import torch
 
-from conftest import Door
+from conftest import UPLOAD_LIMIT_BYTES, Door
 from farm_processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -202,6 +202,21 @@ def test_a_large_model_downloads_unchanged_through_both_apis(door: Door) -> None
         assert b"".join(reply.iter_content(64 * 1024)) == content
     assert door.call("GET", f"/v1/models/{name}:download").content == content
     _ok(door.call("DELETE", f"/api/v1/models/{name}"))
+
+
+def test_a_5mb_multipart_model_streams_in_unchanged_and_over_the_limit_is_413(door: Door) -> None:
+    content = np.random.default_rng(8).bytes(5 * 2**20 + 777)  # many messages of the upload stream
+    name = f"up_{uuid.uuid4().hex[:8]}"
+    reply = _ok(_multipart(door, "/api/v1/models", content, "model.pth", model_name=name))
+    assert reply["size_mb"] == pytest.approx(len(content) / 2**20, abs=1e-3)
+    assert door.call("GET", f"/api/v1/models/{name}").content == content
+    _ok(door.call("DELETE", f"/api/v1/models/{name}"))
+
+    over = np.random.default_rng(9).bytes(UPLOAD_LIMIT_BYTES + 2**20)
+    _error(door, _multipart(door, "/api/v1/models", over, "model.pth", model_name=name), 413, "limit")
+    _error(door, door.call("GET", f"/api/v1/models/{name}"), 404, name)
+    _error(door, _multipart(door, "/api/v1/datasets", over, "data.csv", dataset_name=name), 413, "limit")
+    _error(door, door.call("GET", f"/api/v1/datasets/{name}"), 404, name)
 
 
 def test_system_info_is_measured(door: Door) -> None:

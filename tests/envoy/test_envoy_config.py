@@ -117,7 +117,11 @@ def test_transcoder_options_are_the_ones_design_lists(tmp_path: Path) -> None:
     overrides = [r for r in routes(listener) if TRANSCODER in r.get("typed_per_filter_config", {})]
     uploads = [r for r in overrides if r["match"].get("safe_regex")]
     assert [r["match"]["safe_regex"]["regex"] for r in uploads] == ["^/api/v1/datasets$|^/api/v1/models$|^/v1/datasets$|^/v1/models$"]
-    assert [r["typed_per_filter_config"][BUFFER]["buffer"]["max_request_bytes"] for r in uploads] == [5000]
+    # uploads are client streams (each piece of the body a message): never buffered whole, the
+    # controller enforces their limit (its RESOURCE_EXHAUSTED is 413 through the methods' Lua)
+    assert [r["typed_per_filter_config"][BUFFER] for r in uploads] == [
+        {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute", "disabled": True}
+    ]
     assert [r["typed_per_filter_config"][TRANSCODER]["max_request_body_size"] for r in uploads] == [
         5000 + TRANSCODE_HEADROOM
     ]

@@ -17,13 +17,17 @@ from farm_processes import ControllerProcess, free_port
 
 MAX_BODY = 64 * 1024
 MAX_UPLOAD = 2 * 1024 * 1024  # over Envoy's 1 MiB default buffer, so that limit shows if it slips back
+#: The controller's upload limit (--max-upload-mb): streamed uploads pass Envoy unbuffered, and this is
+#: the limit that answers 413. Above MAX_UPLOAD (Envoy's unary response limit), so that a download over
+#: that limit can be stored.
+STORE_LIMIT = 2 * MAX_UPLOAD
 TASK = {"display_name": "waits", "script": {"source": "print(1)", "entrypoint": "main.py"}, "resources": {"gpus": 64}}
 
 
 @pytest.fixture(scope="module")
 def envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     root = tmp_path_factory.mktemp("envoy_door")
-    controller = ControllerProcess(root / "controller", free_port()).start()
+    controller = ControllerProcess(root / "controller", free_port(), extra=["--max-upload-mb", str(STORE_LIMIT >> 20)]).start()
     proxy = EnvoyProcess(root / "envoy", controller.address, max_body_bytes=MAX_BODY, max_upload_bytes=MAX_UPLOAD)
     try:
         yield proxy.start()
@@ -137,13 +141,18 @@ def test_bodies_over_the_limits_get_413_and_change_nothing(envoy: EnvoyProcess) 
 
 def test_uploads_have_the_larger_limit_and_come_back_whole(envoy: EnvoyProcess) -> None:
     csv = {"Content-Type": "text/csv"}
-    content = b"".join(b"%063d\n" % i for i in range(MAX_UPLOAD // 64))
-    assert len(content) == MAX_UPLOAD
+    content = b"".join(b"%063d\n" % i for i in range(STORE_LIMIT // 64))
+    assert len(content) == STORE_LIMIT
     assert call(envoy.url, "POST", "/v1/datasets?dataset_id=full.csv", content, headers=csv).status == 201
     # a response over 1 MiB, Envoy's default buffer
     download = call(envoy.url, "GET", "/v1/datasets/full.csv:download")
     assert download.status == 200 and download.body == content
+    # the controller refuses it as it streams in (RESOURCE_EXHAUSTED), the method's error_statuses make it 413
     status_body(call(envoy.url, "POST", "/v1/datasets?dataset_id=big.csv", content + b"x", headers=csv), 413, 8)
+    status_body(call(envoy.url, "GET", "/v1/datasets/big.csv"), 404, 5)
+    # sent in pieces it is refused all the same, and nothing is kept
+    pieces = iter([content[i : i + 100_000] for i in range(0, len(content), 100_000)] + [b"x"])
+    status_body(call(envoy.url, "POST", "/v1/datasets?dataset_id=big.csv", pieces, headers=csv), 413, 8)
     status_body(call(envoy.url, "GET", "/v1/datasets/big.csv"), 404, 5)
 
 
@@ -160,8 +169,8 @@ def test_a_download_over_the_response_limit_streams_through(envoy: EnvoyProcess)
     client = Client(envoy.controller_address)  # straight to the controller: REST would refuse the upload
     try:
         body = httpbody_pb2.HttpBody(content_type="text/csv", data=content)
-        client.datasets.CreateDataset(dataset_service_pb2.CreateDatasetRequest(dataset_id="huge.csv", content=body),
-                                      metadata=client.metadata, timeout=30)  # fmt: skip
+        first = dataset_service_pb2.CreateDatasetRequest(dataset_id="huge.csv", content=body)
+        client.datasets.CreateDataset(iter([first]), metadata=client.metadata, timeout=30)
     finally:
         client.close()
     download = call(envoy.url, "GET", "/v1/datasets/huge.csv:download")

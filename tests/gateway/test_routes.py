@@ -24,7 +24,11 @@ def _match(table: RouteTable, http_method: str, path: str) -> tuple[str, dict[st
 def test_every_rule_becomes_a_route(table: RouteTable) -> None:
     methods = {r.method for r in table.routes}
     assert "Hidden" not in methods  # no google.api.http rule
-    assert "Collect" not in methods  # client streaming is not served over REST
+    assert "Collect" not in methods  # client streaming is not served over REST...
+    upload = _routes(table, "StreamUpload")  # ...but as a streamed upload, when the body is an HttpBody
+    assert [(r.client_streaming, r.raw_request_body, r.body) for r in upload] == [(True, True, "file")]
+    assert upload[0].error_statuses == ((8, 413),)
+    assert not any(r.client_streaming for r in table.routes if r.method != "StreamUpload")
     assert {"Echo", "GetFile", "Cancel", "Upload", "Download", "Watch", "HeadItem", "AnyMethod"} <= methods
     assert all(r.service == SERVICE for r in table.routes)
 

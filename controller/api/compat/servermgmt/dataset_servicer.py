@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -9,9 +10,10 @@ from google.protobuf import struct_pb2
 
 from aifarm.compat.servermgmt.v1 import dataset_service_pb2 as pb
 from aifarm.compat.servermgmt.v1 import dataset_service_pb2_grpc
-from controller.api.compat.servermgmt.multipart_upload import uploaded_file
+from controller.api.compat.servermgmt.multipart_upload import MultipartUpload
 from controller.api.compat.servermgmt.shapes import iso, json_array, size_mb
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import first_message, upload_pieces
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import Dataset
@@ -41,13 +43,16 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
         return self._info(await self.datasets.get(request.dataset_name))
 
     async def UploadDataset(
-        self, request: pb.UploadDatasetRequest, context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[pb.UploadDatasetRequest], context: grpc.aio.ServicerContext
     ) -> pb.UploadDatasetResponse:
-        if not request.dataset_name:
+        # The name and content type come in the first message; the body streams on through the parser.
+        first = await first_message(requests)
+        if not first.dataset_name:
             raise InvalidArgument("dataset_name is required (?dataset_name=...)")
-        upload = uploaded_file(request.file)
-        fmt = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
-        dataset = await self.datasets.create(request.dataset_name, fmt, upload.filename, upload.chunks())
+        upload = MultipartUpload(first.file.content_type, upload_pieces(first, requests, "file", context))
+        filename = await upload.open()
+        fmt = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        dataset = await self.datasets.create(first.dataset_name, fmt, filename, upload.chunks())
         return pb.UploadDatasetResponse(
             message=f"Dataset '{dataset.id}' uploaded successfully", name=dataset.id, size_mb=size_mb(dataset.size_bytes)
         )

@@ -11,10 +11,10 @@ from google.protobuf import struct_pb2
 
 from aifarm.compat.servermgmt.v1 import model_service_pb2 as pb
 from aifarm.compat.servermgmt.v1 import model_service_pb2_grpc
-from controller.api.compat.servermgmt.multipart_upload import uploaded_file
+from controller.api.compat.servermgmt.multipart_upload import MultipartUpload
 from controller.api.compat.servermgmt.shapes import iso, json_array, size_mb
 from controller.api.errors import maps_domain_errors
-from controller.api.http_body import http_body_stream
+from controller.api.http_body import first_message, http_body_stream, upload_pieces
 from controller.domain.errors import InvalidArgument
 from controller.domain.models import ModelRegistry
 from controller.domain.types import Model
@@ -46,11 +46,16 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         async for message in http_body_stream("application/octet-stream", chunks):
             yield message
 
-    async def UploadModel(self, request: pb.UploadModelRequest, context: grpc.aio.ServicerContext) -> pb.UploadModelResponse:
-        if not request.model_name:
+    async def UploadModel(
+        self, requests: AsyncIterator[pb.UploadModelRequest], context: grpc.aio.ServicerContext
+    ) -> pb.UploadModelResponse:
+        # The name and content type come in the first message; the body streams on through the parser.
+        first = await first_message(requests)
+        if not first.model_name:
             raise InvalidArgument("model_name is required (?model_name=...)")
-        upload = uploaded_file(request.file)
-        model = await self.models.create(request.model_name, upload.chunks())
+        upload = MultipartUpload(first.file.content_type, upload_pieces(first, requests, "file", context))
+        await upload.open()
+        model = await self.models.create(first.model_name, upload.chunks())
         return pb.UploadModelResponse(
             message=f"Model '{model.name}' uploaded successfully", name=model.name, size_mb=size_mb(model.size_bytes)
         )

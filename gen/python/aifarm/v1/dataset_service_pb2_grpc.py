@@ -38,7 +38,7 @@ class DatasetServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateDataset = channel.unary_unary(
+        self.CreateDataset = channel.stream_unary(
                 '/aifarm.v1.DatasetService/CreateDataset',
                 request_serializer=aifarm_dot_v1_dot_dataset__service__pb2.CreateDatasetRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_dataset__pb2.Dataset.FromString,
@@ -69,8 +69,10 @@ class DatasetServiceServicer:
     """Upload, list and download datasets.
     """
 
-    def CreateDataset(self, request, context):
-        """Upload a dataset; the request body is the file itself.
+    def CreateDataset(self, request_iterator, context):
+        """Upload a dataset; the request body is the file itself, streamed in pieces: the
+        first message carries dataset_id, format, description and the content type, every
+        message (the first included) a piece of the file. 413 over the upload limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +109,7 @@ class DatasetServiceServicer:
 
 def add_DatasetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateDataset': grpc.unary_unary_rpc_method_handler(
+            'CreateDataset': grpc.stream_unary_rpc_method_handler(
                     servicer.CreateDataset,
                     request_deserializer=aifarm_dot_v1_dot_dataset__service__pb2.CreateDatasetRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_dataset__pb2.Dataset.SerializeToString,
@@ -145,7 +147,7 @@ class DatasetService:
     """
 
     @staticmethod
-    def CreateDataset(request,
+    def CreateDataset(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -155,8 +157,8 @@ class DatasetService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_unary(
+            request_iterator,
             target,
             '/aifarm.v1.DatasetService/CreateDataset',
             aifarm_dot_v1_dot_dataset__service__pb2.CreateDatasetRequest.SerializeToString,

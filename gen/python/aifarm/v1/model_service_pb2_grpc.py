@@ -38,7 +38,7 @@ class ModelServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateModel = channel.unary_unary(
+        self.CreateModel = channel.stream_unary(
                 '/aifarm.v1.ModelService/CreateModel',
                 request_serializer=aifarm_dot_v1_dot_model__service__pb2.CreateModelRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_model__pb2.Model.FromString,
@@ -69,8 +69,10 @@ class ModelServiceServicer:
     """The model registry: upload, list, download and delete weight files.
     """
 
-    def CreateModel(self, request, context):
-        """Upload a model; the request body is the file itself.
+    def CreateModel(self, request_iterator, context):
+        """Upload a model; the request body is the file itself, streamed in pieces: the first
+        message carries model_id and the content type, every message (the first included)
+        a piece of the file. 413 over the upload limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +109,7 @@ class ModelServiceServicer:
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateModel': grpc.unary_unary_rpc_method_handler(
+            'CreateModel': grpc.stream_unary_rpc_method_handler(
                     servicer.CreateModel,
                     request_deserializer=aifarm_dot_v1_dot_model__service__pb2.CreateModelRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_model__pb2.Model.SerializeToString,
@@ -145,7 +147,7 @@ class ModelService:
     """
 
     @staticmethod
-    def CreateModel(request,
+    def CreateModel(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -155,8 +157,8 @@ class ModelService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_unary(
+            request_iterator,
             target,
             '/aifarm.v1.ModelService/CreateModel',
             aifarm_dot_v1_dot_model__service__pb2.CreateModelRequest.SerializeToString,

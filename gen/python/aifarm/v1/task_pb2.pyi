@@ -123,7 +123,7 @@ class Task(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScriptSpec(_message.Message):
-    __slots__ = ("source", "entrypoint", "interpreter", "args", "env")
+    __slots__ = ("source", "entrypoint", "interpreter", "args", "env", "requirements")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -136,12 +136,14 @@ class ScriptSpec(_message.Message):
     INTERPRETER_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
     source: str
     entrypoint: str
     interpreter: str
     args: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.ScalarMap[str, str]
-    def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., interpreter: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    requirements: str
+    def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., interpreter: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., requirements: _Optional[str] = ...) -> None: ...
 
 class TrainingSpec(_message.Message):
     __slots__ = ("architecture", "dataset", "synthetic", "epochs", "batch_size", "learning_rate", "optimizer", "loss_function", "validation_split", "seed", "device")

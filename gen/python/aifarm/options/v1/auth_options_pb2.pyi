@@ -8,7 +8,9 @@ AUTH_FIELD_NUMBER: _ClassVar[int]
 auth: _descriptor.FieldDescriptor
 
 class AuthOptions(_message.Message):
-    __slots__ = ("allow_unauthenticated",)
+    __slots__ = ("allow_unauthenticated", "agent_only")
     ALLOW_UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ONLY_FIELD_NUMBER: _ClassVar[int]
     allow_unauthenticated: bool
-    def __init__(self, allow_unauthenticated: _Optional[bool] = ...) -> None: ...
+    agent_only: bool
+    def __init__(self, allow_unauthenticated: _Optional[bool] = ..., agent_only: _Optional[bool] = ...) -> None: ...

@@ -46,7 +46,7 @@ class DatasetServiceStub:
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.GetDatasetRequest.SerializeToString,
                 response_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.DatasetInfo.FromString,
                 _registered_method=True)
-        self.UploadDataset = channel.unary_unary(
+        self.UploadDataset = channel.stream_unary(
                 '/aifarm.compat.servermgmt.v1.DatasetService/UploadDataset',
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.UploadDatasetRequest.SerializeToString,
                 response_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.UploadDatasetResponse.FromString,
@@ -71,8 +71,9 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def UploadDataset(self, request, context):
+    def UploadDataset(self, request_iterator, context):
         """Upload a dataset file (.npz, .pt or .csv) as multipart/form-data field "file"; 409 when the name exists.
+        The body is streamed in pieces (see UploadDatasetRequest); 413 over the upload limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,7 +92,7 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.GetDatasetRequest.FromString,
                     response_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.DatasetInfo.SerializeToString,
             ),
-            'UploadDataset': grpc.unary_unary_rpc_method_handler(
+            'UploadDataset': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadDataset,
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.UploadDatasetRequest.FromString,
                     response_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.UploadDatasetResponse.SerializeToString,
@@ -163,7 +164,7 @@ class DatasetService:
             _registered_method=True)
 
     @staticmethod
-    def UploadDataset(request,
+    def UploadDataset(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -173,8 +174,8 @@ class DatasetService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_unary(
+            request_iterator,
             target,
             '/aifarm.compat.servermgmt.v1.DatasetService/UploadDataset',
             aifarm_dot_compat_dot_servermgmt_dot_v1_dot_dataset__service__pb2.UploadDatasetRequest.SerializeToString,

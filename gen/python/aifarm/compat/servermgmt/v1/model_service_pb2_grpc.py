@@ -47,7 +47,7 @@ class ModelServiceStub:
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.DownloadModelRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
-        self.UploadModel = channel.unary_unary(
+        self.UploadModel = channel.stream_unary(
                 '/aifarm.compat.servermgmt.v1.ModelService/UploadModel',
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.UploadModelRequest.SerializeToString,
                 response_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.UploadModelResponse.FromString,
@@ -77,8 +77,9 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def UploadModel(self, request, context):
+    def UploadModel(self, request_iterator, context):
         """Upload a model file as multipart/form-data field "file"; 409 when the name exists.
+        The body is streamed in pieces (see UploadModelRequest); 413 over the upload limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,7 +105,7 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.DownloadModelRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
-            'UploadModel': grpc.unary_unary_rpc_method_handler(
+            'UploadModel': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadModel,
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.UploadModelRequest.FromString,
                     response_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.UploadModelResponse.SerializeToString,
@@ -181,7 +182,7 @@ class ModelService:
             _registered_method=True)
 
     @staticmethod
-    def UploadModel(request,
+    def UploadModel(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -191,8 +192,8 @@ class ModelService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_unary(
+            request_iterator,
             target,
             '/aifarm.compat.servermgmt.v1.ModelService/UploadModel',
             aifarm_dot_compat_dot_servermgmt_dot_v1_dot_model__service__pb2.UploadModelRequest.SerializeToString,

@@ -1,0 +1,1 @@
+"""ShelbyCompute (seeds/003) on the core domain: jobs are script tasks, its agents are polling nodes."""

@@ -1,0 +1,190 @@
+"""Script tasks <-> ShelbyCompute's job shapes (camelCase keys, Unix-second times, nulls)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from aifarm.compat.shelby.v1 import job_pb2
+from aifarm.compat.shelby.v1 import job_service_pb2 as pb
+from aifarm.v1 import task_pb2
+from controller.domain.errors import FailedPrecondition, InvalidArgument
+from controller.domain.types import AttemptRecord, LogLine, Task, TaskSpec, TaskState
+
+#: Task states as ShelbyCompute names job statuses.
+STATUS = {
+    TaskState.PENDING: "pending",
+    TaskState.ASSIGNED: "assigned",
+    TaskState.RUNNING: "running",
+    TaskState.PAUSED: "running",
+    TaskState.COMPLETED: "finished",
+    TaskState.FAILED: "failed",
+    TaskState.CANCELLED: "cancelled",
+}
+STATES_OF = {name: [s for s, n in STATUS.items() if n == name] for name in dict.fromkeys(STATUS.values())}
+DEFAULT_ENTRYPOINT = "train.py"
+#: A week: runtimeMinutesEstimate bounds each run (0: no bound).
+MAX_RUNTIME_MINUTES = 7 * 24 * 60
+_ENTRYPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.(py|sh)$")
+#: Task labels that hold what a job was created with.
+DATASET_NAME, DATASET_URL, DATASET_HASH, META, RUNTIME = (
+    "dataset_name", "dataset_url", "dataset_hash", "meta", "runtime_minutes_estimate",
+)  # fmt: skip
+
+
+def value(item: str | float | None) -> struct_pb2.Value:
+    """A google.protobuf.Value: the item, or JSON null for None."""
+    out = struct_pb2.Value()
+    if item is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(item, str):
+        out.string_value = item
+    else:
+        out.number_value = item
+    return out
+
+
+def struct(items: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(items)
+    return out
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def new_task(request: pb.CreateJobRequest) -> Task:
+    """The held script task of a new job: it is scheduled once its script is uploaded."""
+    if not request.datasetName.strip():
+        raise InvalidArgument("datasetName is required", reason="INVALID_JOB")
+    minutes = request.runtimeMinutesEstimate
+    if not 0 <= minutes <= MAX_RUNTIME_MINUTES:
+        raise InvalidArgument(f"runtimeMinutesEstimate must be between 0 and {MAX_RUNTIME_MINUTES}", reason="INVALID_JOB")
+    labels = {DATASET_NAME: request.datasetName, DATASET_URL: request.datasetUrl, DATASET_HASH: request.datasetHash,
+              RUNTIME: repr(float(minutes))}  # fmt: skip
+    if request.HasField("meta"):
+        labels[META] = json.dumps(json_format.MessageToDict(request.meta))
+    spec = task_pb2.ScriptSpec(entrypoint=DEFAULT_ENTRYPOINT, env=job_env(request.jobId, labels))
+    return Task(
+        id=request.jobId,
+        spec=_spec(spec),
+        display_name=request.datasetName,
+        labels=labels,
+        time_limit_seconds=math.ceil(minutes * 60),
+        held=True,
+        state_reason="waiting for its script (POST /api/jobs/upload-script)",
+    )
+
+
+def job_env(job_id: str, labels: dict[str, str]) -> dict[str, str]:
+    """Variables a job's script runs with (JOB_ID is filled in once the id is known)."""
+    env = {"DATASET_NAME": labels.get(DATASET_NAME, ""), "DATASET_URL": labels.get(DATASET_URL, ""),
+           "DATASET_HASH": labels.get(DATASET_HASH, "")}  # fmt: skip
+    if job_id:
+        env["JOB_ID"] = job_id
+    return env
+
+
+def uploaded_spec(task: Task, request: pb.UploadScriptRequest) -> TaskSpec:
+    """The task's spec with the uploaded script, requirements and entry point."""
+    if not request.script.strip():
+        raise InvalidArgument("script is required", reason="INVALID_SCRIPT")
+    if task.spec.kind != "script":
+        raise FailedPrecondition(f"task {task.id!r} is a {task.spec.kind} task, not a script job", reason="NOT_A_SCRIPT_JOB")
+    entrypoint = request.entrypoint or DEFAULT_ENTRYPOINT
+    if not _ENTRYPOINT.match(entrypoint) or ".." in entrypoint:
+        raise InvalidArgument(
+            f"entrypoint {entrypoint!r} must be a plain file name ending in .py or .sh", reason="INVALID_SCRIPT"
+        )
+    spec = script_spec(task)
+    spec.source, spec.entrypoint, spec.requirements = request.script, entrypoint, request.requirements
+    spec.interpreter = ""
+    spec.env["JOB_ID"] = task.id
+    return _spec(spec)
+
+
+def _spec(spec: task_pb2.ScriptSpec) -> TaskSpec:
+    return TaskSpec("script", json_format.MessageToJson(spec, indent=None))
+
+
+def script_spec(task: Task) -> task_pb2.ScriptSpec:
+    if task.spec.kind != "script":
+        return task_pb2.ScriptSpec()
+    return json_format.Parse(task.spec.payload, task_pb2.ScriptSpec(), ignore_unknown_fields=True)
+
+
+def runtime_minutes(task: Task) -> float:
+    """The bound a job was created with (minutes; 0: none)."""
+    given = task.labels.get(RUNTIME)
+    return float(given) if given else task.time_limit_seconds / 60
+
+
+def meta(task: Task) -> struct_pb2.Struct:
+    raw = task.labels.get(META)
+    return struct(json.loads(raw)) if raw else struct_pb2.Struct()
+
+
+def _seconds(moment: float) -> int | None:
+    return int(moment) if moment else None
+
+
+def job_fields(task: Task) -> dict[str, Any]:
+    """The fields Job and JobDetail share."""
+    ended = task.state.terminal
+    spec = script_spec(task)
+    duration = round(task.end_time - task.start_time, 3) if ended and task.start_time and task.end_time else None
+    metadata = {
+        "task": f"tasks/{task.id}", "kind": task.spec.kind, "attempt": task.attempt, "stateReason": task.state_reason,
+        "entrypoint": spec.entrypoint, "hasScript": bool(spec.source), "runtimeMinutesEstimate": runtime_minutes(task),
+        "datasetHash": task.labels.get(DATASET_HASH, ""),
+        "exitCode": task.result.exit_code if ended and task.attempt else None,
+        "error": task.result.error if task.state is TaskState.FAILED else None,
+    }  # fmt: skip
+    return {
+        "jobId": task.id,
+        "status": STATUS[task.state],
+        "datasetName": task.labels.get(DATASET_NAME, task.display_name),
+        "datasetUrl": task.labels.get(DATASET_URL, ""),
+        "meta": meta(task),
+        "createdAt": int(task.create_time),
+        "assignedNode": value(task.node_id or None),
+        "startedAt": value(_seconds(task.start_time)),
+        "finishedAt": value(_seconds(task.end_time) if ended else None),
+        "duration": value(duration),
+        "modelHash": value((task.result.output_sha256 or None) if ended else None),
+        "metadata": struct(metadata),
+    }
+
+
+def job(task: Task) -> job_pb2.Job:
+    return job_pb2.Job(**job_fields(task))
+
+
+def log_entry(line: LogLine) -> job_pb2.LogEntry:
+    return job_pb2.LogEntry(line=line.text, timestamp=int(line.time))
+
+
+def provenance(task: Task, attempts: Sequence[AttemptRecord]) -> list[struct_pb2.Struct]:
+    """Where the job came from and where each attempt ran, from what the controller recorded."""
+    spec = script_spec(task)
+    records = [{"event": "created", "timestamp": int(task.create_time), "datasetName": task.labels.get(DATASET_NAME, ""),
+                "datasetUrl": task.labels.get(DATASET_URL, ""), "datasetHash": task.labels.get(DATASET_HASH, "")}]  # fmt: skip
+    if spec.source:
+        records.append({"event": "script", "entrypoint": spec.entrypoint, "scriptHash": sha256(spec.source),
+                        "requirementsHash": sha256(spec.requirements) if spec.requirements else None})  # fmt: skip
+    for a in attempts:
+        ended = a.state.terminal
+        records.append({
+            "event": "attempt", "attempt": a.attempt, "nodeId": a.node_id, "status": STATUS[a.state],
+            "startedAt": _seconds(a.start_time), "finishedAt": _seconds(a.end_time) if ended else None,
+            "exitCode": a.exit_code if ended else None, "modelHash": (a.output_sha256 or None) if ended else None,
+            "error": a.error or None,
+        })  # fmt: skip
+    return [struct(r) for r in records]
