@@ -76,15 +76,7 @@ class NodeRegistry:
 
     def connect(self, node: Node) -> AgentSession:
         """Register a node from its hello; a previous stream of the same node is closed."""
-        if (old := self._sessions.pop(node.id, None)) is not None:
-            log.warning("node reconnected; closing its previous stream", node_id=node.id)
-            old.close()
-        known = self.nodes.get(node.id)
-        if known is not None:
-            node.create_time = known.create_time
-        node.state, node.last_seen = NodeState.ONLINE, time.time()
-        self.nodes[node.id] = node
-        self._grace_until.pop(node.id, None)
+        self._admit(node)
         session = AgentSession(node.id)
         self._sessions[node.id] = session
         return session
@@ -94,7 +86,13 @@ class NodeRegistry:
 
         The dispatcher pushes nothing to it; it takes work through `TaskBook.claim`.
         """
+        self._admit(node)
+        return node
+
+    def _admit(self, node: Node) -> None:
+        """The node is online now; a previous stream of it is closed, its first join kept."""
         if (old := self._sessions.pop(node.id, None)) is not None:
+            log.warning("node reconnected; closing its previous stream", node_id=node.id)
             old.close()
         known = self.nodes.get(node.id)
         if known is not None:
@@ -102,7 +100,6 @@ class NodeRegistry:
         node.state, node.last_seen = NodeState.ONLINE, time.time()
         self.nodes[node.id] = node
         self._grace_until.pop(node.id, None)
-        return node
 
     def online(self, node_id: str) -> Node | None:
         """The node when it is online, else None."""

@@ -17,18 +17,6 @@ def iso(seconds: float) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def value(item: str | float | None) -> struct_pb2.Value:
-    """A google.protobuf.Value: the item, or JSON null for None."""
-    out = struct_pb2.Value()
-    if item is None:
-        out.null_value = struct_pb2.NULL_VALUE
-    elif isinstance(item, str):
-        out.string_value = item
-    else:
-        out.number_value = float(item)
-    return out
-
-
 def json_array(messages: Iterable[Message]) -> struct_pb2.ListValue:
     """A bare JSON array of messages, printed as both doors print messages (proto names, zero values)."""
     out = struct_pb2.ListValue()

@@ -9,7 +9,8 @@ import grpc
 
 from aifarm.compat.servermgmt.v1 import system_service_pb2 as pb
 from aifarm.compat.servermgmt.v1 import system_service_pb2_grpc
-from controller.api.compat.servermgmt.shapes import iso, value
+from controller.api.compat.json_values import value
+from controller.api.compat.servermgmt.shapes import iso
 from controller.api.errors import maps_domain_errors
 from controller.host_probe import HostProbe
 

@@ -9,7 +9,8 @@ from google.protobuf import json_format
 from aifarm.compat.servermgmt.v1 import training_pb2
 from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
 from aifarm.v1 import task_pb2
-from controller.api.compat.servermgmt.shapes import iso, value
+from controller.api.compat.json_values import value
+from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import LogLine, MetricPoint, Task, TaskState
 

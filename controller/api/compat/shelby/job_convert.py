@@ -14,6 +14,7 @@ from google.protobuf import json_format, struct_pb2
 from aifarm.compat.shelby.v1 import job_pb2
 from aifarm.compat.shelby.v1 import job_service_pb2 as pb
 from aifarm.v1 import task_pb2
+from controller.api.compat.json_values import value
 from controller.domain.errors import FailedPrecondition, InvalidArgument
 from controller.domain.types import AttemptRecord, LogLine, Task, TaskSpec, TaskState
 
@@ -36,18 +37,6 @@ _ENTRYPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.(py|sh)$")
 DATASET_NAME, DATASET_URL, DATASET_HASH, META, RUNTIME = (
     "dataset_name", "dataset_url", "dataset_hash", "meta", "runtime_minutes_estimate",
 )  # fmt: skip
-
-
-def value(item: str | float | None) -> struct_pb2.Value:
-    """A google.protobuf.Value: the item, or JSON null for None."""
-    out = struct_pb2.Value()
-    if item is None:
-        out.null_value = struct_pb2.NULL_VALUE
-    elif isinstance(item, str):
-        out.string_value = item
-    else:
-        out.number_value = item
-    return out
 
 
 def struct(items: dict[str, Any]) -> struct_pb2.Struct:
