@@ -23,7 +23,7 @@ import torch
 
 from agent.training.data import make_synthetic
 from agent.training.loop import Control, train
-from agent.training.spec import SyntheticData, TrainingConfig
+from taskspec.training import SyntheticData, TrainingConfig
 
 
 @dataclass

@@ -22,6 +22,9 @@ import structlog
 
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter, task_env
 from aifarm.v1 import task_pb2
+from taskspec.errors import SpecError
+from taskspec.proto import script_from_proto
+from taskspec.script import validate_entrypoint
 
 #: Lines longer than this are passed on in pieces of this size.
 MAX_LINE_BYTES = 64 * 1024
@@ -31,7 +34,6 @@ DEFAULT_GRACE_SECONDS = 5.0
 _DRAIN_SECONDS = 5.0
 
 _INTERPRETERS = {"python": [sys.executable, "-u"], "bash": ["bash"]}
-_EXTENSIONS = {".py": "python", ".sh": "bash"}
 
 
 class Ending(enum.Enum):
@@ -187,10 +189,6 @@ def describe_exit(returncode: int) -> tuple[int, str]:
 # --- the script runner ------------------------------------------------------------------
 
 
-class SpecError(ValueError):
-    """The spec cannot be run as given."""
-
-
 class _RequirementsFailed(Exception):
     """The script's requirements could not be installed."""
 
@@ -226,15 +224,9 @@ class Launch:
 
 def plan_launch(spec: task_pb2.ScriptSpec) -> Launch:
     """Check the entry point and interpreter; raises `SpecError` with the reason."""
-    entrypoint = spec.entrypoint or "main.py"
-    if "/" in entrypoint or "\\" in entrypoint or "\0" in entrypoint or ".." in entrypoint:
-        raise SpecError(f"entrypoint {entrypoint!r} must be a plain file name (no path separators or '..')")
-    interpreter = spec.interpreter or _EXTENSIONS.get(Path(entrypoint).suffix, "")
-    if not interpreter:
-        raise SpecError(f"cannot infer the interpreter of {entrypoint!r}; set interpreter to 'python' or 'bash'")
-    if interpreter not in _INTERPRETERS:
-        raise SpecError(f"unknown interpreter {interpreter!r}; use 'python' or 'bash'")
-    return Launch(entrypoint=entrypoint, interpreter=interpreter, args=list(spec.args))
+    script = script_from_proto(spec)
+    entrypoint = validate_entrypoint(script.entrypoint)
+    return Launch(entrypoint=entrypoint, interpreter=script.launch_interpreter(), args=list(script.args))
 
 
 class ScriptRunner(Runner):

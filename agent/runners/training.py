@@ -29,53 +29,19 @@ from agent.runners.script import (
     pump_lines,
     sha256_file,
 )
-from agent.training.spec import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_LEARNING_RATE,
-    DEFAULT_VALIDATION_SPLIT,
-    SpecError,
-    SyntheticData,
-    TrainingConfig,
-    WorkerSpec,
-    validate_config,
-    validate_synthetic,
-)
+from agent.training.spec import WorkerSpec
 from aifarm.v1 import task_pb2
+from taskspec.errors import SpecError
+from taskspec.proto import training_from_proto
+from taskspec.training import CHECKPOINT_FILE
 
 #: The directory holding the `agent` package, put on the worker's PYTHONPATH.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = "training_spec.json"
-CHECKPOINT_FILE = "checkpoint.pt"
 #: Seconds a stopped worker gets to finish its step and checkpoint before it is terminated.
 DEFAULT_STOP_TIMEOUT_SECONDS = 120.0
 #: stderr lines quoted in the error when the worker crashes.
 _STDERR_TAIL = 10
-
-
-def config_from_proto(spec: task_pb2.TrainingSpec) -> TrainingConfig:
-    """The proto's fields with the documented defaults for unset (zero) values."""
-    return TrainingConfig(
-        architecture=spec.architecture,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size or DEFAULT_BATCH_SIZE,
-        learning_rate=spec.learning_rate or DEFAULT_LEARNING_RATE,
-        optimizer=spec.optimizer or "adam",
-        loss_function=spec.loss_function or "cross_entropy",
-        # A float32 on the wire: round off the noise (0.2 arrives as 0.20000000298).
-        validation_split=round(spec.validation_split, 6) or DEFAULT_VALIDATION_SPLIT,
-        seed=spec.seed,
-        device=spec.device or "auto",
-    )
-
-
-def synthetic_from_proto(spec: task_pb2.SyntheticDataset) -> SyntheticData:
-    return SyntheticData(
-        samples=spec.samples or 512,
-        features=spec.features or 16,
-        classes=spec.classes or 4,
-        image_size=spec.image_size,
-        channels=spec.channels or 3,
-    )
 
 
 class TrainingRunner(Runner):
@@ -145,15 +111,9 @@ class TrainingRunner(Runner):
             raise
 
     def _plan(self) -> WorkerSpec:
-        config = config_from_proto(self._spec)
-        validate_config(config)
-        source = self._spec.WhichOneof("data")
-        if source is None:
-            raise SpecError("training needs data: set dataset or synthetic")
-        synthetic = synthetic_from_proto(self._spec.synthetic) if source == "synthetic" else None
-        if synthetic is not None:
-            validate_synthetic(synthetic, config.architecture)
-        return WorkerSpec(config=config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=synthetic)
+        spec = training_from_proto(self._spec)
+        spec.validate()
+        return WorkerSpec(config=spec.config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=spec.synthetic)
 
     async def _resolve_dataset(self, worker_spec: WorkerSpec) -> WorkerSpec:
         if worker_spec.synthetic is not None:

@@ -24,14 +24,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from agent.training.spec import SyntheticData, TrainingError
+from taskspec.errors import DatasetError
+from taskspec.training import SyntheticData
 
 #: More classes than this is taken as a labelling mistake rather than a task.
 MAX_CLASSES = 100_000
-
-
-class DatasetError(TrainingError, ValueError):
-    """The dataset cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)

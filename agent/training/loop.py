@@ -24,7 +24,8 @@ from torch.nn import functional as F
 
 from agent.training.data import Dataset
 from agent.training.models import build_model
-from agent.training.spec import TrainingConfig, TrainingError
+from agent.training.spec import TrainingError
+from taskspec.training import TrainingConfig
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
 #: Seconds between progress events within an epoch.

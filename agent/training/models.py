@@ -19,7 +19,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from agent.training.spec import ARCHITECTURES, IMAGE_ARCHITECTURES, TrainingError
+from agent.training.spec import TrainingError
+from taskspec.training import ARCHITECTURES, IMAGE_ARCHITECTURES
 
 
 class ModelError(TrainingError, ValueError):

@@ -1,8 +1,7 @@
-"""What a training worker is told to do, as plain dataclasses and JSON.
+"""What a training worker is told to do, as JSON: the runner writes it, the worker reads it back.
 
-The agent's runner builds a `WorkerSpec` from the proto, validates it and
-writes it as JSON; the worker reads it back. This module imports no torch, so
-the agent can validate a spec without loading it.
+The training spec itself (hyperparameters, ranges, synthetic data) is `taskspec.training`,
+shared with the controller; this module imports no torch either.
 """
 
 from __future__ import annotations
@@ -11,59 +10,12 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50")
-#: Architectures that need image input (channels, height, width).
-IMAGE_ARCHITECTURES = ("cnn", "resnet18", "resnet50")
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
-LOSSES = ("cross_entropy", "mse", "mae", "bce")
-DEVICES = ("auto", "cpu", "cuda")
-
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_LEARNING_RATE = 0.001
-DEFAULT_VALIDATION_SPLIT = 0.2
+from taskspec.errors import WorkError
+from taskspec.training import SyntheticData, TrainingConfig
 
 
-class TrainingError(Exception):
-    """A training run cannot go on, for a reason worth telling the user as is."""
-
-
-class SpecError(TrainingError, ValueError):
-    """The spec is invalid."""
-
-
-@dataclass(frozen=True)
-class SyntheticData:
-    """A learnable labelled dataset generated from the seed."""
-
-    #: Number of samples.
-    samples: int = 512
-    #: Features per sample of tabular data; ignored for images.
-    features: int = 16
-    #: Number of classes.
-    classes: int = 4
-    #: Image side in pixels; 0 makes tabular data.
-    image_size: int = 0
-    #: Image channels (used only when image_size > 0).
-    channels: int = 3
-
-    @property
-    def is_image(self) -> bool:
-        return self.image_size > 0
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Hyperparameters of one run, defaults already applied."""
-
-    architecture: str
-    epochs: int
-    batch_size: int = DEFAULT_BATCH_SIZE
-    learning_rate: float = DEFAULT_LEARNING_RATE
-    optimizer: str = "adam"
-    loss_function: str = "cross_entropy"
-    validation_split: float = DEFAULT_VALIDATION_SPLIT
-    seed: int = 0
-    device: str = "auto"
+class TrainingError(WorkError):
+    """A training run cannot go on (CUDA missing, a model that cannot take the data, ...)."""
 
 
 @dataclass(frozen=True)
@@ -90,39 +42,3 @@ class WorkerSpec:
             synthetic=SyntheticData(**synthetic) if synthetic else None,
             dataset_path=raw.get("dataset_path", ""),
         )
-
-
-def validate_config(config: TrainingConfig) -> None:
-    """Raise `SpecError` naming the first field out of range."""
-    _check(config.architecture in ARCHITECTURES, f"architecture {config.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-    _check(1 <= config.epochs <= 1000, f"epochs must be 1 to 1000, got {config.epochs}")
-    _check(1 <= config.batch_size <= 256, f"batch_size must be 1 to 256, got {config.batch_size}")
-    _check(0.0001 <= config.learning_rate <= 1.0, f"learning_rate must be 0.0001 to 1.0, got {config.learning_rate}")
-    _check(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-    _check(config.loss_function in LOSSES, f"loss_function {config.loss_function!r} is not one of {', '.join(LOSSES)}")
-    _check(0.0 < config.validation_split < 1.0, f"validation_split must be between 0 and 1, got {config.validation_split}")
-    _check(config.device in DEVICES, f"device {config.device!r} is not one of {', '.join(DEVICES)}")
-
-
-def validate_synthetic(data: SyntheticData, architecture: str) -> None:
-    """Raise `SpecError` for sizes out of range or data the architecture cannot take."""
-    _check(2 <= data.samples <= 1_000_000, f"synthetic samples must be 2 to 1000000, got {data.samples}")
-    _check(2 <= data.classes <= 1000, f"synthetic classes must be 2 to 1000, got {data.classes}")
-    _check(0 <= data.image_size <= 512, f"synthetic image_size must be 0 to 512, got {data.image_size}")
-    if data.is_image:
-        _check(1 <= data.channels <= 16, f"synthetic channels must be 1 to 16, got {data.channels}")
-        values = data.samples * data.channels * data.image_size**2
-    else:
-        _check(1 <= data.features <= 100_000, f"synthetic features must be 1 to 100000, got {data.features}")
-        values = data.samples * data.features
-    # float32: keep a generated dataset under 2 GiB.
-    _check(values <= 512 * 1024 * 1024, f"synthetic dataset of {values} values is too large")
-    _check(
-        data.is_image or architecture not in IMAGE_ARCHITECTURES,
-        f"architecture {architecture!r} needs image data; set synthetic.image_size or use 'mlp'",
-    )
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise SpecError(message)

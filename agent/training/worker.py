@@ -31,7 +31,9 @@ from typing import Any, TextIO
 
 from agent.training.data import Dataset, load_dataset, make_synthetic
 from agent.training.loop import Control, train
-from agent.training.spec import TrainingError, WorkerSpec, validate_config
+from agent.training.spec import WorkerSpec
+from taskspec.errors import WorkError
+from taskspec.training import validate_config
 
 
 class JsonLines:
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         validate_config(spec.config)
         data = load_data(spec)
         result = train(spec.config, data, Path(spec.checkpoint_path), control, events)
-    except TrainingError as exc:
+    except WorkError as exc:
         events.log(f"error: {exc}")
         events.done("failed", str(exc))
         return 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
-from agent.runners.training import config_from_proto
-from agent.training.spec import SpecError, validate_config
 from aifarm.v1 import agent_service_pb2, node_pb2, task_pb2
 from controller.api.convert_common import seconds, timestamp
 from controller.domain.errors import InvalidArgument
+from taskspec.errors import SpecError
+from taskspec.proto import training_from_proto
 from controller.domain.types import (
     Artifact,
     LogLine,
@@ -92,11 +92,9 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
 def _validate_training(spec: task_pb2.TrainingSpec) -> None:
     """The ranges the agent enforces, checked before the task is accepted (clear 400, nothing queued)."""
     try:
-        validate_config(config_from_proto(spec))
+        training_from_proto(spec).validate()
     except SpecError as exc:
         raise InvalidArgument(str(exc), reason="INVALID_TRAINING_SPEC") from None
-    if spec.WhichOneof("data") is None:
-        raise InvalidArgument("training needs data: set dataset or synthetic", reason="INVALID_TRAINING_SPEC")
 
 
 def task_to_proto(t: Task) -> task_pb2.Task:

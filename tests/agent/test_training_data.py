@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from agent.training.data import DatasetError, load_dataset, make_synthetic
-from agent.training.spec import SyntheticData
+from taskspec.training import SyntheticData
 
 
 def test_synthetic_tabular_is_seeded() -> None:

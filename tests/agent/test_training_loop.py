@@ -14,7 +14,8 @@ import torch
 from agent.training.data import make_synthetic
 from agent.training.loop import Control, resolve_device, split, train
 from agent.training.models import build_model
-from agent.training.spec import SyntheticData, TrainingConfig, TrainingError
+from agent.training.spec import TrainingError
+from taskspec.training import SyntheticData, TrainingConfig
 
 
 @dataclass

@@ -1,0 +1,76 @@
+"""Specs <-> their aifarm.v1 messages, one conversion for both sides.
+
+Reading a message applies the documented defaults (a zero means "default" in
+proto3), so the controller stores and shows what will run, and the agent runs
+exactly what it was sent.
+"""
+
+from __future__ import annotations
+
+from aifarm.v1 import task_pb2
+from taskspec.script import DEFAULT_ENTRYPOINT, ScriptSpec
+from taskspec.training import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_VALIDATION_SPLIT,
+    SyntheticData,
+    TrainingConfig,
+    TrainingSpec,
+)
+
+DATASET_PREFIX = "datasets/"
+
+
+def training_from_proto(msg: task_pb2.TrainingSpec) -> TrainingSpec:
+    config = TrainingConfig(
+        architecture=msg.architecture,
+        epochs=msg.epochs,
+        batch_size=msg.batch_size or DEFAULT_BATCH_SIZE,
+        learning_rate=msg.learning_rate or DEFAULT_LEARNING_RATE,
+        optimizer=msg.optimizer or "adam",
+        loss_function=msg.loss_function or "cross_entropy",
+        # A float32 on the wire: round off the noise (0.2 arrives as 0.20000000298).
+        validation_split=round(msg.validation_split, 6) or DEFAULT_VALIDATION_SPLIT,
+        seed=msg.seed,
+        device=msg.device or "auto",
+    )
+    source = msg.WhichOneof("data")
+    if source == "synthetic":
+        s = msg.synthetic
+        synthetic = SyntheticData(
+            samples=s.samples or 512, features=s.features or 16, classes=s.classes or 4,
+            image_size=s.image_size, channels=s.channels or 3,
+        )  # fmt: skip
+        return TrainingSpec(config, synthetic=synthetic)
+    return TrainingSpec(config, dataset=msg.dataset.removeprefix(DATASET_PREFIX) if source == "dataset" else "")
+
+
+def training_to_proto(spec: TrainingSpec) -> task_pb2.TrainingSpec:
+    c = spec.config
+    msg = task_pb2.TrainingSpec(
+        architecture=c.architecture, epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate,
+        optimizer=c.optimizer, loss_function=c.loss_function, validation_split=c.validation_split, seed=c.seed,
+        device=c.device,
+    )  # fmt: skip
+    if spec.synthetic is not None:
+        s = spec.synthetic
+        msg.synthetic.CopyFrom(task_pb2.SyntheticDataset(
+            samples=s.samples, features=s.features, classes=s.classes, image_size=s.image_size, channels=s.channels,
+        ))  # fmt: skip
+    elif spec.dataset:
+        msg.dataset = DATASET_PREFIX + spec.dataset
+    return msg
+
+
+def script_from_proto(msg: task_pb2.ScriptSpec) -> ScriptSpec:
+    return ScriptSpec(
+        source=msg.source, entrypoint=msg.entrypoint or DEFAULT_ENTRYPOINT, interpreter=msg.interpreter,
+        args=tuple(msg.args), env=dict(msg.env), requirements=msg.requirements,
+    )  # fmt: skip
+
+
+def script_to_proto(spec: ScriptSpec) -> task_pb2.ScriptSpec:
+    return task_pb2.ScriptSpec(
+        source=spec.source, entrypoint=spec.entrypoint, interpreter=spec.interpreter, args=spec.args,
+        env=spec.env, requirements=spec.requirements,
+    )  # fmt: skip
