@@ -14,12 +14,11 @@ from controller.domain.types import Model, Task
 from controller.store.blob_store import BlobStore
 from controller.store.db import Database
 from controller.store.model_store import ModelStore
+from taskspec.training import CHECKPOINT_FILE
 
 log = structlog.get_logger(__name__)
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-#: The artifact a training task leaves (agent/runners/training.py CHECKPOINT_FILE).
-CHECKPOINT_ARTIFACT = "checkpoint.pt"
 
 
 def validate_model_name(name: str) -> str:
@@ -88,9 +87,9 @@ class ModelRegistry:
         """TaskBook completion hook: save the checkpoint of a task that names an output model."""
         if not task.output_model:
             return
-        if not self.artifacts.exists("artifacts", task.id, CHECKPOINT_ARTIFACT):
+        if not self.artifacts.exists("artifacts", task.id, CHECKPOINT_FILE):
             log.warning("completed task left no checkpoint to save", task_id=task.id, model=task.output_model)
             return
         await self.create(
-            task.output_model, self.artifacts.read("artifacts", task.id, CHECKPOINT_ARTIFACT), source_task_id=task.id
+            task.output_model, self.artifacts.read("artifacts", task.id, CHECKPOINT_FILE), source_task_id=task.id
         )

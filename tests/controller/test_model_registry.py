@@ -11,7 +11,8 @@ import pytest
 import pytest_asyncio
 
 from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
-from controller.domain.models import CHECKPOINT_ARTIFACT, ModelRegistry
+from controller.domain.models import ModelRegistry
+from taskspec.training import CHECKPOINT_FILE
 from controller.domain.types import Task, TaskSpec
 from controller.store.blob_store import BlobStore
 from controller.store.db import Database
@@ -69,7 +70,7 @@ async def test_an_oversized_upload_leaves_nothing(registry: ModelRegistry) -> No
 
 
 async def test_a_completed_task_with_an_output_model_saves_its_checkpoint(registry: ModelRegistry) -> None:
-    await registry.artifacts.write(("artifacts", "t1", CHECKPOINT_ARTIFACT), chunks(b"weights"))
+    await registry.artifacts.write(("artifacts", "t1", CHECKPOINT_FILE), chunks(b"weights"))
     task = Task(id="t1", spec=TaskSpec("training", "{}"), output_model="mlp_t1")
     await registry.save_task_output(task)
     model = await registry.get("mlp_t1")
