@@ -24,16 +24,29 @@ class Endpoints:
     websocket: dict[str, str] = field(default_factory=dict)
     agents: list[AgentEndpoints] = field(default_factory=list)
 
-    def write(self, data_dir: Path) -> Path:
+    def write(self, data_dir: Path) -> WrittenEndpoints:
         path = data_dir / FILE_NAME
         tmp = path.with_suffix(".tmp")
         # Listeners that do not exist (yet) are left out rather than written empty.
         doc = {k: v for k, v in asdict(self).items() if v or k in ("grpc", "agents")}
         doc["agents"] = [{k: v for k, v in agent.items() if v} for agent in doc["agents"]]
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        text = json.dumps(doc, indent=2) + "\n"
+        tmp.write_text(text)
         os.replace(tmp, path)
-        return path
+        return WrittenEndpoints(path, text)
 
 
-def remove(data_dir: Path) -> None:
-    (data_dir / FILE_NAME).unlink(missing_ok=True)
+@dataclass(frozen=True)
+class WrittenEndpoints:
+    """An endpoints.json this process wrote, so that it removes its own file and no other."""
+
+    path: Path
+    text: str
+
+    def remove(self) -> None:
+        """Delete the file if it still holds what this process wrote (another farm's stays)."""
+        try:
+            if self.path.read_text() == self.text:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass

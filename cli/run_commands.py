@@ -14,8 +14,10 @@ import structlog
 
 from agent.config import AgentConfig
 from agent.node_agent import NodeAgent
-from cli.endpoints import AgentEndpoints, Endpoints, remove
+from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
+from cli.exclusive_start import exclusive, refuse_if_taken
 from cli.log_config import LEVELS, configure_logging
+from cli.port_check import PlannedPort
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.config import ControllerConfig
 from controller.credentials import API_KEY_FILE
@@ -82,10 +84,28 @@ def _max_upload_option(f: Callable[..., object]) -> Callable[..., object]:
     )(f)  # fmt: skip
 
 
+def _binds(kw: dict) -> dict[str, tuple[str, int]]:
+    return default_binds(host=str(kw["host"]), ports=_http_ports(kw["http_ports"]))
+
+
 def _gateway(controller_address: str, kw: dict) -> Gateway:
-    binds = default_binds(host=str(kw["host"]), ports=_http_ports(kw["http_ports"]))
-    return Gateway(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
+    return Gateway(controller_address, _binds(kw), max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
                    max_upload_bytes=int(kw["max_upload_mb"]) << 20)  # fmt: skip
+
+
+#: How `aifarm up` sets the main REST port, for messages.
+_UP_MAIN_FLAG = "--port PORT or --http-port main=PORT"
+
+
+def _grpc_port(config: ControllerConfig) -> PlannedPort:
+    return PlannedPort("the controller's gRPC port", config.host, config.grpc_port, "--grpc-port PORT")
+
+
+def _rest_ports(binds: dict[str, tuple[str, int]], *, main_flag: str) -> list[PlannedPort]:
+    return [
+        PlannedPort(f"the REST listener {name!r}", host, port, main_flag if name == "main" else f"--http-port {name}=PORT")
+        for name, (host, port) in binds.items()
+    ]
 
 
 def controller_options(f: Callable[..., object]) -> Callable[..., object]:
@@ -171,21 +191,30 @@ async def _serve_controller(
     gateway: Gateway | None = None
     agent: NodeAgent | None = None
     agent_job: asyncio.Task[None] | None = None
+    written: WrittenEndpoints | None = None
     try:
-        address = await controller.start()
+        try:
+            address = await controller.start()
+        except OSError:
+            refuse_if_taken([_grpc_port(config)])
+            raise
         endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE))
         if gateway_kw is not None:
             gateway = _gateway(address, gateway_kw)
-            endpoints.http = await gateway.start()
+            try:
+                endpoints.http = await gateway.start()
+            except OSError:
+                refuse_if_taken(_rest_ports(_binds(gateway_kw), main_flag=_UP_MAIN_FLAG))
+                raise
         if with_agent:
             assert controller.credentials is not None
             agent = NodeAgent(AgentConfig(controller=address, token=controller.credentials.agent_token,
                                           data_dir=config.data_dir / "agent"))  # fmt: skip
             agent_job = asyncio.create_task(agent.run(), name="agent")
             endpoints.agents.append(AgentEndpoints(node_id=agent.node_id))
-        path = endpoints.write(config.data_dir)
+        written = endpoints.write(config.data_dir)
         rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())
-        click.echo(f"aifarm is up: gRPC {address}{rest}; endpoints in {path}. Ctrl-C stops it.", err=True)
+        click.echo(f"aifarm is up: gRPC {address}{rest}; endpoints in {written.path}. Ctrl-C stops it.", err=True)
         await stop.wait()
     finally:
         click.echo("shutting down...", err=True)
@@ -198,7 +227,8 @@ async def _serve_controller(
             with contextlib.suppress(asyncio.CancelledError):
                 await agent_job
         await controller.shutdown()
-        remove(config.data_dir)
+        if written is not None:
+            written.remove()
 
 
 @click.command()
@@ -213,7 +243,9 @@ def up(no_agent: bool, port: int | None, **kw: object) -> None:
         kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
-    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))
+    ports = [_grpc_port(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
+    with exclusive(config.data_dir, ports):
+        asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))
 
 
 @click.command()
@@ -222,7 +254,8 @@ def controller(**kw: object) -> None:
     """Run only the controller."""
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
-    asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
+    with exclusive(config.data_dir, [_grpc_port(config)]):
+        asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
 
 
 @click.command()
@@ -235,17 +268,24 @@ def controller(**kw: object) -> None:
 def gateway(controller_address: str, log_level: str, **kw: object) -> None:
     """Run only the REST gateway in front of a controller (API keys pass through to it)."""
     configure_logging(log_level)
+    ports = _rest_ports(_binds(kw), main_flag="--http-port main=PORT")
 
     async def main(stop: asyncio.Event) -> None:
         door = _gateway(controller_address, kw)
         try:
-            for name, url in (await door.start()).items():
+            try:
+                urls = await door.start()
+            except OSError:
+                refuse_if_taken(ports)
+                raise
+            for name, url in urls.items():
                 click.echo(f"REST {name}: {url} -> gRPC {controller_address}", err=True)
             await stop.wait()
         finally:
             await door.shutdown()
 
-    asyncio.run(_until_signalled(main))
+    with exclusive(None, ports):
+        asyncio.run(_until_signalled(main))
 
 
 @click.command()

@@ -46,6 +46,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
         assert not endpoints_file.exists(), "endpoints.json outlived the farm"
+        assert not (data_dir / "lock").exists(), "the data directory's lock outlived the farm"
     finally:
         terminate(proc)
         log.close()
