@@ -181,7 +181,16 @@ class Gateway:
 
     def _make_handler(self, table: RouteTable) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
-            return await self._handle(table, request)
+            try:
+                return await self._handle(table, request)
+            except (web.HTTPException, ConnectionError):
+                raise
+            except Exception:
+                # A bug, not bad input (that is a TranscodeError, a 400): logged with its request,
+                # answered INTERNAL in the usual error body rather than aiohttp's text/plain 500.
+                log.exception("gateway.unexpected_error", method=request.method, path=request.rel_url.raw_path,
+                              request_id=request.headers.get("x-request-id", ""))  # fmt: skip
+                return error_response(grpc.StatusCode.INTERNAL, "the gateway failed on this request; its log says why")
 
         return handle
 

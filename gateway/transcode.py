@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from gateway.routes import HTTP_BODY, Match, Route
 
@@ -122,14 +122,90 @@ def _apply_body(route: Route, msg: Message, body: bytes, content_type: str) -> N
         return
     if not body.strip():
         return  # an empty body is an empty message, as with Envoy
+    value = load_json_body(body)
+    if route.body == "*":
+        _require_object(msg, value)
+        value = value or {}
+    else:
+        value = {route.body: value}
     try:
-        if route.body == "*":
-            json_format.Parse(body, msg)
-        else:
-            value = json.loads(body)
-            json_format.ParseDict({route.body: value}, msg)
-    except (json_format.ParseError, ValueError) as exc:
+        json_format.ParseDict(value, msg, max_recursion_depth=MAX_JSON_DEPTH)
+    except OverflowError:  # an integer beyond a double's range, bound for a google.protobuf.Value
+        raise TranscodeError("invalid JSON body: a number is too large for its field") from None
+    except (json_format.ParseError, ValueError, TypeError) as exc:
         raise TranscodeError(f"invalid JSON body: {exc}") from None
+    _refuse_undecodable(msg)
+
+
+def _refuse_undecodable(msg: Message) -> None:
+    """Refuse a request the controller could not decode, rather than let it fail there (an UNKNOWN, a 500).
+
+    protobuf's wire decoder stops at 100 nested messages, and json_format counts differently:
+    one level of JSON object inside a google.protobuf.Struct is three messages (Struct, its map
+    entry, Value), so a `meta` 34 objects deep parses here but not in the controller. Decoding
+    the request once, with the same protobuf runtime, is the check that cannot drift from it.
+    """
+    try:
+        type(msg).FromString(msg.SerializeToString())
+    except DecodeError:
+        raise TranscodeError(
+            "invalid JSON body: nested too deeply for protobuf (at most 100 nested messages; each level of a"
+            " JSON object or array inside a google.protobuf.Struct or Value counts two or three)"
+        ) from None
+
+
+#: The deepest nesting a body may have: protobuf's JSON parser allows 100 (json_format's
+#: max_recursion_depth, and Envoy's transcoder), Python's json about 1,000 before RecursionError.
+MAX_JSON_DEPTH = 100
+
+
+def load_json_body(body: bytes) -> Any:
+    """A request body as JSON, strictly: UTF-8, no NaN/Infinity literals, finite numbers, no repeated keys.
+
+    Any bad body is a TranscodeError (a 400), never another exception: Python's json raises
+    RecursionError, which is no ValueError, on a body nested 100,000 levels deep (200 KB), and
+    reads ``1e999`` as infinity and ``NaN`` as a number, which proto3 JSON does not allow unquoted.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TranscodeError(f"invalid JSON body: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise TranscodeError(f"invalid JSON body: nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as exc:  # json.JSONDecodeError, and what the hooks below raise
+        raise TranscodeError(f"invalid JSON body: {exc}") from None
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"the number {shown} is too large")
+    return number
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (proto3 JSON takes it quoted, \"{name}\", in a float field)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {repeated!r} appears twice in one object")
+    return obj
+
+
+def _require_object(msg: Message, value: Any) -> None:
+    """A body that is the whole request must be a JSON object (or null), unless the request is a
+    well-known type with another JSON form (google.protobuf.Value, ListValue, wrappers)."""
+    if value is None or isinstance(value, dict) or msg.DESCRIPTOR.full_name.startswith("google.protobuf."):
+        return
+    kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+    raise TranscodeError(f"invalid JSON body: expected an object ({msg.DESCRIPTOR.full_name}), got {kind}")
 
 
 def _field(msg: Descriptor, name: str) -> FieldDescriptor | None:
