@@ -1,15 +1,10 @@
 """Labelled datasets for training: generated from a seed, or read from a file.
 
-Files:
-- `.npz`: arrays `x` (samples first) and `y` (integer labels).
-- `.pt`: a dict `{"x": Tensor, "y": Tensor}` (loaded with `weights_only=True`).
-- `.csv`: numeric columns, an optional header row; the label is the column
-  named `label`, else the last column.
-
-`x` of shape (N,) is one feature per sample; (N, H, W) is read as one-channel
-images; anything else is taken as (N, *input_shape). Labels are integers from
-0; the number of classes is the largest label + 1. Features are used as given
-(no normalisation), so the user's preprocessing is not second-guessed.
+The file formats, how one is chosen and how array shapes become a sample's
+shape are `taskspec.datasets`' (the controller describes uploads by the same
+rules); `.pt` files are loaded with `weights_only=True`. Labels are integers
+from 0; the number of classes is the largest label + 1. Features are used as
+given (no normalisation), so the user's preprocessing is not second-guessed.
 """
 
 from __future__ import annotations
@@ -24,11 +19,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from taskspec.datasets import check_classes, check_numeric, choose_format, dataset_shape
 from taskspec.errors import DatasetError
 from taskspec.training import SyntheticData
-
-#: More classes than this is taken as a labelling mistake rather than a task.
-MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -75,15 +68,8 @@ def load_dataset(path: Path, fmt: str = "") -> Dataset:
     """
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
-    suffix = f".{fmt}" if fmt else path.suffix.lower()
-    if suffix == ".npz":
-        x, y = _read_npz(path)
-    elif suffix == ".pt":
-        x, y = _read_pt(path)
-    elif suffix == ".csv":
-        x, y = _read_csv(path)
-    else:
-        raise DatasetError(f"dataset file {path.name}: unsupported format {suffix!r}; use .npz, .pt or .csv")
+    read = {"npz": _read_npz, "pt": _read_pt, "csv": _read_csv}[choose_format(path, fmt)]
+    x, y = read(path)
     return from_arrays(x, y, source=path.name)
 
 
@@ -91,25 +77,15 @@ def from_arrays(x: np.ndarray, y: np.ndarray, source: str = "dataset") -> Datase
     """Check and convert arrays to a `Dataset`; raises `DatasetError`."""
     x = _numeric(x, f"{source}: x")
     y = _numeric(y, f"{source}: y")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if x.ndim == 0 or y.ndim != 1:
-        raise DatasetError(f"{source}: x must have samples first and y must be one label per sample; got x {x.shape}, y {y.shape}")
-    if x.shape[0] != y.shape[0]:
-        raise DatasetError(f"{source}: x has {x.shape[0]} samples but y has {y.shape[0]} labels")
-    if x.shape[0] < 2:
-        raise DatasetError(f"{source}: needs at least 2 samples, got {x.shape[0]}")
-    if x.ndim == 1:
-        x = x[:, None]
-    elif x.ndim == 3:
-        x = x[:, None]
+    shape = dataset_shape(x.shape, y.shape, source)
+    x = x.reshape(shape.samples, *shape.input_shape)
+    y = y.reshape(shape.samples)
     if not np.isfinite(x).all():
         raise DatasetError(f"{source}: x contains NaN or infinite values")
     if not np.isfinite(y).all() or (y != np.round(y)).any() or (y < 0).any():
         raise DatasetError(f"{source}: labels must be integers from 0")
     num_classes = int(y.max()) + 1
-    if not 2 <= num_classes <= MAX_CLASSES:
-        raise DatasetError(f"{source}: labels must name 2 to {MAX_CLASSES} classes, got {num_classes}")
+    check_classes(num_classes, source)
     return Dataset(
         x=torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
         y=torch.from_numpy(y.astype(np.int64)),
@@ -119,11 +95,8 @@ def from_arrays(x: np.ndarray, y: np.ndarray, source: str = "dataset") -> Datase
 
 def _numeric(array: object, what: str) -> np.ndarray:
     result = np.asarray(array)
-    if result.dtype == np.bool_:
-        result = result.astype(np.int64)
-    if not (np.issubdtype(result.dtype, np.integer) or np.issubdtype(result.dtype, np.floating)):
-        raise DatasetError(f"{what} must be numeric, got {result.dtype}")
-    return result
+    check_numeric(result.dtype, what)
+    return result.astype(np.int64) if result.dtype == np.bool_ else result
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
