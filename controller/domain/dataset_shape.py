@@ -1,4 +1,8 @@
-"""What a dataset file holds (samples, shape of one sample), read with the trainer's own loader."""
+"""What a dataset file holds (samples, shape of one sample), by the trainer's rules but without torch.
+
+`taskspec.datasets.describe` reads headers, not arrays, so an upload that
+expands to gigabytes is described in a few megabytes of memory.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,21 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from taskspec.datasets import describe
+from taskspec.errors import DatasetError
+
 log = structlog.get_logger(__name__)
 
 
 def describe_file(path: Path, fmt: str) -> tuple[int, str]:
     """``(samples, "3x16x16")`` of a dataset file, or ``(0, "")`` when it is not a usable dataset."""
-    # Imported here: torch is loaded only when a dataset is uploaded.
-    from agent.training.data import DatasetError, load_dataset
-
     try:
-        dataset = load_dataset(path, fmt)
+        shape = describe(path, fmt)
     except DatasetError as exc:
-        log.info("dataset not readable for training", path=str(path), error=str(exc))
+        # The file is kept all the same; a training task that uses it fails with this reason from the trainer.
+        log.info("dataset not readable for training", path=str(path), format=fmt, error=str(exc))
         return 0, ""
-    return len(dataset), "x".join(str(d) for d in dataset.input_shape)
+    return shape.samples, shape.dims
 
 
 def synthetic_npz(*, samples: int = 256, classes: int = 4, channels: int = 3, side: int = 16, seed: int = 0) -> bytes:

@@ -14,8 +14,8 @@ from controller.domain.types import Dataset
 from controller.store.blob_store import BlobStore
 from controller.store.dataset_store import DatasetStore
 from controller.store.db import Database
+from taskspec.datasets import FORMATS
 
-FORMATS = ("npz", "pt", "csv")
 #: The dataset every controller has: small images of 4 classes (see dataset_shape.synthetic_npz).
 BUILTIN_SYNTHETIC = "synthetic"
 DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
