@@ -104,6 +104,8 @@ class Timeline:
     all_completed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def complete(self, task_id: str) -> None:
+        if task_id not in self.submitted:
+            return  # not one of ours (bench/dispatch_under_load.py's REST clients create tasks too)
         self.completed.setdefault(task_id, time.perf_counter())
         if len(self.completed) >= self.expected:
             self.all_completed.set()
@@ -431,8 +433,9 @@ async def bench(config: BenchConfig) -> Result:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def parse_args(argv: list[str] | None = None) -> BenchConfig:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:
+    """The flags of one dispatch measurement (bench/dispatch_under_load.py adds its own)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--agents", type=int, default=50, help="simulated agents (default 50)")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks to submit (default 2000)")
     parser.add_argument("--concurrency", type=int, default=32, help="CreateTask calls in flight (default 32)")
@@ -443,10 +446,18 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
                         help="controller --log-level (default info)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (600)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and controller log")
-    ns = parser.parse_args(argv)
+    return parser
+
+
+def config_from(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> BenchConfig:
     if min(ns.agents, ns.tasks, ns.concurrency, ns.agent_cores) < 1:
         parser.error("--agents, --tasks, --concurrency and --agent-cores must be at least 1")
-    return BenchConfig(**vars(ns))
+    return BenchConfig(**{name: getattr(ns, name) for name in BenchConfig.__dataclass_fields__})
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    parser = build_parser()
+    return config_from(parser, parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> None:
