@@ -36,6 +36,11 @@ def exclusive(data_dir: Path | None, ports: list[PlannedPort]) -> Iterator[None]
         if lock is not None:
             lock.release()
         raise StartRefused(str(exc)) from None
+    except OSError as exc:  # from the lock: the directory cannot be made or written
+        raise StartRefused(
+            f"cannot lock the data directory {data_dir}: {exc.strerror or exc}. "
+            "Check that it is a directory this user may write, or choose another with --data-dir DIR."
+        ) from None
     try:
         yield
     finally:

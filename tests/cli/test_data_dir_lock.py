@@ -67,3 +67,13 @@ def test_a_directory_it_made_is_private_and_removed_when_left_empty(tmp_path: Pa
     with DataDirLock(data_dir):
         (data_dir / "state").write_text("kept")
     assert (data_dir / "state").read_text() == "kept" and not (data_dir / LOCK_FILE).exists()
+
+
+def test_a_data_dir_that_cannot_be_locked_is_a_clear_refusal(tmp_path: Path) -> None:
+    from cli.exclusive_start import StartRefused, exclusive
+
+    not_a_dir = tmp_path / "farm"
+    not_a_dir.write_text("a file where the data directory should be")
+    with pytest.raises(StartRefused, match=f"cannot lock the data directory {not_a_dir}: .*--data-dir DIR"):
+        with exclusive(not_a_dir, []):
+            pass
