@@ -195,8 +195,8 @@ async def _serve_controller(
     try:
         try:
             address = await controller.start()
-        except OSError:
-            refuse_if_taken([_grpc_port(config)])
+        except (OSError, RuntimeError):  # grpcio raises RuntimeError("Failed to bind to address ...")
+            refuse_if_taken([_grpc_port(config)])  # someone took the port since the check: say who
             raise
         endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE))
         if gateway_kw is not None:
