@@ -26,6 +26,7 @@ from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import DomainError, InvalidArgument
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
+from controller.domain.task_reports import TaskReports
 from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState
 
 log = structlog.get_logger(__name__)
@@ -71,9 +72,11 @@ def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
 @maps_domain_errors
 class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
-        self, nodes: NodeBook, datasets: DatasetLibrary, artifacts: ArtifactShelf, *, heartbeat_interval_ms: int
-    ) -> None:
+        self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf, *,
+        heartbeat_interval_ms: int,
+    ) -> None:  # fmt: skip
         self.nodes = nodes
+        self.reports = reports
         self.datasets = datasets
         self.artifacts = artifacts
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -127,7 +130,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             return
         if kind == "task_update":
             try:
-                await self.nodes.tasks.apply_update(node_id, update_from_proto(message.task_update))
+                await self.reports.apply_update(node_id, update_from_proto(message.task_update))
             except DomainError as exc:
                 log.warning("dropping a malformed task update", node_id=node_id, error=str(exc))
             session.send(AckMessage(message.task_update.seq))
@@ -135,7 +138,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         if kind == "log_batch":
             batch = message.log_batch
             lines = [log_line_from_proto(ln, batch.attempt) for ln in batch.lines]
-            await self.nodes.tasks.append_logs(batch.task_id, batch.attempt, lines)
+            await self.reports.append_logs(batch.task_id, batch.attempt, lines)
             session.send(AckMessage(batch.seq))
             return
         log.warning("ignoring an unexpected message on the agent stream", node_id=node_id, kind=kind)

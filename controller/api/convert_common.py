@@ -22,6 +22,11 @@ def seconds(ts: timestamp_pb2.Timestamp) -> float:
     return ts.ToNanoseconds() / 1e9
 
 
+#: Page tokens are short; the largest offset one can hold fits SQLite's 64-bit integers with room to spare.
+MAX_TOKEN_CHARS = 64
+MAX_OFFSET = 1 << 53
+
+
 def page_bounds(page_size: int, page_token: str, *, default: int, maximum: int) -> tuple[int, int]:
     """(offset, limit) from AIP-158 paging fields; the token is an opaque offset."""
     if page_size < 0:
@@ -29,12 +34,16 @@ def page_bounds(page_size: int, page_token: str, *, default: int, maximum: int) 
     limit = min(page_size or default, maximum)
     if not page_token:
         return 0, limit
+    invalid = InvalidArgument(f"invalid page_token {page_token[:64]!r}; pass one from next_page_token")
+    if len(page_token) > MAX_TOKEN_CHARS:
+        raise invalid
     try:
         offset = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid page_token {page_token!r}; pass one from next_page_token") from exc
-    if offset < 0:
-        raise InvalidArgument("invalid page_token")
+    except (ValueError, UnicodeError) as exc:
+        raise invalid from exc
+    # A token only ever holds a row offset or sequence number; anything larger is forged.
+    if not 0 <= offset <= MAX_OFFSET:
+        raise invalid
     return offset, limit
 
 

@@ -10,25 +10,23 @@ from aifarm.v1 import system_service_pb2, system_service_pb2_grpc
 from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import STATE_TO_PROTO
 from controller.domain.registry import NodeRegistry
-from controller.store.db import Database
-from controller.store.task_store import TaskStore
+from controller.domain.task_book import TaskBook
 
 VERSION = "0.1.0"
 
 
 @maps_domain_errors
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
-    def __init__(self, db: Database, tasks: TaskStore, registry: NodeRegistry, started: float) -> None:
-        self.db = db
-        self.tasks = tasks
+    def __init__(self, book: TaskBook, registry: NodeRegistry, started: float) -> None:
+        self.book = book
         self.registry = registry
         self.started = started
 
     async def GetHealth(
         self, request: system_service_pb2.GetHealthRequest, context: grpc.aio.ServicerContext
     ) -> system_service_pb2.Health:
-        healthy = await self.db.ping()
-        counts = await self.tasks.count_by_state() if healthy else {}
+        healthy = await self.book.healthy()
+        counts = await self.book.count_by_state() if healthy else {}
         return system_service_pb2.Health(
             status="healthy" if healthy else "unhealthy",
             version=VERSION,

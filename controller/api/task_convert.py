@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-
 from aifarm.v1 import agent_service_pb2, node_pb2, task_pb2
 from controller.api.convert_common import seconds, timestamp
 from controller.domain.errors import InvalidArgument
-from taskspec.errors import SpecError
-from taskspec.proto import training_from_proto
 from controller.domain.types import (
     Artifact,
     LogLine,
@@ -21,6 +17,8 @@ from controller.domain.types import (
     TaskState,
     TaskUpdate,
 )
+from taskspec.proto import script_from_proto, script_to_proto, training_from_proto, training_to_proto
+from taskspec.script import ScriptSpec
 
 STATE_TO_PROTO = {
     TaskState.PENDING: task_pb2.TASK_STATE_PENDING,
@@ -61,15 +59,17 @@ def resources_to_proto(r: Resources) -> node_pb2.Resources:
     return node_pb2.Resources(gpus=r.gpus, gpu_memory_mb=r.gpu_memory_mb, cpu_cores=r.cpu_cores, memory_mb=r.memory_mb)
 
 
-def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Task:
-    """A new task from a CreateTask request; output-only fields are ignored."""
+def spec_from_proto(msg: task_pb2.Task) -> TaskSpec:
     kind = msg.WhichOneof("spec")
-    if kind is None:
-        raise InvalidArgument("task needs a spec: set exactly one of 'script' or 'training'")
-    if kind == "script" and not msg.script.source:
-        raise InvalidArgument("script.source is empty: give the program to run")
+    if kind == "script":
+        return script_from_proto(msg.script)
     if kind == "training":
-        _validate_training(msg.training)
+        return training_from_proto(msg.training)
+    raise InvalidArgument("task needs a spec: set exactly one of 'script' or 'training'")
+
+
+def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Task:
+    """A new task from a CreateTask request; output-only fields are ignored (the domain validates the rest)."""
     if msg.priority not in PRIORITY_FROM_PROTO:
         raise InvalidArgument(f"unknown priority {msg.priority}")
     r = msg.resources
@@ -77,24 +77,16 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
         id=task_id,
         request_id=request_id,
         display_name=msg.display_name,
-        spec=TaskSpec(kind, json_format.MessageToJson(getattr(msg, kind), indent=None)),
+        spec=spec_from_proto(msg),
         resources=Resources(r.gpus, r.gpu_memory_mb, round(r.cpu_cores, 3), r.memory_mb),
         priority=PRIORITY_FROM_PROTO[msg.priority],
-        depends_on=[d.removeprefix("tasks/") for d in msg.depends_on],
+        depends_on=tuple(d.removeprefix("tasks/") for d in msg.depends_on),
         time_limit_seconds=msg.time_limit_seconds,
         max_retries=msg.max_retries,
         labels=dict(msg.labels),
         concurrency_group=msg.concurrency_group,
         output_model=msg.output_model,
     )
-
-
-def _validate_training(spec: task_pb2.TrainingSpec) -> None:
-    """The ranges the agent enforces, checked before the task is accepted (clear 400, nothing queued)."""
-    try:
-        training_from_proto(spec).validate()
-    except SpecError as exc:
-        raise InvalidArgument(str(exc), reason="INVALID_TRAINING_SPEC") from None
 
 
 def task_to_proto(t: Task) -> task_pb2.Task:
@@ -124,9 +116,13 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         end_time=timestamp(t.end_time),
         update_time=timestamp(t.update_time),
     )
-    spec = getattr(msg, t.spec.kind)
-    spec.SetInParent()  # an all-default spec still says which kind it is
-    json_format.Parse(t.spec.payload, spec)
+    # SetInParent: an all-default spec still says which kind it is.
+    if isinstance(t.spec, ScriptSpec):
+        msg.script.SetInParent()
+        msg.script.MergeFrom(script_to_proto(t.spec))
+    else:
+        msg.training.SetInParent()
+        msg.training.MergeFrom(training_to_proto(t.spec))
     return msg
 
 

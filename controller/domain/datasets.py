@@ -11,9 +11,8 @@ from typing import AsyncIterable, AsyncIterator
 from controller.domain.dataset_shape import describe_file, synthetic_npz
 from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from controller.domain.types import Dataset
+from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
-from controller.store.dataset_store import DatasetStore
-from controller.store.db import Database
 from taskspec.datasets import FORMATS
 
 #: The dataset every controller has: small images of 4 classes (see dataset_shape.synthetic_npz).
@@ -22,11 +21,8 @@ DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 class DatasetLibrary:
-    def __init__(
-        self, db: Database, store: DatasetStore, blobs: BlobStore, folder: tuple[str, ...] = ("datasets",)
-    ) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, folder: tuple[str, ...] = ("datasets",)) -> None:
         """Files live at ``blobs`` / ``folder`` / <dataset id>."""
-        self.db = db
         self.store = store
         self.blobs = blobs
         self.folder = folder
@@ -47,14 +43,16 @@ class DatasetLibrary:
             raise exists
         self._uploading.add(dataset_id)  # before any await, so a concurrent upload sees it
         try:
-            if await self.store.get(dataset_id):
+            if await self.store.get_dataset(dataset_id):
                 raise exists
             blob = await self.blobs.write((*self.folder, dataset_id), chunks)
             try:
                 samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt)
                 dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time(), samples, dims)
-                async with self.db.write() as conn:
-                    await self.store.insert(conn, dataset)
+                try:
+                    await self.store.commit(Changes(new_datasets=[dataset]))
+                except Conflict:
+                    raise exists from None
             except BaseException:  # an unreadable file, or cancelled mid-insert: no file without its record
                 self.blobs.delete(*self.folder, dataset_id)
                 raise
@@ -66,18 +64,17 @@ class DatasetLibrary:
         return self.blobs.path(*self.folder, dataset_id)
 
     async def get(self, dataset_id: str) -> Dataset:
-        dataset = await self.store.get(dataset_id)
+        dataset = await self.store.get_dataset(dataset_id)
         if dataset is None:
             raise NotFound(f"dataset {dataset_id!r} not found", reason="DATASET_NOT_FOUND")
         return dataset
 
     async def list(self, *, offset: int, limit: int) -> list[Dataset]:
-        return await self.store.list(offset=offset, limit=limit)
+        return await self.store.list_datasets(offset=offset, limit=limit)
 
     async def delete(self, dataset_id: str) -> None:
-        async with self.db.write() as conn:
-            if not await self.store.delete(conn, dataset_id):
-                raise NotFound(f"dataset {dataset_id!r} not found", reason="DATASET_NOT_FOUND")
+        await self.get(dataset_id)
+        await self.store.commit(Changes(deleted_datasets=[dataset_id]))
         self.blobs.delete(*self.folder, dataset_id)
 
     async def read(self, dataset_id: str) -> tuple[Dataset, AsyncIterator[bytes]]:
@@ -86,7 +83,7 @@ class DatasetLibrary:
 
     async def ensure_builtin(self) -> None:
         """Add the built-in synthetic dataset unless it is there (or was replaced by an upload)."""
-        if await self.store.get(BUILTIN_SYNTHETIC):
+        if await self.store.get_dataset(BUILTIN_SYNTHETIC):
             return
 
         async def content() -> AsyncIterator[bytes]:

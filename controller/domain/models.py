@@ -9,11 +9,10 @@ from typing import AsyncIterable, AsyncIterator
 
 import structlog
 
-from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.types import Model, Task
+from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
-from controller.store.db import Database
-from controller.store.model_store import ModelStore
 from taskspec.training import CHECKPOINT_FILE
 
 log = structlog.get_logger(__name__)
@@ -30,8 +29,7 @@ def validate_model_name(name: str) -> str:
 class ModelRegistry:
     """Models by name. ``blobs`` is rooted at the models directory; a model's file is ``<root>/<name>``."""
 
-    def __init__(self, db: Database, store: ModelStore, blobs: BlobStore, artifacts: BlobStore) -> None:
-        self.db = db
+    def __init__(self, store: Store, blobs: BlobStore, artifacts: BlobStore) -> None:
         self.store = store
         self.blobs = blobs
         self.artifacts = artifacts
@@ -48,13 +46,15 @@ class ModelRegistry:
             raise exists
         self._uploading.add(name)  # before any await, so a concurrent upload of the name sees it
         try:
-            if await self.store.get(name):
+            if await self.store.get_model(name):
                 raise exists
             blob = await self.blobs.write((name,), chunks)
             model = Model(name, blob.size_bytes, blob.sha256, source_task_id, time.time())
             try:
-                async with self.db.write() as conn:
-                    await self.store.insert(conn, model)
+                try:
+                    await self.store.commit(Changes(new_models=[model]))
+                except Conflict:
+                    raise exists from None
             except BaseException:  # cancelled mid-insert too: no file without its record
                 self.blobs.delete(name)
                 raise
@@ -64,32 +64,34 @@ class ModelRegistry:
         return model
 
     async def get(self, name: str) -> Model:
-        model = await self.store.get(name)
+        model = await self.store.get_model(name)
         if model is None:
             raise NotFound(f"model {name!r} not found", reason="MODEL_NOT_FOUND")
         return model
 
     async def list(self) -> list[Model]:
-        return await self.store.list()
+        return await self.store.list_models()
 
     async def read(self, name: str) -> tuple[Model, AsyncIterator[bytes]]:
         model = await self.get(name)
         return model, self.blobs.read(name)
 
     async def delete(self, name: str) -> None:
-        async with self.db.write() as conn:
-            if not await self.store.delete(conn, name):
-                raise NotFound(f"model {name!r} not found", reason="MODEL_NOT_FOUND")
+        await self.get(name)
+        await self.store.commit(Changes(deleted_models=[name]))
         self.blobs.delete(name)
         log.info("model deleted", model=name)
 
+    def has_checkpoint(self, task_id: str) -> bool:
+        return self.artifacts.exists("artifacts", task_id, CHECKPOINT_FILE)
+
     async def save_task_output(self, task: Task) -> None:
-        """TaskBook completion hook: save the checkpoint of a task that names an output model."""
-        if not task.output_model:
-            return
-        if not self.artifacts.exists("artifacts", task.id, CHECKPOINT_FILE):
-            log.warning("completed task left no checkpoint to save", task_id=task.id, model=task.output_model)
-            return
+        """Save the checkpoint of a completed task under its output model's name.
+
+        AlreadyExists when the name is taken; FailedPrecondition when the task left no checkpoint.
+        """
+        if not self.has_checkpoint(task.id):
+            raise FailedPrecondition(f"the task left no {CHECKPOINT_FILE} to save", reason="NO_CHECKPOINT")
         await self.create(
             task.output_model, self.artifacts.read("artifacts", task.id, CHECKPOINT_FILE), source_task_id=task.id
         )

@@ -1,18 +1,19 @@
-"""Nodes joining and leaving: the hello handshake and the read side of nodes."""
+"""Nodes joining and leaving: the hello handshake, lost nodes, and the read side of nodes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import structlog
 
 from controller.domain.errors import InvalidArgument, NotFound
 from controller.domain.registry import AgentSession, NodeRegistry
-from controller.domain.tasks import Reconciliation, TaskBook, validate_id
+from controller.domain.store import Changes, NodeStateChange
+from controller.domain.task_actions import validate_id
+from controller.domain.task_book import TaskBook
+from controller.domain.task_reports import Reconciliation, TaskReports
 from controller.domain.types import Node, NodeState, Resources, TaskAttemptReport
-from controller.store.db import Database
-from controller.store.node_store import NodeStore
 
 log = structlog.get_logger(__name__)
 
@@ -27,35 +28,56 @@ class NodeView:
 
 
 class NodeBook:
-    def __init__(self, db: Database, store: NodeStore, registry: NodeRegistry, tasks: TaskBook) -> None:
-        self.db = db
-        self.store = store
+    def __init__(self, registry: NodeRegistry, book: TaskBook, reports: TaskReports) -> None:
         self.registry = registry
-        self.tasks = tasks
+        self.book = book
+        self.reports = reports
 
     async def join(self, node: Node, reports: Sequence[TaskAttemptReport]) -> tuple[AgentSession, Reconciliation]:
-        """An agent said hello: register it, open its session, reconcile its tasks."""
+        """An agent said hello: reconcile its tasks, commit, then open its session — one step under the
+        task lock, so no scheduling pass can place work on it before its old work is settled."""
         if not node.id:
             raise InvalidArgument("hello needs a node_id")
         validate_id(node.id, "node id")
-        session = self.registry.connect(node)
-        async with self.db.write() as conn:
-            await self.store.upsert(conn, node)
-        reconciliation = await self.tasks.reconcile(node.id, reports)
+        async with self.book.lock:
+            admitted = self.registry.admitted(node)
+            reconciliation, lost = self.reports.reconcile(node.id, reports)
+            await self.book.commit(Changes(updated=lost, nodes=[admitted]))
+            session = self.registry.connect(admitted)
         log.info("node joined", node_id=node.id, hostname=node.hostname, cpu_cores=node.capabilities.cpu_cores,
-                 gpus=len(node.capabilities.gpus), tasks=len(reports))  # fmt: skip
-        self.tasks.wakeup.set()
+                 gpus=len(node.capabilities.gpus), tasks=len(reports), requeued=len(lost))  # fmt: skip
+        self.book.wake()
         return session, reconciliation
 
     def leave(self, session: AgentSession) -> None:
         self.registry.disconnect(session)
         log.info("node stream closed", node_id=session.node_id)
 
+    async def expire(self, now: float | None = None) -> list[str]:
+        """Declare nodes lost after their TTL (or restart grace): commit their state and requeued work, then
+        mark them offline. A failed commit changes nothing; the next check tries again."""
+        now = self.registry.clock() if now is None else now
+        lost_nodes = []
+        for candidate in self.registry.expired(now):
+            async with self.book.lock:
+                node = self.registry.nodes[candidate.id]
+                if not self.registry.is_expired(node.id, now):
+                    continue  # it came back while we waited for the lock
+                silent = now - node.last_seen
+                log.warning("node lost", node_id=node.id, silent_seconds=round(silent, 1))
+                lost = self.reports.lost_with(node.id, f"node {node.id} lost (no heartbeat for {silent:.0f} s)")
+                state = NodeStateChange(node.id, NodeState.OFFLINE, node.last_seen)
+                await self.book.commit(Changes(updated=lost, node_states=[state]))
+                self.registry.mark_offline(node.id)
+            lost_nodes.append(node.id)
+            self.book.wake()
+        return lost_nodes
+
     def view(self, node_id: str) -> NodeView:
         node = self.registry.nodes.get(node_id)
         if node is None:
             raise NotFound(f"node {node_id!r} not found", reason="NODE_NOT_FOUND")
-        placed = self.tasks.placed_on(node_id)
+        placed = self.book.placed_on(node_id)
         allocated = Resources(
             gpus=sum(len(t.gpu_indices) for t in placed),
             cpu_cores=sum(t.resources.cpu_cores for t in placed),

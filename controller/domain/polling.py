@@ -9,7 +9,6 @@ lock, so a task is never run by two nodes. It runs script tasks only.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,10 +17,12 @@ import structlog
 
 from controller.domain.errors import FailedPrecondition, NotFound
 from controller.domain.registry import NodeRegistry
-from controller.domain.tasks import TaskBook, validate_id
+from controller.domain.store import Changes, NodeStateChange
+from controller.domain.task_actions import validate_id
+from controller.domain.task_book import TaskBook
+from controller.domain.task_placement import TaskPlacement
+from controller.domain.task_reports import TaskReports
 from controller.domain.types import LogLine, Node, NodeState, NodeUsage, Task, TaskResult, TaskState, TaskUpdate
-from controller.store.db import Database
-from controller.store.node_store import NodeStore
 
 log = structlog.get_logger(__name__)
 
@@ -30,18 +31,19 @@ POLLED_KINDS = frozenset({"script"})
 
 
 class PollingNodes:
-    def __init__(self, db: Database, store: NodeStore, registry: NodeRegistry, tasks: TaskBook) -> None:
-        self.db = db
-        self.store = store
+    def __init__(self, registry: NodeRegistry, book: TaskBook, placement: TaskPlacement, reports: TaskReports) -> None:
         self.registry = registry
-        self.tasks = tasks
+        self.book = book
+        self.placement = placement
+        self.reports = reports
 
     async def register(self, node: Node) -> Node:
         """Register or re-register a node; an attempt it had is left to the TTL or its next report."""
-        node.id = validate_id(node.id, "node id") if node.id else f"node-{uuid.uuid4().hex[:12]}"
-        node = self.registry.register_pulling(node)
-        async with self.db.write() as conn:
-            await self.store.upsert(conn, node)
+        node = replace(node, id=validate_id(node.id, "node id") if node.id else f"node-{uuid.uuid4().hex[:12]}")
+        async with self.book.lock:
+            node = self.registry.admitted(node)
+            await self.book.commit(Changes(nodes=[node]))
+            self.registry.admit(node)
         log.info("polling node registered", node_id=node.id, cpu_cores=node.capabilities.cpu_cores)
         return node
 
@@ -56,9 +58,10 @@ class PollingNodes:
         else:
             self.registry.touch(node_id)
         if was is not NodeState.ONLINE:
-            node.state = NodeState.ONLINE
-            async with self.db.write() as conn:
-                await self.store.set_state(conn, node_id, node.state, node.last_seen)
+            async with self.book.lock:
+                await self.book.commit(Changes(node_states=[NodeStateChange(node_id, NodeState.ONLINE, node.last_seen)]))
+                self.registry.admit(node)
+                node.state = NodeState.ONLINE
         await self._end_overdue(node_id)
         return node
 
@@ -68,29 +71,27 @@ class PollingNodes:
         A streaming agent enforces the limit itself; a polling agent is told through its next
         stream-log (`cancelled`) and its finish is refused.
         """
-        now = time.time()
-        for task in self.tasks.placed_on(node_id):
+        now = self.registry.clock()
+        for task in self.book.placed_on(node_id):
             limit = task.time_limit_seconds
             if limit and task.start_time and now - task.start_time > limit + self.registry.ttl_seconds:
                 error = f"time limit of {limit} s exceeded (ended by the controller)"
                 log.warning("polling node's attempt overran its time limit", task_id=task.id, node_id=node_id)
-                await self.tasks.apply_update(node_id, TaskUpdate(task.id, task.attempt, state=TaskState.FAILED,
+                await self.reports.apply_update(node_id, TaskUpdate(task.id, task.attempt, state=TaskState.FAILED,
                                                                   result=TaskResult(exit_code=-1, error=error),
                                                                   reason=error))  # fmt: skip
 
     async def offer(self, node_id: str) -> Task | None:
         node = await self.beat(node_id)
-        return await self.tasks.offer(self.registry.capacity(node), POLLED_KINDS)
+        return await self.placement.offer(self.registry.capacity(node), POLLED_KINDS)
 
     async def claim(self, node_id: str, task_id: str) -> Task:
         node = await self.beat(node_id)
-        task = await self.tasks.claim(self.registry.capacity(node), task_id, POLLED_KINDS)
-        log.info("task claimed by a polling node", task_id=task_id, node_id=node_id, attempt=task.attempt)
-        return task
+        return await self.placement.claim(self.registry.capacity(node), task_id, POLLED_KINDS)
 
     def current(self, node_id: str, task_id: str, attempt: int = 0) -> Task | None:
         """The task when `attempt` (0: any) of it is placed on the node now, else None."""
-        task = self.tasks.active.get(task_id)
+        task = self.book.active.get(task_id)
         if task is None or task.node_id != node_id or not task.state.placed:
             return None
         if attempt and task.attempt != attempt:
@@ -101,7 +102,7 @@ class PollingNodes:
         """The node began running its attempt (it fetched the script or printed a line)."""
         task = self.current(node_id, task_id)
         if task is not None and task.state is TaskState.ASSIGNED:
-            await self.tasks.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING))
+            await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING))
 
     async def append_logs(self, node_id: str, task_id: str, attempt: int, texts: Sequence[str], first_line_no: int) -> bool:
         """Store lines of the node's attempt; False (nothing stored) when it no longer runs there."""
@@ -111,17 +112,16 @@ class PollingNodes:
         await self.beat(node_id)
         await self.started(node_id, task_id)
         if first_line_no <= 0:
-            first_line_no = await self.tasks.store.line_count(task_id, task.attempt) + 1
-        now = time.time()
+            first_line_no = await self.book.last_line_no(task_id, task.attempt) + 1
+        now = self.registry.clock()
         lines = [LogLine(task.attempt, first_line_no + i, "stdout", text, now) for i, text in enumerate(texts)]
-        await self.tasks.append_logs(task_id, task.attempt, lines)
-        return True
+        return await self.reports.append_logs(task_id, task.attempt, lines)
 
     async def finish(self, node_id: str, task_id: str, attempt: int, result: TaskResult) -> Task:
         """The node's attempt ended: exit code 0 completes the task, anything else fails it."""
         task = self.current(node_id, task_id, attempt)
         if task is None:
-            if self.tasks.active.get(task_id) is None and not await self.tasks.store.states([task_id]):
+            if not await self.book.exists(task_id):
                 raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
             raise FailedPrecondition(f"task {task_id!r} is not running on node {node_id} (attempt {attempt or 'current'})",
                                      reason="NOT_RUNNING_HERE")  # fmt: skip
@@ -130,6 +130,6 @@ class PollingNodes:
         state = TaskState.COMPLETED if result.exit_code == 0 else TaskState.FAILED
         if state is TaskState.FAILED and not result.error:
             result = replace(result, error=f"exited with code {result.exit_code}")
-        await self.tasks.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=state, result=result,
-                                                          reason=result.error))  # fmt: skip
-        return await self.tasks.get(task_id)
+        await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=state, result=result,
+                                                            reason=result.error))  # fmt: skip
+        return await self.book.get(task_id)

@@ -1,19 +1,21 @@
 """NodeRegistry: the nodes, their live sessions, and heartbeat liveness (in memory).
 
 Heartbeats only touch memory; the store sees a node when it registers and when
-its coarse state changes (online, reconnecting, offline).
+its coarse state changes (online, reconnecting, offline). Changes that the store
+must see first are split in two: `admitted`/`expired` say what would change,
+and `connect`/`admit`/`mark_offline` make it so once the caller has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
 from controller.domain.scheduler import GpuSlot, NodeCapacity
-from controller.domain.types import Node, NodeState, NodeUsage, Task, TaskAction
+from controller.domain.types import Clock, Node, NodeState, NodeUsage, Task, TaskAction
 
 log = structlog.get_logger(__name__)
 
@@ -58,46 +60,46 @@ class AgentSession:
 
 
 class NodeRegistry:
-    def __init__(self, *, ttl_seconds: float, grace_seconds: float) -> None:
+    def __init__(self, *, ttl_seconds: float, grace_seconds: float, clock: Clock = time.time) -> None:
         self.ttl_seconds = ttl_seconds
         self.grace_seconds = grace_seconds
+        self.clock = clock
         self.nodes: dict[str, Node] = {}
         self._sessions: dict[str, AgentSession] = {}
         #: Nodes known from before a restart: deadline to reconnect by.
         self._grace_until: dict[str, float] = {}
 
-    def load(self, nodes: list[Node], now: float) -> None:
+    def load(self, nodes: list[Node]) -> None:
         """Nodes from the store after a restart: online ones get a grace period."""
+        now = self.clock()
         for node in nodes:
             if node.state is NodeState.ONLINE:
                 node.state = NodeState.RECONNECTING
                 self._grace_until[node.id] = now + self.grace_seconds
             self.nodes[node.id] = node
 
+    def admitted(self, node: Node) -> Node:
+        """The node as it will be once admitted (online now, its first join kept); nothing changes yet."""
+        known = self.nodes.get(node.id)
+        return replace(node, state=NodeState.ONLINE, last_seen=self.clock(),
+                       create_time=known.create_time if known is not None else self.clock())  # fmt: skip
+
     def connect(self, node: Node) -> AgentSession:
-        """Register a node from its hello; a previous stream of the same node is closed."""
-        self._admit(node)
+        """Admit a node that holds a stream (from `admitted`, after its commit); a previous stream is closed."""
+        self.admit(node)
         session = AgentSession(node.id)
         self._sessions[node.id] = session
         return session
 
-    def register_pulling(self, node: Node) -> Node:
-        """Register a node that polls for work instead of holding a stream (its liveness is its calls).
+    def admit(self, node: Node) -> None:
+        """The node is online (from `admitted`, after its commit); a previous stream of it is closed.
 
-        The dispatcher pushes nothing to it; it takes work through `TaskBook.claim`.
+        A node that polls for work rather than streaming is admitted without a session:
+        the dispatcher pushes nothing to it; it takes work through claims.
         """
-        self._admit(node)
-        return node
-
-    def _admit(self, node: Node) -> None:
-        """The node is online now; a previous stream of it is closed, its first join kept."""
         if (old := self._sessions.pop(node.id, None)) is not None:
             log.warning("node reconnected; closing its previous stream", node_id=node.id)
             old.close()
-        known = self.nodes.get(node.id)
-        if known is not None:
-            node.create_time = known.create_time
-        node.state, node.last_seen = NodeState.ONLINE, time.time()
         self.nodes[node.id] = node
         self._grace_until.pop(node.id, None)
 
@@ -107,7 +109,7 @@ class NodeRegistry:
         return node if node is not None and node.state is NodeState.ONLINE else None
 
     def capacity(self, node: Node) -> NodeCapacity:
-        """A node's totals, nothing used yet (the task book fills that in)."""
+        """A node's totals, nothing used yet (the placement fills that in)."""
         return NodeCapacity(
             node_id=node.id,
             cpu_cores=node.capabilities.cpu_cores,
@@ -124,11 +126,11 @@ class NodeRegistry:
     def heartbeat(self, node_id: str, usage: NodeUsage) -> None:
         node = self.nodes.get(node_id)
         if node is not None:
-            node.usage, node.last_seen = usage, time.time()
+            node.usage, node.last_seen = usage, self.clock()
 
     def touch(self, node_id: str) -> None:
         if (node := self.nodes.get(node_id)) is not None:
-            node.last_seen = time.time()
+            node.last_seen = self.clock()
 
     def send(self, node_id: str, message: DownMessage) -> bool:
         session = self._sessions.get(node_id)
@@ -137,23 +139,28 @@ class NodeRegistry:
         session.send(message)
         return True
 
-    def expire(self, now: float) -> list[Node]:
-        """Mark nodes past their TTL (or restart grace) offline and return them."""
-        lost = []
-        for node in self.nodes.values():
-            if node.state is NodeState.ONLINE and now - node.last_seen > self.ttl_seconds:
-                lost.append(node)
-            elif node.state is NodeState.RECONNECTING and now > self._grace_until.get(node.id, 0):
-                lost.append(node)
-        for node in lost:
-            node.state = NodeState.OFFLINE
-            self._grace_until.pop(node.id, None)
-            if (session := self._sessions.pop(node.id, None)) is not None:
-                session.close()
-        return lost
+    def expired(self, now: float) -> list[Node]:
+        """Nodes past their TTL (or restart grace); nothing changes until `mark_offline`."""
+        return [node for node in self.nodes.values() if self.is_expired(node.id, now)]
+
+    def is_expired(self, node_id: str, now: float) -> bool:
+        node = self.nodes.get(node_id)
+        if node is None:
+            return False
+        if node.state is NodeState.ONLINE:
+            return now - node.last_seen > self.ttl_seconds
+        return node.state is NodeState.RECONNECTING and now > self._grace_until.get(node.id, 0)
+
+    def mark_offline(self, node_id: str) -> None:
+        """The node is lost (after its commit): offline, its stream closed."""
+        node = self.nodes[node_id]
+        node.state = NodeState.OFFLINE
+        self._grace_until.pop(node_id, None)
+        if (session := self._sessions.pop(node_id, None)) is not None:
+            session.close()
 
     def schedulable(self) -> list[NodeCapacity]:
-        """Capacity of nodes that are online with a live stream (usage is filled in by the caller)."""
+        """Capacity of nodes that are online with a live stream."""
         return [
             self.capacity(node)
             for node in self.nodes.values()

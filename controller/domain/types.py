@@ -1,10 +1,29 @@
-"""Plain types of the controller's domain. They know nothing of gRPC or SQL."""
+"""Plain types of the controller's domain. They know nothing of gRPC or SQL.
+
+Tasks are frozen: a change is a new value (`dataclasses.replace`), committed to
+the store before it replaces the old one in memory, so nobody ever sees a state
+that was not saved.
+"""
 
 from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from taskspec.script import ScriptSpec
+from taskspec.training import TrainingSpec
+
+#: What a task runs: the specs the agents agree on (taskspec), never a wire format.
+TaskSpec = ScriptSpec | TrainingSpec
+#: Seconds since the epoch; injected so tests move time instead of sleeping.
+Clock = Callable[[], float]
+
+
+def spec_kind(spec: TaskSpec) -> str:
+    """"script" or "training"."""
+    return "script" if isinstance(spec, ScriptSpec) else "training"
 
 
 class TaskState(enum.Enum):
@@ -110,17 +129,6 @@ class Node:
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """What to run. The controller never interprets the payload; agents do.
-
-    `kind` names the spec ("script", "training"); `payload` is its proto3 JSON.
-    """
-
-    kind: str
-    payload: str
-
-
-@dataclass
 class TaskResult:
     exit_code: int = 0
     output_sha256: str = ""
@@ -136,17 +144,20 @@ class Artifact:
     sha256: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
     id: str
     spec: TaskSpec
     display_name: str = ""
     resources: Resources = field(default_factory=Resources)
     priority: Priority = Priority.NORMAL
-    depends_on: list[str] = field(default_factory=list)
+    depends_on: tuple[str, ...] = ()
     time_limit_seconds: int = 0
     max_retries: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
+    #: The user's labels.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Fields a compat surface keeps with the task (ShelbyCompute's dataset and meta); never shown as labels.
+    compat_metadata: Mapping[str, str] = field(default_factory=dict)
     request_id: str = ""
     #: Tasks of a group share the controller's concurrency limit for it; "" is no group.
     concurrency_group: str = ""
@@ -156,6 +167,8 @@ class Task:
     held: bool = False
     state: TaskState = TaskState.PENDING
     state_reason: str = ""
+    #: A user asked the placed attempt to stop; if its node is lost it ends rather than runs again.
+    stopping: bool = False
     attempt: int = 0
     #: Failed attempts so far; retries stop at max_retries.
     failures: int = 0
@@ -163,13 +176,18 @@ class Task:
     #: GPUs of the node held by the current attempt.
     gpu_indices: tuple[int, ...] = ()
     progress: float = 0.0
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
     result: TaskResult = field(default_factory=TaskResult)
-    artifacts: list[Artifact] = field(default_factory=list)
-    create_time: float = field(default_factory=time.time)
+    #: Read from the store with the task (empty in lists).
+    artifacts: tuple[Artifact, ...] = ()
+    create_time: float = 0.0
     start_time: float = 0.0
     end_time: float = 0.0
-    update_time: float = field(default_factory=time.time)
+    update_time: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return spec_kind(self.spec)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,14 @@ class BlobStore:
 
     def delete(self, *parts: str) -> None:
         self.path(*parts).unlink(missing_ok=True)
+
+    def delete_tree(self, *parts: str) -> int:
+        """Remove a folder of files (one level, as artifacts are kept); returns how many files went."""
+        folder = self.path(*parts)
+        if not folder.is_dir():
+            return 0
+        files = [f for f in folder.iterdir() if f.is_file()]
+        for f in files:
+            f.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        return len(files)

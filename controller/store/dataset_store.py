@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiosqlite
 
 from controller.domain.types import Dataset
-from controller.store.db import Database
 
 
-class DatasetStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+async def insert(conn: aiosqlite.Connection, datasets: Sequence[Dataset]) -> None:
+    await conn.executemany(
+        "INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time, sample_count, dimensions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(d.id, d.format, d.size_bytes, d.sha256, d.description, d.create_time, d.sample_count, d.dimensions)
+         for d in datasets],
+    )  # fmt: skip
 
-    async def insert(self, conn: aiosqlite.Connection, ds: Dataset) -> None:
-        await conn.execute(
-            "INSERT INTO datasets (id, format, size_bytes, sha256, description, create_time, sample_count, dimensions)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ds.id, ds.format, ds.size_bytes, ds.sha256, ds.description, ds.create_time, ds.sample_count,
-             ds.dimensions),  # fmt: skip
-        )
 
-    async def delete(self, conn: aiosqlite.Connection, dataset_id: str) -> bool:
-        cur = await conn.execute("DELETE FROM datasets WHERE id=?", (dataset_id,))
-        return cur.rowcount > 0
+async def delete(conn: aiosqlite.Connection, dataset_ids: Sequence[str]) -> None:
+    await conn.executemany("DELETE FROM datasets WHERE id=?", [(i,) for i in dataset_ids])
 
-    async def get(self, dataset_id: str) -> Dataset | None:
-        async with self.db.conn.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)) as cur:
-            row = await cur.fetchone()
-        return _from_row(row) if row else None
 
-    async def list(self, *, offset: int, limit: int) -> list[Dataset]:
-        sql = "SELECT * FROM datasets ORDER BY id LIMIT ? OFFSET ?"
-        async with self.db.conn.execute(sql, (limit, offset)) as cur:
-            return [_from_row(row) async for row in cur]
+async def get(conn: aiosqlite.Connection, dataset_id: str) -> Dataset | None:
+    async with conn.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)) as cur:
+        row = await cur.fetchone()
+    return _from_row(row) if row else None
+
+
+async def page(conn: aiosqlite.Connection, *, offset: int, limit: int) -> list[Dataset]:
+    async with conn.execute("SELECT * FROM datasets ORDER BY id LIMIT ? OFFSET ?", (limit, offset)) as cur:
+        return [_from_row(row) for row in await cur.fetchall()]
 
 
 def _from_row(row: aiosqlite.Row) -> Dataset:

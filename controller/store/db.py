@@ -1,15 +1,19 @@
-"""The SQLite connection: WAL mode, migrations, and one write transaction at a time.
+"""The SQLite connections: WAL mode, migrations, one writer, and read-only readers.
 
-Every SQL statement of the controller lives in this package. A write is wrapped
-in `Database.write()`, which serialises writers (aiosqlite has one connection,
-so interleaved coroutines would otherwise share a transaction) and commits
-before returning, so anything acknowledged to a client is on disk.
+Every SQL statement of the controller lives in this package. Writes go through
+`Database.write()`, which serialises writers on the one write connection and
+commits before returning, so anything acknowledged to a client is on disk.
+Reads go through `Database.read()`, which lends one of a few read-only
+connections: in WAL mode each sees the last committed snapshot, never a write
+in progress, and never waits behind one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -18,8 +22,36 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-#: Each entry migrates from version i to i+1. Never edit one that has shipped.
-MIGRATIONS: list[str] = [
+#: Read-only connections; each has its own thread, so this many reads run at once.
+READERS = 4
+
+
+async def _specs_as_domain_json(conn: aiosqlite.Connection) -> None:
+    """Migration 4, in Python: task specs were stored as the core proto's JSON; store the domain's own.
+
+    Also moves ShelbyCompute's fields out of the user's labels into compat_metadata.
+    """
+    from controller.store.spec_json import legacy_spec_to_json
+
+    async with conn.execute("SELECT id, kind, spec, labels FROM tasks") as cur:
+        rows = await cur.fetchall()
+    updates = []
+    for row in rows:
+        labels = json.loads(row["labels"])
+        compat = {}
+        if "dataset_name" in labels and "runtime_minutes_estimate" in labels:
+            compat = {k: labels.pop(k) for k in _SHELBY_LABELS if k in labels}
+        updates.append((legacy_spec_to_json(row["kind"], row["spec"]), json.dumps(labels), json.dumps(compat), row["id"]))
+    await conn.executemany("UPDATE tasks SET spec=?, labels=?, compat_metadata=? WHERE id=?", updates)
+
+
+_SHELBY_LABELS = ("dataset_name", "dataset_url", "dataset_hash", "meta", "runtime_minutes_estimate")
+
+Migration = str | Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+#: Each entry migrates from version i to i+1: SQL statements, or a Python step. Never edit one that has shipped.
+MIGRATIONS: list[Migration] = [
     """
     CREATE TABLE tasks (
         id TEXT PRIMARY KEY,
@@ -126,67 +158,108 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, attempt)
     );
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN compat_metadata TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE tasks ADD COLUMN stopping INTEGER NOT NULL DEFAULT 0;
+    """,
+    _specs_as_domain_json,
+    """
+    CREATE INDEX tasks_output_model ON tasks(state, output_model) WHERE output_model != '';
+    """,
 ]
 
 
 class Database:
-    """One aiosqlite connection with serialised write transactions."""
+    """One write connection with serialised transactions, and a pool of read-only connections."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
+        self.writer = writer
         self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers = readers
+        for reader in readers:
+            self._readers.put_nowait(reader)
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, readers: int = READERS) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across process crashes in WAL mode; FULL adds an fsync per commit.
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        db = cls(conn)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer.row_factory = aiosqlite.Row
+        opened: list[aiosqlite.Connection] = []
         try:
-            await db._migrate()
+            await writer.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode; FULL adds an fsync per commit.
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await writer.execute("PRAGMA foreign_keys=ON")
+            await _migrate(writer)
+            for _ in range(readers):
+                reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                opened.append(reader)
+                reader.row_factory = aiosqlite.Row
+                await reader.execute("PRAGMA query_only=ON")
         except BaseException:
-            await conn.close()
+            for conn in (*opened, writer):
+                await conn.close()
             raise
-        return db
-
-    async def _migrate(self) -> None:
-        async with self.conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database schema version {version} is newer than this aifarm "
-                f"({len(MIGRATIONS)}); upgrade aifarm or use another --data-dir"
-            )
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            async with self.write() as conn:
-                for statement in filter(str.strip, script.split(";")):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version={target}")
-            log.info("database migrated", version=target)
+        return cls(writer, opened)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction, committed on exit and rolled back on error."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self.writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield self.writer
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.writer.execute("ROLLBACK")
                 raise
-            await self.conn.execute("COMMIT")
+            await self.writer.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection of the pool, in one read transaction (a consistent snapshot)."""
+        conn = await self._readers.get()
+        try:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                await conn.execute("COMMIT")
+        finally:
+            self._readers.put_nowait(conn)
 
     async def ping(self) -> bool:
         try:
-            async with self.conn.execute("SELECT 1") as cur:
+            async with self.read() as conn, conn.execute("SELECT 1") as cur:
                 return (await cur.fetchone()) is not None
         except Exception:  # noqa: BLE001 - health reports any failure as unhealthy
             return False
 
     async def close(self) -> None:
-        await self.conn.close()
+        for conn in (*self._all_readers, self.writer):
+            await conn.close()
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this aifarm "
+            f"({len(MIGRATIONS)}); upgrade aifarm or use another --data-dir"
+        )
+    for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            if isinstance(step, str):
+                for statement in filter(str.strip, step.split(";")):
+                    await conn.execute(statement)
+            else:
+                await step(conn)
+            await conn.execute(f"PRAGMA user_version={target}")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        log.info("database migrated", version=target)

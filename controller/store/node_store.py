@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import aiosqlite
 
+from controller.domain.store import NodeStateChange
 from controller.domain.types import Capabilities, Gpu, Node, NodeState
-from controller.store.db import Database
 
 
 def _capabilities_from_json(text: str) -> Capabilities:
@@ -17,38 +18,40 @@ def _capabilities_from_json(text: str) -> Capabilities:
     return Capabilities(**raw)
 
 
-class NodeStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+async def upsert(conn: aiosqlite.Connection, nodes: Sequence[Node]) -> None:
+    await conn.executemany(
+        "INSERT INTO nodes (id, hostname, state, capabilities, labels, agent_version, create_time, last_seen)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, state=excluded.state,"
+        " capabilities=excluded.capabilities, labels=excluded.labels,"
+        " agent_version=excluded.agent_version, last_seen=excluded.last_seen",
+        [
+            (n.id, n.hostname, n.state.value, json.dumps(asdict(n.capabilities)), json.dumps(n.labels),
+             n.agent_version, n.create_time, n.last_seen)
+            for n in nodes
+        ],
+    )  # fmt: skip
 
-    async def upsert(self, conn: aiosqlite.Connection, node: Node) -> None:
-        await conn.execute(
-            "INSERT INTO nodes (id, hostname, state, capabilities, labels, agent_version, create_time, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, state=excluded.state,"
-            " capabilities=excluded.capabilities, labels=excluded.labels,"
-            " agent_version=excluded.agent_version, last_seen=excluded.last_seen",
-            (
-                node.id, node.hostname, node.state.value, json.dumps(asdict(node.capabilities)),
-                json.dumps(node.labels), node.agent_version, node.create_time, node.last_seen,
-            ),  # fmt: skip
+
+async def set_states(conn: aiosqlite.Connection, changes: Sequence[NodeStateChange]) -> None:
+    await conn.executemany(
+        "UPDATE nodes SET state=?, last_seen=? WHERE id=?", [(c.state.value, c.last_seen, c.node_id) for c in changes]
+    )
+
+
+async def all_nodes(conn: aiosqlite.Connection) -> list[Node]:
+    async with conn.execute("SELECT * FROM nodes ORDER BY id") as cur:
+        rows = await cur.fetchall()
+    return [
+        Node(
+            id=row["id"],
+            hostname=row["hostname"],
+            state=NodeState(row["state"]),
+            capabilities=_capabilities_from_json(row["capabilities"]),
+            labels=json.loads(row["labels"]),
+            agent_version=row["agent_version"],
+            create_time=row["create_time"],
+            last_seen=row["last_seen"],
         )
-
-    async def set_state(self, conn: aiosqlite.Connection, node_id: str, state: NodeState, last_seen: float) -> None:
-        await conn.execute("UPDATE nodes SET state=?, last_seen=? WHERE id=?", (state.value, last_seen, node_id))
-
-    async def all(self) -> list[Node]:
-        async with self.db.conn.execute("SELECT * FROM nodes ORDER BY id") as cur:
-            return [
-                Node(
-                    id=row["id"],
-                    hostname=row["hostname"],
-                    state=NodeState(row["state"]),
-                    capabilities=_capabilities_from_json(row["capabilities"]),
-                    labels=json.loads(row["labels"]),
-                    agent_version=row["agent_version"],
-                    create_time=row["create_time"],
-                    last_seen=row["last_seen"],
-                )
-                async for row in cur
-            ]
+        for row in rows
+    ]

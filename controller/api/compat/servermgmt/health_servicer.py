@@ -7,7 +7,7 @@ import grpc
 from aifarm.compat.servermgmt.v1 import health_service_pb2 as pb
 from aifarm.compat.servermgmt.v1 import health_service_pb2_grpc
 from controller.api.errors import maps_domain_errors
-from controller.store.db import Database
+from controller.domain.task_book import TaskBook
 
 SERVICE = "Server Management API"
 API_VERSION = "1.0.0"
@@ -15,11 +15,11 @@ API_VERSION = "1.0.0"
 
 @maps_domain_errors
 class HealthServicer(health_service_pb2_grpc.HealthServiceServicer):
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, book: TaskBook) -> None:
+        self.book = book
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
-        status = "healthy" if await self.db.ping() else "unhealthy"
+        status = "healthy" if await self.book.healthy() else "unhealthy"
         return pb.GetHealthResponse(status=status, service=SERVICE, version=API_VERSION)
 
     async def GetRoot(self, request: pb.GetRootRequest, context: grpc.aio.ServicerContext) -> pb.GetRootResponse:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from google.protobuf import json_format
-
 from aifarm.compat.servermgmt.v1 import training_pb2
 from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
 from aifarm.v1 import task_pb2
@@ -13,6 +11,7 @@ from controller.api.compat.json_values import value
 from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import LogLine, MetricPoint, Task, TaskState
+from taskspec.training import TrainingConfig, TrainingSpec
 
 #: Task states as the document names them.
 STATES = {
@@ -51,20 +50,23 @@ def training_spec(request: pb.StartTrainingRequest) -> task_pb2.TrainingSpec:
     )
 
 
-def spec_of(task: Task) -> task_pb2.TrainingSpec:
-    return json_format.Parse(task.spec.payload, task_pb2.TrainingSpec(), ignore_unknown_fields=True)
+def spec_of(task: Task) -> TrainingSpec:
+    if not isinstance(task.spec, TrainingSpec):
+        return TrainingSpec(TrainingConfig(architecture="", epochs=0))
+    return task.spec
 
 
 def config(task: Task) -> training_pb2.TrainingConfig:
     spec = spec_of(task)
+    c = spec.config
     return training_pb2.TrainingConfig(
-        model_architecture=spec.architecture,
-        dataset_name=spec.dataset.removeprefix("datasets/"),
-        learning_rate=spec.learning_rate,
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
-        optimizer=spec.optimizer,
-        loss_function=spec.loss_function,
+        model_architecture=c.architecture,
+        dataset_name=spec.dataset,
+        learning_rate=c.learning_rate,
+        batch_size=c.batch_size,
+        epochs=c.epochs,
+        optimizer=c.optimizer,
+        loss_function=c.loss_function,
     )
 
 
@@ -80,7 +82,7 @@ def status(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingSt
         session_id=task.id,
         state=STATES[task.state],
         current_epoch=value(current[-1].epoch if current else None),
-        total_epochs=spec_of(task).epochs,
+        total_epochs=spec_of(task).config.epochs,
         start_time=value(iso(task.start_time) if task.start_time else None),
         end_time=value(iso(task.end_time) if task.state.terminal and task.end_time else None),
         error_message=value((task.result.error or task.state_reason) if failed else None),

@@ -17,7 +17,9 @@ from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import task_from_proto
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import FailedPrecondition, NotFound
-from controller.domain.tasks import TaskBook
+from controller.domain.store import TaskQuery
+from controller.domain.task_actions import TaskActions
+from controller.domain.task_book import TaskBook
 from controller.domain.types import Task, TaskState
 
 #: The concurrency group of sessions; the controller's limit for it is MAX_CONCURRENT_SESSIONS.
@@ -29,8 +31,9 @@ MAX_SESSIONS = 1000
 
 @maps_domain_errors
 class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
-    def __init__(self, tasks: TaskBook, datasets: DatasetLibrary, group: str = SESSION_GROUP) -> None:
-        self.tasks = tasks
+    def __init__(self, book: TaskBook, actions: TaskActions, datasets: DatasetLibrary, group: str = SESSION_GROUP) -> None:
+        self.book = book
+        self.actions = actions
         self.datasets = datasets
         self.group = group
 
@@ -44,10 +47,10 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
             concurrency_group=self.group,
             output_model=f"{request.model_architecture}_{request.dataset_name}_{session_id}",
         )
-        task = task_from_proto(msg, task_id=session_id, request_id="")  # checks the documented ranges
+        task = task_from_proto(msg, task_id=session_id, request_id="")
         await self.datasets.get(request.dataset_name)
-        starts_now = self.tasks.free_group_slots(self.group) > 0
-        await self.tasks.create(task)
+        starts_now = self.book.free_group_slots(self.group) > 0
+        await self.actions.create(task)  # checks the documented ranges
         if starts_now:
             return pb.StartTrainingResponse(
                 session_id=session_id, status="running", message="Training session created and started"
@@ -58,20 +61,20 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
 
     async def StopTraining(self, request: pb.StopTrainingRequest, context: grpc.aio.ServicerContext) -> pb.StopTrainingResponse:
         await self._session(request.session_id)
-        await self.tasks.stop(request.session_id)
+        await self.actions.stop(request.session_id)
         return pb.StopTrainingResponse(message=f"Training session {request.session_id} stopped successfully")
 
     async def GetTrainingStatus(
         self, request: pb.GetTrainingStatusRequest, context: grpc.aio.ServicerContext
     ) -> training_pb2.TrainingStatus:
         task = await self._session(request.session_id)
-        return convert.status(task, await self.tasks.store.metrics(task.id))
+        return convert.status(task, await self.book.metrics(task.id))
 
     async def GetTrainingMetrics(
         self, request: pb.GetTrainingMetricsRequest, context: grpc.aio.ServicerContext
     ) -> training_pb2.TrainingMetrics:
         task = await self._session(request.session_id)
-        points = convert.current_points(task, await self.tasks.store.metrics(task.id))
+        points = convert.current_points(task, await self.book.metrics(task.id))
         if not points:
             raise NotFound(f"No metrics available for session '{task.id}' yet", reason="NO_METRICS")
         return convert.metrics(task.id, points[-1])
@@ -80,7 +83,7 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
         self, request: pb.GetTrainingHistoryRequest, context: grpc.aio.ServicerContext
     ) -> struct_pb2.ListValue:
         task = await self._session(request.session_id)
-        points = convert.current_points(task, await self.tasks.store.metrics(task.id))
+        points = convert.current_points(task, await self.book.metrics(task.id))
         return json_array(convert.metrics(task.id, p) for p in points)
 
     async def GetTrainingLogs(
@@ -88,19 +91,19 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
     ) -> struct_pb2.ListValue:
         task = await self._session(request.session_id)
         limit = request.limit if request.limit > 0 else DEFAULT_LOG_LIMIT
-        lines = await self.tasks.store.logs(task.id, limit=limit, tail=limit)
+        lines = await self.book.logs(task.id, limit=limit, tail=limit)
         return json_array(convert.log_entry(task.id, line) for line in lines)
 
     async def ListTrainingSessions(
         self, request: pb.ListTrainingSessionsRequest, context: grpc.aio.ServicerContext
     ) -> struct_pb2.ListValue:
-        tasks, _ = await self.tasks.store.list(states=[], node_id="", offset=0, limit=MAX_SESSIONS, group=self.group)
-        return json_array([convert.session(t, await self.tasks.store.metrics(t.id)) for t in tasks])
+        page = await self.book.list(TaskQuery(concurrency_group=self.group, limit=MAX_SESSIONS))
+        return json_array([convert.session(t, await self.book.metrics(t.id)) for t in page.tasks])
 
     async def GetTrainingQueue(
         self, request: pb.GetTrainingQueueRequest, context: grpc.aio.ServicerContext
     ) -> struct_pb2.ListValue:
-        return json_array(convert.session(t, []) for t in self.tasks.queue(self.group))
+        return json_array(convert.session(t, []) for t in self.book.queue(self.group))
 
     async def CancelQueuedSession(
         self, request: pb.CancelQueuedSessionRequest, context: grpc.aio.ServicerContext
@@ -110,12 +113,12 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
             raise FailedPrecondition(
                 f"Session '{task.id}' is not queued (it is {convert.STATES[task.state]})", reason="SESSION_NOT_QUEUED"
             )
-        await self.tasks.cancel(task.id)
+        await self.actions.cancel(task.id)
         return pb.CancelQueuedSessionResponse(message=f"Queued session {task.id} cancelled successfully")
 
     async def _session(self, session_id: str) -> Task:
         try:
-            task = await self.tasks.get(session_id)
+            task = await self.book.get(session_id)
         except NotFound:
             task = None
         if task is None or task.concurrency_group != self.group:

@@ -50,9 +50,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             return pb.PollJobsResponse(count=0)
         offered = pb.PolledJob(
             jobId=task.id,
-            datasetName=task.labels.get(job_convert.DATASET_NAME, task.display_name),
-            datasetUrl=task.labels.get(job_convert.DATASET_URL, ""),
-            datasetHash=task.labels.get(job_convert.DATASET_HASH, ""),
+            datasetName=task.compat_metadata.get(job_convert.DATASET_NAME, task.display_name),
+            datasetUrl=task.compat_metadata.get(job_convert.DATASET_URL, ""),
+            datasetHash=task.compat_metadata.get(job_convert.DATASET_HASH, ""),
             runtimeMinutesEstimate=job_convert.runtime_minutes(task),
             meta=job_convert.meta(task),
         )
@@ -67,7 +67,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.FetchScriptRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchScriptResponse:
         _require(jobId=request.jobId)
-        task = await self.polling.tasks.get(request.jobId)
+        task = await self.polling.book.get(request.jobId)
         if request.nodeId:
             await self.polling.started(request.nodeId, task.id)
         spec = job_convert.script_spec(task)

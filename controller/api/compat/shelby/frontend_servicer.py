@@ -11,25 +11,24 @@ from aifarm.compat.shelby.v1 import frontend_service_pb2_grpc
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
 from controller.domain.registry import NodeRegistry
+from controller.domain.store import TaskQuery
+from controller.domain.task_book import TaskBook
 from controller.domain.types import TaskState
-from controller.store.db import Database
-from controller.store.task_store import TaskStore
 
 RECENT_JOBS = 10
 
 
 @maps_domain_errors
 class FrontendServicer(frontend_service_pb2_grpc.FrontendServiceServicer):
-    def __init__(self, db: Database, tasks: TaskStore, registry: NodeRegistry) -> None:
-        self.db = db
-        self.tasks = tasks
+    def __init__(self, book: TaskBook, registry: NodeRegistry) -> None:
+        self.book = book
         self.registry = registry
 
     async def GetDashboard(
         self, request: pb.GetDashboardRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetDashboardResponse:
-        counts = await self.tasks.count_by_state()
-        recent, _ = await self.tasks.list(states=[], node_id="", offset=0, limit=RECENT_JOBS)
+        counts = await self.book.count_by_state()
+        recent = (await self.book.list(TaskQuery(limit=RECENT_JOBS))).tasks
         by_status = {name: sum(counts.get(s, 0) for s in states) for name, states in job_convert.STATES_OF.items()}
         stats = pb.JobStats(
             pending=by_status["pending"],
@@ -50,10 +49,10 @@ class FrontendServicer(frontend_service_pb2_grpc.FrontendServiceServicer):
     async def GetSystemHealth(
         self, request: pb.GetSystemHealthRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSystemHealthResponse:
-        database = "healthy" if await self.db.ping() else "unhealthy"
+        database = "healthy" if await self.book.healthy() else "unhealthy"
         queue = pb.JobQueue()
         if database == "healthy":
-            counts = await self.tasks.count_by_state()
+            counts = await self.book.count_by_state()
             queue = pb.JobQueue(
                 pending=counts.get(TaskState.PENDING, 0),
                 running=sum(counts.get(s, 0) for s in (TaskState.ASSIGNED, TaskState.RUNNING, TaskState.PAUSED)),

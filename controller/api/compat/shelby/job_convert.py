@@ -9,14 +9,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from dataclasses import replace
+
 from google.protobuf import json_format, struct_pb2
 
 from aifarm.compat.shelby.v1 import job_pb2
 from aifarm.compat.shelby.v1 import job_service_pb2 as pb
-from aifarm.v1 import task_pb2
 from controller.api.compat.json_values import value
 from controller.domain.errors import FailedPrecondition, InvalidArgument
-from controller.domain.types import AttemptRecord, LogLine, Task, TaskSpec, TaskState
+from controller.domain.types import AttemptRecord, LogLine, Task, TaskState
+from taskspec.script import ScriptSpec
 
 #: Task states as ShelbyCompute names job statuses.
 STATUS = {
@@ -33,7 +35,7 @@ DEFAULT_ENTRYPOINT = "train.py"
 #: A week: runtimeMinutesEstimate bounds each run (0: no bound).
 MAX_RUNTIME_MINUTES = 7 * 24 * 60
 _ENTRYPOINT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.(py|sh)$")
-#: Task labels that hold what a job was created with.
+#: Keys of the task's compat_metadata that hold what a job was created with.
 DATASET_NAME, DATASET_URL, DATASET_HASH, META, RUNTIME = (
     "dataset_name", "dataset_url", "dataset_hash", "meta", "runtime_minutes_estimate",
 )  # fmt: skip
@@ -56,67 +58,57 @@ def new_task(request: pb.CreateJobRequest) -> Task:
     minutes = request.runtimeMinutesEstimate
     if not 0 <= minutes <= MAX_RUNTIME_MINUTES:
         raise InvalidArgument(f"runtimeMinutesEstimate must be between 0 and {MAX_RUNTIME_MINUTES}", reason="INVALID_JOB")
-    labels = {DATASET_NAME: request.datasetName, DATASET_URL: request.datasetUrl, DATASET_HASH: request.datasetHash,
+    fields = {DATASET_NAME: request.datasetName, DATASET_URL: request.datasetUrl, DATASET_HASH: request.datasetHash,
               RUNTIME: repr(float(minutes))}  # fmt: skip
     if request.HasField("meta"):
-        labels[META] = json.dumps(json_format.MessageToDict(request.meta))
-    spec = task_pb2.ScriptSpec(entrypoint=DEFAULT_ENTRYPOINT, env=job_env(request.jobId, labels))
+        fields[META] = json.dumps(json_format.MessageToDict(request.meta))
     return Task(
         id=request.jobId,
-        spec=_spec(spec),
+        spec=ScriptSpec(source="", entrypoint=DEFAULT_ENTRYPOINT, env=job_env(request.jobId, fields)),
         display_name=request.datasetName,
-        labels=labels,
+        compat_metadata=fields,
         time_limit_seconds=math.ceil(minutes * 60),
         held=True,
         state_reason="waiting for its script (POST /api/jobs/upload-script)",
     )
 
 
-def job_env(job_id: str, labels: dict[str, str]) -> dict[str, str]:
+def job_env(job_id: str, fields: dict[str, str]) -> dict[str, str]:
     """Variables a job's script runs with (JOB_ID is filled in once the id is known)."""
-    env = {"DATASET_NAME": labels.get(DATASET_NAME, ""), "DATASET_URL": labels.get(DATASET_URL, ""),
-           "DATASET_HASH": labels.get(DATASET_HASH, "")}  # fmt: skip
+    env = {"DATASET_NAME": fields.get(DATASET_NAME, ""), "DATASET_URL": fields.get(DATASET_URL, ""),
+           "DATASET_HASH": fields.get(DATASET_HASH, "")}  # fmt: skip
     if job_id:
         env["JOB_ID"] = job_id
     return env
 
 
-def uploaded_spec(task: Task, request: pb.UploadScriptRequest) -> TaskSpec:
+def uploaded_spec(task: Task, request: pb.UploadScriptRequest) -> ScriptSpec:
     """The task's spec with the uploaded script, requirements and entry point."""
     if not request.script.strip():
         raise InvalidArgument("script is required", reason="INVALID_SCRIPT")
-    if task.spec.kind != "script":
-        raise FailedPrecondition(f"task {task.id!r} is a {task.spec.kind} task, not a script job", reason="NOT_A_SCRIPT_JOB")
+    if not isinstance(task.spec, ScriptSpec):
+        raise FailedPrecondition(f"task {task.id!r} is a {task.kind} task, not a script job", reason="NOT_A_SCRIPT_JOB")
     entrypoint = request.entrypoint or DEFAULT_ENTRYPOINT
     if not _ENTRYPOINT.match(entrypoint) or ".." in entrypoint:
         raise InvalidArgument(
             f"entrypoint {entrypoint!r} must be a plain file name ending in .py or .sh", reason="INVALID_SCRIPT"
         )
-    spec = script_spec(task)
-    spec.source, spec.entrypoint, spec.requirements = request.script, entrypoint, request.requirements
-    spec.interpreter = ""
-    spec.env["JOB_ID"] = task.id
-    return _spec(spec)
+    return replace(task.spec, source=request.script, entrypoint=entrypoint, requirements=request.requirements,
+                   interpreter="", env={**task.spec.env, "JOB_ID": task.id})  # fmt: skip
 
 
-def _spec(spec: task_pb2.ScriptSpec) -> TaskSpec:
-    return TaskSpec("script", json_format.MessageToJson(spec, indent=None))
-
-
-def script_spec(task: Task) -> task_pb2.ScriptSpec:
-    if task.spec.kind != "script":
-        return task_pb2.ScriptSpec()
-    return json_format.Parse(task.spec.payload, task_pb2.ScriptSpec(), ignore_unknown_fields=True)
+def script_spec(task: Task) -> ScriptSpec:
+    return task.spec if isinstance(task.spec, ScriptSpec) else ScriptSpec(source="")
 
 
 def runtime_minutes(task: Task) -> float:
     """The bound a job was created with (minutes; 0: none)."""
-    given = task.labels.get(RUNTIME)
+    given = task.compat_metadata.get(RUNTIME)
     return float(given) if given else task.time_limit_seconds / 60
 
 
 def meta(task: Task) -> struct_pb2.Struct:
-    raw = task.labels.get(META)
+    raw = task.compat_metadata.get(META)
     return struct(json.loads(raw)) if raw else struct_pb2.Struct()
 
 
@@ -130,17 +122,17 @@ def job_fields(task: Task) -> dict[str, Any]:
     spec = script_spec(task)
     duration = round(task.end_time - task.start_time, 3) if ended and task.start_time and task.end_time else None
     metadata = {
-        "task": f"tasks/{task.id}", "kind": task.spec.kind, "attempt": task.attempt, "stateReason": task.state_reason,
-        "entrypoint": spec.entrypoint, "hasScript": bool(spec.source), "runtimeMinutesEstimate": runtime_minutes(task),
-        "datasetHash": task.labels.get(DATASET_HASH, ""),
+        "task": f"tasks/{task.id}", "kind": task.kind, "attempt": task.attempt, "stateReason": task.state_reason,
+        "entrypoint": spec.entrypoint, "hasScript": bool(spec.source) or not task.held, "runtimeMinutesEstimate": runtime_minutes(task),
+        "datasetHash": task.compat_metadata.get(DATASET_HASH, ""),
         "exitCode": task.result.exit_code if ended and task.attempt else None,
         "error": task.result.error if task.state is TaskState.FAILED else None,
     }  # fmt: skip
     return {
         "jobId": task.id,
         "status": STATUS[task.state],
-        "datasetName": task.labels.get(DATASET_NAME, task.display_name),
-        "datasetUrl": task.labels.get(DATASET_URL, ""),
+        "datasetName": task.compat_metadata.get(DATASET_NAME, task.display_name),
+        "datasetUrl": task.compat_metadata.get(DATASET_URL, ""),
         "meta": meta(task),
         "createdAt": int(task.create_time),
         "assignedNode": value(task.node_id or None),
@@ -163,8 +155,9 @@ def log_entry(line: LogLine) -> job_pb2.LogEntry:
 def provenance(task: Task, attempts: Sequence[AttemptRecord]) -> list[struct_pb2.Struct]:
     """Where the job came from and where each attempt ran, from what the controller recorded."""
     spec = script_spec(task)
-    records = [{"event": "created", "timestamp": int(task.create_time), "datasetName": task.labels.get(DATASET_NAME, ""),
-                "datasetUrl": task.labels.get(DATASET_URL, ""), "datasetHash": task.labels.get(DATASET_HASH, "")}]  # fmt: skip
+    given = task.compat_metadata
+    records = [{"event": "created", "timestamp": int(task.create_time), "datasetName": given.get(DATASET_NAME, ""),
+                "datasetUrl": given.get(DATASET_URL, ""), "datasetHash": given.get(DATASET_HASH, "")}]  # fmt: skip
     if spec.source:
         records.append({"event": "script", "entrypoint": spec.entrypoint, "scriptHash": sha256(spec.source),
                         "requirementsHash": sha256(spec.requirements) if spec.requirements else None})  # fmt: skip

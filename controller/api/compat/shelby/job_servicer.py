@@ -12,7 +12,9 @@ from aifarm.compat.shelby.v1 import job_service_pb2_grpc
 from controller.api.compat.shelby import job_convert as convert
 from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument, NotFound
-from controller.domain.tasks import TaskBook
+from controller.domain.store import TaskQuery
+from controller.domain.task_actions import TaskActions
+from controller.domain.task_book import TaskBook
 from controller.domain.types import Task
 
 DEFAULT_LIMIT = 50
@@ -22,13 +24,14 @@ DEFAULT_LOG_LIMIT = 1000
 
 @maps_domain_errors
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, tasks: TaskBook) -> None:
-        self.tasks = tasks
+    def __init__(self, book: TaskBook, actions: TaskActions) -> None:
+        self.book = book
+        self.actions = actions
 
     async def CreateJob(self, request: pb.CreateJobRequest, context: grpc.aio.ServicerContext) -> pb.CreateJobResponse:
         if not request.jobId:
             request.jobId = f"job-{uuid.uuid4().hex[:12]}"
-        task = await self.tasks.create(convert.new_task(request))
+        task = await self.actions.create(convert.new_task(request))
         return pb.CreateJobResponse(
             success=True, jobId=task.id, status=convert.STATUS[task.state],
             message=f"Job {task.id} created; upload its script to run it",
@@ -40,7 +43,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if not request.jobId:
             raise InvalidArgument("jobId is required", reason="INVALID_SCRIPT")
         task = await self._job(request.jobId)
-        await self.tasks.set_spec(task.id, convert.uploaded_spec(task, request))
+        await self.actions.set_spec(task.id, convert.uploaded_spec(task, request))
         return pb.UploadScriptResponse(
             success=True, jobId=task.id, scriptHash=convert.sha256(request.script),
             message=f"Script uploaded for job {task.id}",
@@ -56,26 +59,26 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             states = convert.STATES_OF[request.status]
         if not 0 <= request.limit <= MAX_LIMIT:
             raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}", reason="BAD_LIMIT")
-        tasks, _ = await self.tasks.store.list(states=states, node_id="", offset=0, limit=request.limit or DEFAULT_LIMIT)
-        jobs = [convert.job(t) for t in tasks]
+        page = await self.book.list(TaskQuery(states=tuple(states), limit=request.limit or DEFAULT_LIMIT))
+        jobs = [convert.job(t) for t in page.tasks]
         return pb.ListJobsResponse(jobs=jobs, count=len(jobs))
 
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> job_pb2.JobDetail:
         task = await self._job(request.jobId)
-        lines = await self.tasks.store.logs(task.id, limit=DEFAULT_LOG_LIMIT, tail=DEFAULT_LOG_LIMIT)
+        lines = await self.book.logs(task.id, limit=DEFAULT_LOG_LIMIT, tail=DEFAULT_LOG_LIMIT)
         return job_pb2.JobDetail(
             **convert.job_fields(task),
             logs=[convert.log_entry(line) for line in lines],
-            provenance=convert.provenance(task, await self.tasks.store.attempts(task.id)),
+            provenance=convert.provenance(task, await self.book.attempts(task.id)),
         )
 
     async def DeleteJob(self, request: pb.DeleteJobRequest, context: grpc.aio.ServicerContext) -> pb.DeleteJobResponse:
         task = await self._job(request.jobId)
-        await self.tasks.delete(task.id)
+        await self.actions.delete(task.id)
         return pb.DeleteJobResponse(success=True, message=f"Job {task.id} deleted successfully")
 
     async def RestartJob(self, request: pb.RestartJobRequest, context: grpc.aio.ServicerContext) -> pb.RestartJobResponse:
-        task = await self.tasks.restart((await self._job(request.jobId)).id)
+        task = await self.actions.restart((await self._job(request.jobId)).id)
         return pb.RestartJobResponse(
             success=True, jobId=task.id, status=convert.STATUS[task.state], message=f"Job {task.id} restarted"
         )
@@ -85,11 +88,11 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if request.limit < 0:
             raise InvalidArgument("limit must not be negative", reason="BAD_LIMIT")
         limit = request.limit or DEFAULT_LOG_LIMIT
-        lines = await self.tasks.store.logs(task.id, limit=limit, tail=limit)
+        lines = await self.book.logs(task.id, limit=limit, tail=limit)
         return pb.GetJobLogsResponse(jobId=task.id, logs=[convert.log_entry(line) for line in lines])
 
     async def _job(self, job_id: str) -> Task:
         try:
-            return await self.tasks.get(job_id)
+            return await self.book.get(job_id)
         except NotFound:
             raise NotFound(f"Job {job_id!r} not found", reason="JOB_NOT_FOUND") from None

@@ -6,6 +6,7 @@ import warnings
 from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 from aifarm.v1 import task_service_pb2 as aifarm_dot_v1_dot_task__service__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -61,6 +62,16 @@ class TaskServiceStub:
                 '/aifarm.v1.TaskService/StopTask',
                 request_serializer=aifarm_dot_v1_dot_task__service__pb2.StopTaskRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.RestartTask = channel.unary_unary(
+                '/aifarm.v1.TaskService/RestartTask',
+                request_serializer=aifarm_dot_v1_dot_task__service__pb2.RestartTaskRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/aifarm.v1.TaskService/DeleteTask',
+                request_serializer=aifarm_dot_v1_dot_task__service__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
         self.PauseTask = channel.unary_unary(
                 '/aifarm.v1.TaskService/PauseTask',
@@ -118,7 +129,8 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTasks(self, request, context):
-        """List tasks, newest first. Sends the total as "x-total-count" metadata.
+        """List tasks, newest first, in the BASIC view unless asked for FULL. Sends the
+        total as "x-total-count" metadata.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +145,20 @@ class TaskServiceServicer:
 
     def StopTask(self, request, context):
         """Stop a task gracefully: training ends after its current step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartTask(self, request, context):
+        """Run an ended task again; its next placement is a new attempt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Delete a task with its logs, metrics and artifacts; a running attempt is cancelled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -214,6 +240,16 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.StopTask,
                     request_deserializer=aifarm_dot_v1_dot_task__service__pb2.StopTaskRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'RestartTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartTask,
+                    request_deserializer=aifarm_dot_v1_dot_task__service__pb2.RestartTaskRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=aifarm_dot_v1_dot_task__service__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'PauseTask': grpc.unary_unary_rpc_method_handler(
                     servicer.PauseTask,
@@ -387,6 +423,60 @@ class TaskService:
             '/aifarm.v1.TaskService/StopTask',
             aifarm_dot_v1_dot_task__service__pb2.StopTaskRequest.SerializeToString,
             aifarm_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.TaskService/RestartTask',
+            aifarm_dot_v1_dot_task__service__pb2.RestartTaskRequest.SerializeToString,
+            aifarm_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.TaskService/DeleteTask',
+            aifarm_dot_v1_dot_task__service__pb2.DeleteTaskRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

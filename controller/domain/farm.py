@@ -1,0 +1,89 @@
+"""The controller's domain, wired once: every part built from a store and the settings, nothing global.
+
+The composition root (controller.server) builds a `Farm` and hands it to the
+servicers of every surface; tests build one on the memory store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.domain.artifacts import ArtifactShelf
+from controller.domain.completion import OutputModels
+from controller.domain.datasets import DatasetLibrary
+from controller.domain.dispatch import Dispatcher, LivenessMonitor
+from controller.domain.events import ChangeFeed
+from controller.domain.models import ModelRegistry
+from controller.domain.nodes import NodeBook
+from controller.domain.polling import PollingNodes
+from controller.domain.registry import NodeRegistry
+from controller.domain.store import Store
+from controller.domain.task_actions import TaskActions
+from controller.domain.task_book import TaskBook
+from controller.domain.task_placement import TaskPlacement
+from controller.domain.task_reports import TaskReports
+from controller.domain.types import Clock
+from controller.store.blob_store import BlobStore
+
+
+@dataclass(frozen=True)
+class FarmSettings:
+    files_dir: Path
+    models_dir: Path
+    #: None: datasets live under files_dir/datasets.
+    datasets_dir: Path | None = None
+    max_upload_bytes: int = 1 << 30
+    node_ttl_seconds: float = 10.0
+    restart_grace_seconds: float = 30.0
+    concurrency_limits: Mapping[str, int] | None = None
+
+
+@dataclass
+class Farm:
+    store: Store
+    registry: NodeRegistry
+    book: TaskBook
+    actions: TaskActions
+    placement: TaskPlacement
+    reports: TaskReports
+    nodes: NodeBook
+    polling: PollingNodes
+    datasets: DatasetLibrary
+    models: ModelRegistry
+    artifacts: ArtifactShelf
+    output_models: OutputModels
+    dispatcher: Dispatcher
+    liveness: LivenessMonitor
+
+    @classmethod
+    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time) -> Farm:
+        """Build every part and load the state from the store."""
+        s = settings
+        registry = NodeRegistry(ttl_seconds=s.node_ttl_seconds, grace_seconds=s.restart_grace_seconds, clock=clock)
+        registry.load(await store.all_nodes())
+        book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=s.concurrency_limits, clock=clock)
+        await book.load()
+        placement, reports = TaskPlacement(book, registry), TaskReports(book)
+        nodes = NodeBook(registry, book, reports)
+        files = BlobStore(s.files_dir, max_bytes=s.max_upload_bytes)
+        if s.datasets_dir is not None:
+            datasets = DatasetLibrary(store, BlobStore(s.datasets_dir, max_bytes=s.max_upload_bytes), ())
+        else:
+            datasets = DatasetLibrary(store, files)
+        await datasets.ensure_builtin()
+        models = ModelRegistry(store, BlobStore(s.models_dir, max_bytes=s.max_upload_bytes), files)
+        output_models = OutputModels(book, models)
+        await output_models.resume()
+        return cls(
+            store=store, registry=registry, book=book, actions=TaskActions(book), placement=placement,
+            reports=reports, nodes=nodes, polling=PollingNodes(registry, book, placement, reports),
+            datasets=datasets, models=models, artifacts=ArtifactShelf(book, reports, files),
+            output_models=output_models, dispatcher=Dispatcher(book, placement), liveness=LivenessMonitor(nodes),
+        )  # fmt: skip
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The background loops the controller runs and watches, by name."""
+        return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run}

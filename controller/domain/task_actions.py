@@ -1,0 +1,216 @@
+"""What users ask of tasks: create, cancel, stop, pause, resume, respecify, restart, delete.
+
+Each validates at the door (nothing half-made is ever stored), changes a copy,
+commits it through the TaskBook, and only then tells the node.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import replace
+
+import structlog
+
+from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from controller.domain.models import validate_model_name
+from controller.domain.registry import ControlMessage
+from controller.domain.store import Changes, Conflict
+from controller.domain.task_book import TaskBook
+from controller.domain.types import Task, TaskAction, TaskResult, TaskSpec, TaskState, spec_kind
+from taskspec.errors import SpecError
+
+log = structlog.get_logger(__name__)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+#: Resources of a task that asks for none: one core, so a node is not flooded.
+DEFAULT_CPU_CORES = 1.0
+MAX_LABELS_BYTES = 64 << 10
+MAX_DISPLAY_NAME = 512
+
+
+def validate_id(value: str, what: str) -> str:
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument(
+            f"invalid {what} {value!r}: use 1-63 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return value
+
+
+def validate_spec(spec: TaskSpec) -> None:
+    try:
+        spec.validate()
+    except SpecError as exc:
+        raise InvalidArgument(str(exc), reason="INVALID_SPEC") from None
+
+
+class TaskActions:
+    def __init__(self, book: TaskBook) -> None:
+        self.book = book
+
+    async def create(self, task: Task) -> Task:
+        book = self.book
+        task = self._validated(task)
+        if task.request_id and (existing := await book.store.task_by_request_id(task.request_id)):
+            return existing
+        async with book.lock:
+            # Again under the lock: a concurrent create with the same request id may have won.
+            if task.request_id and (existing := await book.store.task_by_request_id(task.request_id)):
+                return existing
+            task = replace(task, depends_on=await self._known_dependencies(task))
+            if await book.exists(task.id):
+                raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS")
+            now = book.clock()
+            # A held task may say what it waits for (set by whoever holds it).
+            reason = f"held: {task.state_reason or 'waiting for its spec to be set'}" if task.held else "waiting to be scheduled"
+            task = replace(task, state=TaskState.PENDING, state_reason=reason, create_time=now, update_time=now)
+            try:
+                await book.commit(Changes(created=[task]))
+            except Conflict:
+                raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS") from None
+        log.info("task created", task_id=task.id, kind=task.kind, priority=task.priority.name)
+        book.wake()
+        return task
+
+    def _validated(self, task: Task) -> Task:
+        task = replace(task, id=validate_id(task.id, "task id") if task.id else uuid.uuid4().hex[:16])
+        if not task.held:  # a held task gets its full spec later, through set_spec, which validates it
+            validate_spec(task.spec)
+        r = task.resources
+        if min(r.gpus, r.gpu_memory_mb, r.cpu_cores, r.memory_mb) < 0:
+            raise InvalidArgument("resources must not be negative")
+        if r.cpu_cores == 0:
+            task = replace(task, resources=replace(r, cpu_cores=DEFAULT_CPU_CORES))
+        if task.time_limit_seconds < 0 or task.max_retries < 0:
+            raise InvalidArgument("time_limit_seconds and max_retries must not be negative")
+        if task.max_retries > 100:
+            raise InvalidArgument("max_retries is at most 100")
+        if task.output_model:
+            validate_model_name(task.output_model)
+        if task.concurrency_group and not ID_PATTERN.match(task.concurrency_group):
+            raise InvalidArgument(f"invalid concurrency_group {task.concurrency_group!r}")
+        if len(task.display_name) > MAX_DISPLAY_NAME:
+            raise InvalidArgument(f"display_name is at most {MAX_DISPLAY_NAME} characters")
+        size = sum(len(k) + len(v) for k, v in (*task.labels.items(), *task.compat_metadata.items()))
+        if size > MAX_LABELS_BYTES:
+            raise InvalidArgument(f"labels total {size} characters; at most {MAX_LABELS_BYTES}")
+        if len(task.depends_on) > 1000:
+            raise InvalidArgument("a task depends on at most 1000 others")
+        return task
+
+    async def _known_dependencies(self, task: Task) -> tuple[str, ...]:
+        deps = tuple(validate_id(d, "dependency") for d in dict.fromkeys(task.depends_on))
+        if task.id in deps:
+            raise InvalidArgument("a task cannot depend on itself")
+        known = set(await self.book.store.task_states([d for d in deps if d not in self.book.active]))
+        if missing := [d for d in deps if d not in known and d not in self.book.active]:
+            raise InvalidArgument(f"depends_on names unknown tasks: {', '.join(missing)}", reason="UNKNOWN_DEPENDENCY")
+        return deps
+
+    async def cancel(self, task_id: str) -> Task:
+        return await self._end_by_user(task_id, "cancelled by user")
+
+    async def stop(self, task_id: str) -> Task:
+        """Graceful: a running task is asked to stop and reports cancelled itself; anything else is cancelled."""
+        book = self.book
+        async with book.lock:
+            task = await self._active_or_raise(task_id, "stop")
+            if task.state in (TaskState.RUNNING, TaskState.PAUSED):
+                stopping = replace(task, stopping=True, state_reason="stopping: asked to stop by user",
+                                   update_time=book.clock())  # fmt: skip
+                await book.commit(Changes(updated=[stopping]))
+                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))])
+                return stopping
+        return await self._end_by_user(task_id, "stopped by user")
+
+    async def _end_by_user(self, task_id: str, reason: str) -> Task:
+        book = self.book
+        async with book.lock:
+            task = await self._active_or_raise(task_id, "cancel")
+            ended = book.ended(task, TaskState.CANCELLED, reason)
+            await book.commit(Changes(updated=[ended]))
+            if task.state.placed:
+                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))])
+        log.info("task cancelled", task_id=task_id, reason=reason)
+        book.wake()
+        return ended
+
+    async def pause(self, task_id: str) -> Task:
+        return await self._control(task_id, TaskAction.PAUSE, TaskState.RUNNING)
+
+    async def resume(self, task_id: str) -> Task:
+        return await self._control(task_id, TaskAction.RESUME, TaskState.PAUSED)
+
+    async def _control(self, task_id: str, action: TaskAction, required: TaskState) -> Task:
+        """Pause and resume change nothing here: the agent reports the state once the work has changed."""
+        async with self.book.lock:
+            task = await self._active_or_raise(task_id, action.value)
+            if task.state is not required:
+                raise FailedPrecondition(
+                    f"cannot {action.value} task {task_id!r}: it is {task.state.value}, not {required.value}",
+                    reason="TASK_STATE",
+                )
+            if not self.book.send(task.node_id, ControlMessage(task.id, task.attempt, action)):
+                raise FailedPrecondition(f"node {task.node_id!r} of task {task_id!r} is not connected; try again")
+            return task
+
+    async def set_spec(self, task_id: str, spec: TaskSpec, *, time_limit_seconds: int | None = None) -> Task:
+        """Replace what a task runs and release its hold; not while an attempt of it is placed.
+
+        A pending task is scheduled with the new spec; an ended one keeps its state until restarted.
+        """
+        validate_spec(spec)
+        book = self.book
+        async with book.lock:
+            task = book.active.get(task_id) or await book.get(task_id)
+            if task.state.placed:
+                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; its spec cannot change now",
+                                         reason="TASK_STATE")  # fmt: skip
+            if task.kind != spec_kind(spec):
+                raise FailedPrecondition(f"task {task_id!r} is a {task.kind} task; its kind cannot change",
+                                         reason="TASK_KIND")  # fmt: skip
+            changed = replace(task, spec=spec, held=False, update_time=book.clock(),
+                              time_limit_seconds=task.time_limit_seconds if time_limit_seconds is None else time_limit_seconds,
+                              state_reason="waiting to be scheduled" if task.state is TaskState.PENDING else task.state_reason)  # fmt: skip
+            await book.commit(Changes(respecified=[changed]))
+        book.wake()
+        return changed
+
+    async def restart(self, task_id: str) -> Task:
+        """Run an ended task again; its next placement is a new attempt (the old ones stay in its history)."""
+        book = self.book
+        async with book.lock:
+            task = await book.get(task_id)
+            if not task.state.terminal:
+                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; only an ended task can be restarted",
+                                         reason="TASK_STATE")  # fmt: skip
+            restarted = replace(
+                task, state=TaskState.PENDING, state_reason="restarted; waiting to be scheduled", node_id="",
+                gpu_indices=(), progress=0.0, failures=0, result=TaskResult(), metrics={}, start_time=0.0,
+                end_time=0.0, update_time=book.clock(), artifacts=(),
+            )  # fmt: skip
+            await book.commit(Changes(updated=[restarted]))
+        log.info("task restarted", task_id=task_id, attempts_so_far=task.attempt)
+        book.wake()
+        return restarted
+
+    async def delete(self, task_id: str) -> None:
+        """Remove a task and what it recorded; a placed attempt is cancelled on its node."""
+        book = self.book
+        async with book.lock:
+            task = book.active.get(task_id) or await book.get(task_id)
+            await book.commit(Changes(deleted=[task_id]))
+            if task.state.placed:
+                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))])
+        for hook in book.on_deleted:
+            hook(task_id)
+        log.info("task deleted", task_id=task_id)
+        book.wake()
+
+    async def _active_or_raise(self, task_id: str, verb: str) -> Task:
+        task = self.book.active.get(task_id)
+        if task is not None:
+            return task
+        if not await self.book.exists(task_id):
+            raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
+        raise FailedPrecondition(f"cannot {verb} task {task_id!r}: it has already ended", reason="TASK_ENDED")

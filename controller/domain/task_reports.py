@@ -1,0 +1,132 @@
+"""What agents report about their attempts, and what happens to attempts when their node comes or goes.
+
+An agent's report names its attempt; a report from an attempt that is no
+longer current is ignored. A node lost with work on it sends that work back to
+pending without spending a retry (unless the user had asked it to stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import structlog
+
+from controller.domain.store import Changes
+from controller.domain.task_book import TaskBook
+from controller.domain.types import Artifact, LogLine, Task, TaskAttemptReport, TaskResult, TaskState, TaskUpdate
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    reattached: list[TaskAttemptReport]
+    superseded: list[TaskAttemptReport]
+
+
+class TaskReports:
+    def __init__(self, book: TaskBook) -> None:
+        self.book = book
+
+    async def apply_update(self, node_id: str, update: TaskUpdate) -> bool:
+        """Apply an agent's report; False (and nothing changes) when it is stale."""
+        book = self.book
+        async with book.lock:
+            task = book.placed(update.task_id, node_id, update.attempt)
+            if task is None:
+                current = book.active.get(update.task_id)
+                log.info("ignoring report from a superseded attempt", task_id=update.task_id, node_id=node_id,
+                         attempt=update.attempt, current_attempt=current.attempt if current else None)  # fmt: skip
+                return False
+            changed = self._applied(task, update)
+            metrics = [(task.id, update.metric)] if update.metric is not None else []
+            await book.commit(Changes(updated=[changed], metrics=metrics))
+        if not changed.state.placed or changed.state is TaskState.PENDING:
+            book.wake()
+        return True
+
+    def _applied(self, task: Task, update: TaskUpdate) -> Task:
+        fields: dict[str, object] = {"update_time": self.book.clock()}
+        if update.progress is not None:
+            fields["progress"] = min(max(update.progress, 0.0), 1.0)
+        if update.metric is not None:
+            fields["metrics"] = dict(update.metric.values)
+        task = replace(task, **fields)  # type: ignore[arg-type]
+        return self._transition(task, update) if update.state is not None else task
+
+    def _transition(self, task: Task, update: TaskUpdate) -> Task:
+        new, book = update.state, self.book
+        if new is TaskState.RUNNING:
+            start = update.time if task.state is TaskState.ASSIGNED else task.start_time
+            return replace(task, state=TaskState.RUNNING, start_time=start,
+                           state_reason=update.reason or f"running on node {task.node_id}")  # fmt: skip
+        if new is TaskState.PAUSED:
+            return replace(task, state=TaskState.PAUSED, state_reason=update.reason or "paused by user")
+        if new is TaskState.COMPLETED:
+            return book.ended(task, TaskState.COMPLETED, update.reason or "completed", progress=1.0,
+                              result=update.result or TaskResult())  # fmt: skip
+        if new is TaskState.CANCELLED:
+            return book.ended(task, TaskState.CANCELLED, update.reason or "stopped", result=update.result or TaskResult())
+        if new is TaskState.FAILED:
+            result = update.result or TaskResult(error=update.reason)
+            if task.failures < task.max_retries and not task.stopping:
+                retry = replace(task, failures=task.failures + 1)
+                return book.requeued(retry, f"attempt {task.attempt} failed ({result.error}); retry {retry.failures}"
+                                            f" of {task.max_retries}")  # fmt: skip
+            return book.ended(task, TaskState.FAILED, result.error or "failed", result=result)
+        return task
+
+    async def append_logs(self, task_id: str, attempt: int, lines: Sequence[LogLine]) -> bool:
+        """Store lines (a replay is harmless; lines of earlier attempts are history and kept); False when unknown."""
+        book = self.book
+        task = book.active.get(task_id)
+        known = task.attempt if task is not None else await self._stored_attempt(task_id)
+        if known is None or attempt > known or attempt < 1:
+            log.warning("ignoring log lines for an unknown task attempt", task_id=task_id, attempt=attempt)
+            return False
+        await book.commit(Changes(logs=[(task_id, lines)]))
+        return True
+
+    async def _stored_attempt(self, task_id: str) -> int | None:
+        task = await self.book.store.get_task(task_id)
+        return task.attempt if task is not None else None
+
+    async def add_artifact(self, node_id: str, artifact: Artifact) -> bool:
+        """Record an uploaded file of the node's current attempt; False (nothing recorded) otherwise."""
+        book = self.book
+        async with book.lock:
+            if book.placed(artifact.task_id, node_id, artifact.attempt) is None:
+                return False
+            await book.commit(Changes(artifacts=[artifact]))
+        return True
+
+    # Nodes coming and going (the caller holds the lock and commits) -------------------------
+
+    def lost_with(self, node_id: str, reason: str) -> list[Task]:
+        """The attempts placed on a lost node, requeued (or ended, when a stop was asked)."""
+        return [self._lost(task, f"{reason}; attempt {task.attempt} requeued") for task in self.book.placed_on(node_id)]
+
+    def _lost(self, task: Task, reason: str) -> Task:
+        if task.stopping:
+            return self.book.ended(task, TaskState.CANCELLED, "stopped by user; its node was lost before it confirmed")
+        log.warning("task requeued", task_id=task.id, node_id=task.node_id, attempt=task.attempt, reason=reason)
+        return self.book.requeued(task, reason)
+
+    def reconcile(self, node_id: str, reports: Sequence[TaskAttemptReport]) -> tuple[Reconciliation, list[Task]]:
+        """Match what a (re)connecting agent runs against what we think it runs; the lost ones, requeued."""
+        reattached, superseded = [], []
+        for report in reports:
+            if self.book.placed(report.task_id, node_id, report.attempt) is not None:
+                reattached.append(report)
+            else:
+                superseded.append(report)
+        kept = {(r.task_id, r.attempt) for r in reattached}
+        lost = [
+            self._lost(t, f"node {node_id} reconnected without attempt {t.attempt}; requeued")
+            for t in self.book.placed_on(node_id)
+            if (t.id, t.attempt) not in kept
+        ]
+        if reattached:
+            log.info("tasks reattached", node_id=node_id, tasks=[r.task_id for r in reattached])
+        return Reconciliation(reattached, superseded), lost

@@ -1,0 +1,203 @@
+"""The domain's Store in memory: the same contract as the SQLite store, with no I/O.
+
+For the domain's unit tests (each commit copies every table: small data only).
+A commit is checked whole before any of it is applied, so it is atomic too.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
+from controller.domain.types import (
+    Artifact,
+    AttemptRecord,
+    Dataset,
+    LogLine,
+    MetricPoint,
+    Model,
+    Node,
+    Task,
+    TaskState,
+)
+from taskspec.script import ScriptSpec
+
+
+@dataclass
+class _Tables:
+    tasks: dict[str, Task] = field(default_factory=dict)
+    logs: dict[str, list[LogLine]] = field(default_factory=dict)
+    metrics: dict[str, dict[tuple[int, int], MetricPoint]] = field(default_factory=dict)
+    attempts: dict[str, dict[int, AttemptRecord]] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    log_seq: int = 0
+
+
+class MemoryStore:
+    """Implements controller.domain.store.Store. `fail_next_commits` makes the next commits raise (fault injection)."""
+
+    def __init__(self) -> None:
+        self._t = _Tables()
+        self.fail_next_commits = 0
+        self.commits = 0
+
+    # Tasks ------------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task | None:
+        task = self._t.tasks.get(task_id)
+        if task is None:
+            return None
+        files = self._t.artifacts.get(task_id, {})
+        return replace(task, artifacts=tuple(files[name] for name in sorted(files)))
+
+    async def task_by_request_id(self, request_id: str) -> Task | None:
+        found = next((t for t in self._t.tasks.values() if t.request_id == request_id), None)
+        return await self.get_task(found.id) if found else None
+
+    async def task_states(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
+        return {i: self._t.tasks[i].state for i in task_ids if i in self._t.tasks}
+
+    async def active_tasks(self) -> list[Task]:
+        return sorted((t for t in self._t.tasks.values() if not t.state.terminal), key=lambda t: t.create_time)
+
+    async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        matching = [
+            t
+            for t in self._t.tasks.values()
+            if (not query.states or t.state in query.states)
+            and (not query.node_id or t.node_id == query.node_id)
+            and (not query.concurrency_group or t.concurrency_group == query.concurrency_group)
+        ]
+        matching.sort(key=lambda t: t.id)
+        matching.sort(key=lambda t: t.create_time, reverse=True)
+        page = matching[query.offset : query.offset + query.limit]
+        if query.summary:
+            page = [_summary(t) for t in page]
+        return TaskPage(page, len(matching))
+
+    async def count_tasks_by_state(self) -> dict[TaskState, int]:
+        counts: dict[TaskState, int] = {}
+        for task in self._t.tasks.values():
+            counts[task.state] = counts.get(task.state, 0) + 1
+        return counts
+
+    async def completed_with_output_model(self) -> list[Task]:
+        done = [t for t in self._t.tasks.values() if t.state is TaskState.COMPLETED and t.output_model]
+        return sorted(done, key=lambda t: t.end_time)
+
+    async def logs(self, task_id: str, *, after_seq: int = 0, limit: int = 1000, tail: int = 0) -> list[LogLine]:
+        lines = [ln for ln in self._t.logs.get(task_id, []) if ln.seq > after_seq]
+        return lines[-min(tail, limit) :] if tail else lines[:limit]
+
+    async def last_line_no(self, task_id: str, attempt: int) -> int:
+        return max((ln.line_no for ln in self._t.logs.get(task_id, []) if ln.attempt == attempt), default=0)
+
+    async def metrics(self, task_id: str) -> list[MetricPoint]:
+        points = self._t.metrics.get(task_id, {})
+        return [points[key] for key in sorted(points)]
+
+    async def attempts(self, task_id: str) -> list[AttemptRecord]:
+        records = self._t.attempts.get(task_id, {})
+        return [records[a] for a in sorted(records)]
+
+    # Nodes, datasets, models --------------------------------------------------------
+
+    async def all_nodes(self) -> list[Node]:
+        return [copy.deepcopy(self._t.nodes[i]) for i in sorted(self._t.nodes)]
+
+    async def get_dataset(self, dataset_id: str) -> Dataset | None:
+        return self._t.datasets.get(dataset_id)
+
+    async def list_datasets(self, *, offset: int, limit: int) -> list[Dataset]:
+        return [self._t.datasets[i] for i in sorted(self._t.datasets)][offset : offset + limit]
+
+    async def get_model(self, name: str) -> Model | None:
+        return self._t.models.get(name)
+
+    async def list_models(self) -> list[Model]:
+        return sorted(self._t.models.values(), key=lambda m: (m.create_time, m.name))
+
+    # Writing --------------------------------------------------------------------------
+
+    async def commit(self, changes: Changes) -> None:
+        if self.fail_next_commits > 0:
+            self.fail_next_commits -= 1
+            raise StoreUnavailable("injected failure")
+        self._check(changes)
+        t = copy.deepcopy(self._t)
+        for task_id in changes.deleted:
+            for table in (t.tasks, t.logs, t.metrics, t.attempts, t.artifacts):
+                table.pop(task_id, None)
+        for task in changes.created:
+            t.tasks[task.id] = replace(task, artifacts=())
+        for task in changes.updated:
+            if (kept := t.tasks.get(task.id)) is not None:
+                # A state update never writes the spec (a list's summary must not wipe a script).
+                t.tasks[task.id] = replace(task, spec=kept.spec, held=kept.held,
+                                           time_limit_seconds=kept.time_limit_seconds, artifacts=())  # fmt: skip
+        for task in changes.respecified:
+            if task.id in t.tasks:
+                t.tasks[task.id] = replace(task, artifacts=())
+        for task in changes.tasks():
+            if task.id in t.tasks and task.attempt > 0 and task.node_id and (task.state.placed or task.state.terminal):
+                t.attempts.setdefault(task.id, {})[task.attempt] = AttemptRecord(
+                    task.attempt, task.node_id, task.state, task.start_time, task.end_time if task.state.terminal else 0.0,
+                    task.result.exit_code, task.result.output_sha256, task.result.error,
+                )  # fmt: skip
+        for task_id, point in changes.metrics:
+            t.metrics.setdefault(task_id, {})[(point.attempt, point.epoch)] = point
+        for task_id, lines in changes.logs:
+            stored = t.logs.setdefault(task_id, [])
+            seen = {(ln.attempt, ln.line_no) for ln in stored}
+            for line in lines:
+                if (line.attempt, line.line_no) not in seen:
+                    t.log_seq += 1
+                    stored.append(replace(line, seq=t.log_seq))
+                    seen.add((line.attempt, line.line_no))
+        for artifact in changes.artifacts:
+            t.artifacts.setdefault(artifact.task_id, {})[artifact.file_name] = artifact
+        for node in changes.nodes:
+            known = t.nodes.get(node.id)
+            t.nodes[node.id] = replace(copy.deepcopy(node), create_time=known.create_time if known else node.create_time)
+        for change in changes.node_states:
+            if change.node_id in t.nodes:
+                t.nodes[change.node_id] = replace(t.nodes[change.node_id], state=change.state, last_seen=change.last_seen)
+        for dataset_id in changes.deleted_datasets:
+            t.datasets.pop(dataset_id, None)
+        t.datasets.update({d.id: d for d in changes.new_datasets})
+        for name in changes.deleted_models:
+            t.models.pop(name, None)
+        t.models.update({m.name: m for m in changes.new_models})
+        self._t = t
+        self.commits += 1
+
+    def _check(self, changes: Changes) -> None:
+        gone = set(changes.deleted)
+        for task in changes.created:
+            if task.id in self._t.tasks and task.id not in gone:
+                raise Conflict(f"task id {task.id!r} is taken")
+            if task.request_id and any(
+                t.request_id == task.request_id and t.id not in gone for t in self._t.tasks.values()
+            ):
+                raise Conflict(f"request id {task.request_id!r} is taken")
+        if taken := [d.id for d in changes.new_datasets if d.id in self._t.datasets and d.id not in changes.deleted_datasets]:
+            raise Conflict(f"dataset {taken[0]!r} exists")
+        if taken := [m.name for m in changes.new_models if m.name in self._t.models and m.name not in changes.deleted_models]:
+            raise Conflict(f"model {taken[0]!r} exists")
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+def _summary(task: Task) -> Task:
+    if isinstance(task.spec, ScriptSpec):
+        return replace(task, spec=replace(task.spec, source="", requirements="", env={}))
+    return task

@@ -1,0 +1,121 @@
+"""The controller's domain on the memory store with a manual clock: no I/O, no sleeps.
+
+Tests build a `Parts` (what `controller.domain.farm.Farm` wires, minus the file
+stores) and drive it directly; `Wire` records what would go down each node's stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.domain.dispatch import Dispatcher, LivenessMonitor
+from controller.domain.events import ChangeFeed
+from controller.domain.nodes import NodeBook
+from controller.domain.polling import PollingNodes
+from controller.domain.registry import AgentSession, AssignMessage, ControlMessage, DownMessage, NodeRegistry
+from controller.domain.task_actions import TaskActions
+from controller.domain.task_book import TaskBook
+from controller.domain.task_placement import TaskPlacement
+from controller.domain.task_reports import TaskReports
+from controller.domain.types import (
+    Capabilities,
+    Gpu,
+    Node,
+    Resources,
+    Task,
+    TaskAction,
+    TaskAttemptReport,
+    TaskState,
+    TaskUpdate,
+)
+from controller.store.memory_store import MemoryStore
+from taskspec.script import ScriptSpec
+
+
+class ManualClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Parts:
+    store: MemoryStore
+    clock: ManualClock
+    registry: NodeRegistry
+    book: TaskBook
+    actions: TaskActions
+    placement: TaskPlacement
+    reports: TaskReports
+    nodes: NodeBook
+    polling: PollingNodes
+    dispatcher: Dispatcher
+    liveness: LivenessMonitor
+    sessions: dict[str, AgentSession] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, store: MemoryStore | None = None, clock: ManualClock | None = None, *, ttl: float = 10.0,
+                   grace: float = 30.0, limits: dict[str, int] | None = None) -> Parts:  # fmt: skip
+        """Everything wired on `store` (a fresh one by default); pass the same store to simulate a restart."""
+        store = store if store is not None else MemoryStore()
+        clock = clock or ManualClock()
+        registry = NodeRegistry(ttl_seconds=ttl, grace_seconds=grace, clock=clock)
+        registry.load(await store.all_nodes())
+        book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=limits, clock=clock)
+        await book.load()
+        placement, reports = TaskPlacement(book, registry), TaskReports(book)
+        nodes = NodeBook(registry, book, reports)
+        return cls(store, clock, registry, book, TaskActions(book), placement, reports, nodes,
+                   PollingNodes(registry, book, placement, reports), Dispatcher(book, placement),
+                   LivenessMonitor(nodes))  # fmt: skip
+
+    async def join(self, node_id: str, *reports: TaskAttemptReport, gpus: int = 1, cpus: int = 8) -> AgentSession:
+        session, _ = await self.nodes.join(node(node_id, gpus=gpus, cpus=cpus), list(reports))
+        self.sessions[node_id] = session
+        return session
+
+    async def run_on(self, task_id: str, node_id: str) -> Task:
+        """Place the task (a pass) and have its node report it running."""
+        await self.dispatcher.dispatch_once()
+        task = self.book.active[task_id]
+        assert (task.state, task.node_id) == (TaskState.ASSIGNED, node_id), task
+        assert await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING))
+        return self.book.active[task_id]
+
+
+def script(task_id: str = "", source: str = "print(1)", **fields: object) -> Task:
+    return Task(id=task_id, spec=ScriptSpec(source=source), **fields)  # type: ignore[arg-type]
+
+
+def node(node_id: str, *, gpus: int = 1, cpus: int = 8, memory_mb: int = 16_384) -> Node:
+    caps = Capabilities(cpu_cores=cpus, memory_mb=memory_mb,
+                        gpus=tuple(Gpu(i, f"GPU-{node_id}-{i}", "Test GPU", 16_000) for i in range(gpus)))  # fmt: skip
+    return Node(id=node_id, hostname=node_id, capabilities=caps)
+
+
+def drained(session: AgentSession) -> list[DownMessage]:
+    """What was queued on a session's stream so far."""
+    out = []
+    while not session.outbox.empty():
+        message = session.outbox.get_nowait()
+        if message is not None:
+            out.append(message)
+    return out
+
+
+def assignments(messages: list[DownMessage]) -> list[tuple[str, int]]:
+    return [(m.task.id, m.task.attempt) for m in messages if isinstance(m, AssignMessage)]
+
+
+def controls(messages: list[DownMessage]) -> list[tuple[str, int, TaskAction]]:
+    return [(m.task_id, m.attempt, m.action) for m in messages if isinstance(m, ControlMessage)]
+
+
+__all__ = ["ManualClock", "Parts", "Resources", "assignments", "controls", "drained", "node", "script"]
