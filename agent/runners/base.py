@@ -13,10 +13,7 @@ import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
-
-if TYPE_CHECKING:
-    from agent.runners.environments import PythonEnvironments
+from typing import Awaitable, Callable, Protocol
 
 
 class LogSource(enum.Enum):
@@ -64,6 +61,15 @@ class Outcome:
 DatasetFetcher = Callable[[str], Awaitable[Path]]
 
 
+class Environments(Protocol):
+    """Where scripts with requirements get a Python environment (agent.runners.environments)."""
+
+    async def ensure(self, requirements: str, say: Callable[[str], None]) -> Path:
+        """The directory of an environment with `requirements` installed; raises
+        agent.errors.RequirementsError. `say` gets progress lines."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What every runner gets besides its spec."""
@@ -78,7 +84,7 @@ class RunContext:
     #: The node's GPUs the controller allotted to this attempt (none: it must not use any).
     gpu_indices: tuple[int, ...] = ()
     #: Where scripts with requirements get their Python environments (None: such scripts fail).
-    environments: PythonEnvironments | None = None
+    environments: Environments | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

@@ -21,17 +21,14 @@ from typing import Callable
 
 import structlog
 
-from agent.runners.script import ChildProcess, drain, pump_lines
+from agent.errors import RequirementsError
+from agent.runners.process import drain, pump_lines, spawn
 
 log = structlog.get_logger(__name__)
 
 #: An install that takes longer than this fails (it does not count against the run's time limit).
 INSTALL_TIMEOUT_SECONDS = 900.0
 _READY = "ready"
-
-
-class RequirementsError(Exception):
-    """The requirements could not be installed; the message says why."""
 
 
 def requirements_key(requirements: str) -> str:
@@ -41,6 +38,8 @@ def requirements_key(requirements: str) -> str:
 
 
 class PythonEnvironments:
+    """Implements agent.runners.base.Environments."""
+
     def __init__(self, root: Path, *, install_timeout_seconds: float = INSTALL_TIMEOUT_SECONDS) -> None:
         self.root = root
         self.install_timeout_seconds = install_timeout_seconds
@@ -85,11 +84,8 @@ class PythonEnvironments:
 
     async def _run(self, argv: list[str], cwd: Path, say: Callable[[str], None]) -> int:
         cwd.mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        child = ChildProcess(proc)
+        child = await spawn(argv, cwd=cwd, stderr=asyncio.subprocess.STDOUT)
+        proc = child.proc
         assert proc.stdout is not None
         pump = asyncio.create_task(pump_lines(proc.stdout, say))
         try:

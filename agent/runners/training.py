@@ -12,23 +12,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter, task_env
-from agent.runners.script import (
-    DEFAULT_GRACE_SECONDS,
-    ChildProcess,
-    Ending,
-    describe_exit,
-    drain,
-    pump_lines,
-    sha256_file,
-)
+from agent.runners.base import FinalState, LogSource, Outcome, RunContext, TaskReporter, task_env
+from agent.runners.child_runner import ChildRunner, Ending
+from agent.runners.process import DEFAULT_GRACE_SECONDS, ChildProcess, describe_exit, sha256_file, spawn
 from agent.training.spec import WorkerSpec
 from aifarm.v1 import task_pb2
 from taskspec.errors import SpecError
@@ -44,7 +34,7 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 120.0
 _STDERR_TAIL = 10
 
 
-class TrainingRunner(Runner):
+class TrainingRunner(ChildRunner):
     """Trains `spec.architecture` on the spec's data; the outcome carries the checkpoint.
 
     Completed: artifacts = [checkpoint], output_sha256 = its sha256. Stop asks
@@ -56,6 +46,9 @@ class TrainingRunner(Runner):
     `grace_seconds` (FAILED).
     """
 
+    kind = "training"
+    ok_summary = "done"
+
     def __init__(
         self,
         spec: task_pb2.TrainingSpec,
@@ -65,21 +58,13 @@ class TrainingRunner(Runner):
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS,
     ) -> None:
+        super().__init__(ctx, reporter, grace_seconds=grace_seconds)
         self._spec = spec
-        self._ctx = ctx
-        self._reporter = reporter
-        self._grace = grace_seconds
         self._stop_timeout = stop_timeout_seconds
-        self._log = structlog.get_logger().bind(task_id=ctx.task_id, attempt=ctx.attempt, runner="training")
         self._checkpoint = ctx.workdir / CHECKPOINT_FILE
-        self._child: ChildProcess | None = None
-        self._ending: Ending | None = None
-        self._finished = False
-        self._want_paused = False
         self._sent_paused = False
         self._done: dict[str, Any] | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
-        self._background: list[asyncio.Task[None]] = []
 
     async def run(self) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -95,20 +80,17 @@ class TrainingRunner(Runner):
             return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
         except Exception as exc:  # whatever the fetcher raises, the attempt fails with its message
             return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch dataset {self._spec.dataset!r}: {exc}"))
-        if self._ending is not None:
-            return self._finish(Outcome(FinalState.CANCELLED, error=f"{self._ending.value} before it started"))
+        if (early := self._ended_before_start()) is not None:
+            return early
         spec_path = self._ctx.workdir / SPEC_FILE
         spec_path.write_text(worker_spec.to_json(), encoding="utf-8")
         child = await self._start_worker(spec_path)
         if child is None:
             return self._finish(Outcome(FinalState.FAILED, error="cannot start the training worker"))
-        try:
-            return await self._supervise(child, _remaining(deadline, loop))
-        except asyncio.CancelledError:
-            # The agent dropped the attempt: the worker must not outlive it.
-            child.signal_group(signal.SIGKILL)
-            child.reap_group()
-            raise
+        returncode = await self._watch(child, _remaining(deadline, loop))
+        if child.proc.stdin is not None:
+            child.proc.stdin.close()
+        return self._finish(await self._outcome(returncode))
 
     def _plan(self) -> WorkerSpec:
         spec = training_from_proto(self._spec)
@@ -130,53 +112,14 @@ class TrainingRunner(Runner):
         self._reporter.log(LogSource.SYSTEM, f"starting: training {self._spec.architecture} (python -m agent.training.worker)")
         self._log.info("training worker starting", argv=argv)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=self._ctx.workdir,
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            return await spawn(argv, cwd=self._ctx.workdir, env=env, stdin=asyncio.subprocess.PIPE)
         except OSError as exc:
             self._log.error("training worker did not start", error=str(exc))
             return None
-        return ChildProcess(proc)
-
-    async def _supervise(self, child: ChildProcess, timeout: float | None) -> Outcome:
-        self._child = child
-        assert child.proc.stdout is not None and child.proc.stderr is not None
-        pumps = [
-            asyncio.create_task(pump_lines(child.proc.stdout, self._on_event_line)),
-            asyncio.create_task(pump_lines(child.proc.stderr, self._on_stderr_line)),
-        ]
-        await self._apply_early_requests()
-        if not await child.wait(timeout):
-            if self._ending is None:
-                self._ending = Ending.TIME_LIMIT
-            self._background.append(asyncio.create_task(child.terminate(self._grace)))
-            await child.proc.wait()
-        child.reap_group()
-        await drain(pumps)
-        if child.proc.stdin is not None:
-            child.proc.stdin.close()
-        for task in self._background:
-            task.cancel()
-        return self._finish(await self._outcome(child.proc.returncode or 0))
-
-    async def _apply_early_requests(self) -> None:
-        """Carry out a request that came while the worker was starting."""
-        if self._ending is Ending.CANCEL:
-            self._child.signal_group(signal.SIGKILL)  # type: ignore[union-attr]
-        elif self._ending is Ending.STOP:
-            await self._request_stop()
-        elif self._want_paused:
-            await self.pause()
 
     # --- what the worker says -------------------------------------------------------
 
-    def _on_event_line(self, line: str) -> None:
+    def _on_stdout(self, line: str) -> None:
         try:
             event = json.loads(line)
             self._handle(event)
@@ -202,7 +145,7 @@ class TrainingRunner(Runner):
         else:
             raise KeyError(kind)
 
-    def _on_stderr_line(self, line: str) -> None:
+    def _on_stderr(self, line: str) -> None:
         self._stderr_tail.append(line)
         self._reporter.log(LogSource.STDERR, line)
 
@@ -228,40 +171,17 @@ class TrainingRunner(Runner):
         error = f"training worker {description}" + (f":\n{tail}" if tail else "")
         return Outcome(FinalState.FAILED, exit_code, sha, error, artifacts)
 
-    def _finish(self, outcome: Outcome) -> Outcome:
-        self._finished = True
-        summary = outcome.error.splitlines()[0] if outcome.error else "done"
-        self._reporter.log(LogSource.SYSTEM, f"ended {outcome.state.value}: {summary}")
-        self._log.info("training ended", state=outcome.state.value, error=outcome.error)
-        return outcome
+    # --- how a worker is paused and stopped: commands on its stdin --------------------
 
-    # --- control; each safe to call twice and after the end ---------------------------
-
-    async def pause(self) -> None:
-        self._want_paused = True
-        if not self._sent_paused and self._ending is None and await self._send("pause"):
+    async def _pause_child(self) -> None:
+        if not self._sent_paused and await self._send("pause"):
             self._sent_paused = True
 
-    async def resume(self) -> None:
-        self._want_paused = False
+    async def _resume_child(self) -> None:
         if self._sent_paused and await self._send("resume"):
             self._sent_paused = False
 
-    async def stop(self) -> None:
-        if self._finished or self._ending is not None:
-            return
-        self._ending = Ending.STOP
-        if self._child is not None:
-            await self._request_stop()
-
-    async def cancel(self) -> None:
-        if self._finished:
-            return
-        self._ending = self._ending or Ending.CANCEL
-        if self._child is not None:
-            self._child.signal_group(signal.SIGKILL)
-
-    async def _request_stop(self) -> None:
+    async def _stop_child(self) -> None:
         """Ask for a checkpoint and an end; terminate if that takes too long."""
         await self._send("stop")
         self._background.append(asyncio.create_task(self._escalate_stop()))

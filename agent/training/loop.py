@@ -22,9 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from agent.errors import TrainingError
 from agent.training.data import Dataset
 from agent.training.models import build_model
-from agent.training.spec import TrainingError
 from taskspec.training import TrainingConfig
 
 Criterion = Callable[[Tensor, Tensor], Tensor]

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from agent.training.spec import TrainingError
+from agent.errors import TrainingError
 from taskspec.training import ARCHITECTURES, IMAGE_ARCHITECTURES
 
 

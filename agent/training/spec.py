@@ -10,12 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from taskspec.errors import WorkError
 from taskspec.training import SyntheticData, TrainingConfig
-
-
-class TrainingError(WorkError):
-    """A training run cannot go on (CUDA missing, a model that cannot take the data, ...)."""
 
 
 @dataclass(frozen=True)

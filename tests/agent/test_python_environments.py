@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.runners.environments import PythonEnvironments, RequirementsError, requirements_key
+from agent.errors import RequirementsError
+from agent.runners.environments import PythonEnvironments, requirements_key
 from tiny_wheel import build_wheel
 
 

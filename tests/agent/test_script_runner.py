@@ -12,7 +12,8 @@ from typing import Callable
 import pytest
 
 from agent.runners.base import FinalState, LogSource, RunContext
-from agent.runners.script import MAX_LINE_BYTES, ScriptRunner, hash_outputs
+from agent.runners.process import MAX_LINE_BYTES, hash_outputs
+from agent.runners.script import ScriptRunner
 from aifarm.v1 import task_pb2
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from agent.errors import TrainingError
 from agent.training.data import make_synthetic
 from agent.training.loop import Control, resolve_device, split, train
 from agent.training.models import build_model
-from agent.training.spec import TrainingError
 from taskspec.training import SyntheticData, TrainingConfig
 
 

@@ -1,0 +1,177 @@
+"""Subprocess plumbing the runners share: a child in its own process group, its pipes
+read line by line, how it exited, and the hashes of what it left.
+
+`ChildProcess` signals the whole group, so whatever a task spawned is paused or
+ended with it; `pump_lines` passes each line on as soon as it is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+from pathlib import Path
+from typing import Any, Callable
+
+#: Lines longer than this are passed on in pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+#: Seconds between SIGTERM and SIGKILL when a process is asked to end.
+DEFAULT_GRACE_SECONDS = 5.0
+#: Seconds to wait for the pipes to drain once the process has gone.
+_DRAIN_SECONDS = 5.0
+
+
+class ChildProcess:
+    """A subprocess started with `start_new_session=True`, so its pid is its group id.
+
+    Signals go to the whole group, so that whatever the task spawned is paused
+    or ended with it.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None
+
+    def signal_group(self, sig: int) -> None:
+        """Send `sig` to the group; a no-op once the leader has been reaped."""
+        if self.running:
+            _killpg(self.proc.pid, sig)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait for the leader to exit; False when `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def terminate(self, grace: float) -> None:
+        """SIGTERM the group, then SIGKILL it if the leader outlives `grace` seconds."""
+        self.signal_group(signal.SIGTERM)
+        # A stopped process only acts on SIGTERM once it runs again.
+        self.signal_group(signal.SIGCONT)
+        if not await self.wait(grace):
+            self.signal_group(signal.SIGKILL)
+            await self.proc.wait()
+
+    def reap_group(self) -> None:
+        """Kill what the task left running in its group after the leader exited.
+
+        Leftovers would keep the pipes open and outlive the attempt.
+        """
+        _killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def pump_lines(stream: asyncio.StreamReader, emit: Callable[[str], None]) -> None:
+    """Pass each line of `stream` to `emit` as soon as it is read, without its newline.
+
+    Decodes UTF-8 with replacement; lines over `MAX_LINE_BYTES` are split.
+    Reads chunks rather than `readline()`, which raises on over-long lines.
+    """
+    pending = b""
+    while chunk := await stream.read(MAX_LINE_BYTES):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            _emit_pieces(line, emit)
+        while len(pending) >= MAX_LINE_BYTES:
+            emit(_decode(pending[:MAX_LINE_BYTES]))
+            pending = pending[MAX_LINE_BYTES:]
+    if pending:
+        _emit_pieces(pending, emit)
+
+
+def _emit_pieces(line: bytes, emit: Callable[[str], None]) -> None:
+    line = line.removesuffix(b"\r")
+    if not line:
+        emit("")
+    for start in range(0, len(line), MAX_LINE_BYTES):
+        emit(_decode(line[start : start + MAX_LINE_BYTES]))
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+async def drain(pumps: list[asyncio.Task[None]]) -> None:
+    """Let the pipe readers finish; give up on them after `_DRAIN_SECONDS`."""
+    _, pending = await asyncio.wait(pumps, timeout=_DRAIN_SECONDS)
+    for task in pending:
+        task.cancel()
+
+
+def hash_outputs(root: Path, exclude: frozenset[str] = frozenset()) -> str:
+    """sha256 over the regular files under `root`; "" when there are none.
+
+    Scheme: files are taken in sorted order of their POSIX path relative to
+    `root` (relative paths in `exclude` are skipped; symbolic links are neither
+    followed nor hashed). For each file the digest is fed
+    `path as UTF-8` + b"\\0" + `size as 8-byte big-endian` + `content`.
+    The size prefix makes the encoding unambiguous.
+    """
+    files = sorted(
+        (path.relative_to(root).as_posix(), path)
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    )
+    files = [(rel, path) for rel, path in files if rel not in exclude]
+    if not files:
+        return ""
+    digest = hashlib.sha256()
+    for rel, path in files:
+        digest.update(rel.encode("utf-8") + b"\0")
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        _feed_file(digest, path)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of one file's content."""
+    digest = hashlib.sha256()
+    _feed_file(digest, path)
+    return digest.hexdigest()
+
+
+def _feed_file(digest: Any, path: Path) -> None:
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+
+
+def describe_exit(returncode: int) -> tuple[int, str]:
+    """(exit code to report, description) of a returncode; signals read as 128+N."""
+    if returncode >= 0:
+        return returncode, f"exited with code {returncode}"
+    signum = -returncode
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return 128 + signum, f"killed by signal {name} ({signum})"
+
+
+async def spawn(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+) -> ChildProcess:
+    """Start `argv` in a session of its own (its pid is its group id), stdout piped; raises OSError."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=cwd, env=env, stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+        start_new_session=True,
+    )  # fmt: skip
+    return ChildProcess(proc)
