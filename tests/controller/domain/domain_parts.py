@@ -13,6 +13,7 @@ from controller.domain.events import ChangeFeed
 from controller.domain.nodes import NodeBook
 from controller.domain.polling import PollingNodes
 from controller.domain.registry import AgentSession, AssignMessage, ControlMessage, DownMessage, NodeRegistry
+from controller.domain.scheduler import GpuSlot, NodeCapacity
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.task_placement import TaskPlacement
@@ -30,6 +31,7 @@ from controller.domain.types import (
 )
 from controller.store.memory_store import MemoryStore
 from taskspec.script import ScriptSpec
+from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
 
 
 class ManualClock:
@@ -86,18 +88,41 @@ class Parts:
         await self.dispatcher.dispatch_once()
         task = self.book.active[task_id]
         assert (task.state, task.node_id) == (TaskState.ASSIGNED, node_id), task
-        assert await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING))
+        assert await self.report(node_id, task_id, task.attempt, TaskState.RUNNING)
         return self.book.active[task_id]
+
+    async def report(self, node_id: str, task_id: str, attempt: int, state: TaskState | None = None,
+                     **fields: object) -> bool:  # fmt: skip
+        """An agent's report on `attempt`, stamped with the manual clock; False when it was stale."""
+        update = TaskUpdate(task_id, attempt, state=state, time=self.clock(), **fields)  # type: ignore[arg-type]
+        return await self.reports.apply_update(node_id, update)
+
+    async def restart(self, *, grace: float | None = None) -> Parts:
+        """A new controller on the same store and clock: every stream of this one is closed."""
+        self.registry.close_all()
+        return await Parts.open(self.store, self.clock, ttl=self.registry.ttl_seconds,
+                                grace=self.registry.grace_seconds if grace is None else grace,
+                                limits=self.book.concurrency_limits)  # fmt: skip
 
 
 def script(task_id: str = "", source: str = "print(1)", **fields: object) -> Task:
     return Task(id=task_id, spec=ScriptSpec(source=source), **fields)  # type: ignore[arg-type]
 
 
+def training(task_id: str = "", *, epochs: int = 1, **fields: object) -> Task:
+    spec = TrainingSpec(TrainingConfig(architecture="mlp", epochs=epochs), synthetic=SyntheticData(samples=64))
+    return Task(id=task_id, spec=spec, **fields)  # type: ignore[arg-type]
+
+
 def node(node_id: str, *, gpus: int = 1, cpus: int = 8, memory_mb: int = 16_384) -> Node:
     caps = Capabilities(cpu_cores=cpus, memory_mb=memory_mb,
                         gpus=tuple(Gpu(i, f"GPU-{node_id}-{i}", "Test GPU", 16_000) for i in range(gpus)))  # fmt: skip
     return Node(id=node_id, hostname=node_id, capabilities=caps)
+
+
+def capacity(node_id: str, *, cpu: float = 4, memory_mb: int = 8192, gpus: int = 0) -> NodeCapacity:
+    """What a polling node offers (nothing used yet; placement accounts for its placed tasks)."""
+    return NodeCapacity(node_id, cpu, memory_mb, tuple(GpuSlot(i, 16_000) for i in range(gpus)))
 
 
 def drained(session: AgentSession) -> list[DownMessage]:
@@ -118,4 +143,5 @@ def controls(messages: list[DownMessage]) -> list[tuple[str, int, TaskAction]]:
     return [(m.task_id, m.attempt, m.action) for m in messages if isinstance(m, ControlMessage)]
 
 
-__all__ = ["ManualClock", "Parts", "Resources", "assignments", "controls", "drained", "node", "script"]
+__all__ = ["ManualClock", "Parts", "Resources", "assignments", "capacity", "controls", "drained", "node", "script",
+           "training"]
