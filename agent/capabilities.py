@@ -1,7 +1,7 @@
 """What the node has (psutil, NVML) and how busy it is.
 
-Without an NVIDIA driver `nvmlInit()` raises at once; the node then reports no
-GPUs and everything else keeps working.
+GPUs come from `agent.gpus`: without an NVIDIA driver the node reports none,
+and a GPU query that fails leaves that GPU out rather than failing the probe.
 """
 
 from __future__ import annotations
@@ -9,29 +9,18 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from dataclasses import dataclass
 
 import psutil
 import structlog
 
+from agent.clock import Clock, LoopClock
+from agent.gpus import Gpus
 from aifarm.v1 import node_pb2
 
 log = structlog.get_logger(__name__)
 
-
-def _nvml():  # type: ignore[no-untyped-def]
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return pynvml
-    except Exception as exc:  # noqa: BLE001 - any NVML failure means "no GPUs here"
-        log.info("no NVIDIA GPUs available", reason=type(exc).__name__)
-        return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+#: Seconds before NVML is asked again after a query failed.
+NVML_RETRY_SECONDS = 30.0
 
 
 def _torch_version() -> str:
@@ -43,15 +32,21 @@ def _torch_version() -> str:
         return ""
 
 
-@dataclass
 class HostProbe:
-    """Reads capabilities once and usage on every heartbeat."""
+    """Reads capabilities for each hello and usage for each heartbeat."""
 
-    cpu_limit: int = 0
-    memory_limit_mb: int = 0
-
-    def __post_init__(self) -> None:
-        self._nvml = _nvml()
+    def __init__(
+        self,
+        *,
+        cpu_limit: int = 0,
+        memory_limit_mb: int = 0,
+        node_id: str = "",
+        clock: Clock | None = None,
+        nvml_retry_seconds: float = NVML_RETRY_SECONDS,
+    ) -> None:
+        self.cpu_limit = cpu_limit
+        self.memory_limit_mb = memory_limit_mb
+        self.gpus = Gpus(clock or LoopClock(), retry_seconds=nvml_retry_seconds, log=log.bind(node_id=node_id))
         psutil.cpu_percent(None)  # the first call primes the counter
 
     def capabilities(self) -> node_pb2.Capabilities:
@@ -60,60 +55,21 @@ class HostProbe:
         return node_pb2.Capabilities(
             cpu_cores=min(cores, self.cpu_limit) if self.cpu_limit else cores,
             memory_mb=min(memory_mb, self.memory_limit_mb) if self.memory_limit_mb else memory_mb,
-            gpus=self._gpus(),
+            gpus=self.gpus.describe(),
             os=platform.system(),
             platform=platform.platform(),
             python_version=sys.version.split()[0],
             torch_version=_torch_version(),
         )
 
-    def _gpus(self) -> list[node_pb2.Gpu]:
-        nv = self._nvml
-        if nv is None:
-            return []
-        gpus = []
-        for i in range(nv.nvmlDeviceGetCount()):
-            h = nv.nvmlDeviceGetHandleByIndex(i)
-            major, minor = nv.nvmlDeviceGetCudaComputeCapability(h)
-            gpus.append(
-                node_pb2.Gpu(
-                    index=i,
-                    uuid=_text(nv.nvmlDeviceGetUUID(h)),
-                    name=_text(nv.nvmlDeviceGetName(h)),
-                    memory_mb=nv.nvmlDeviceGetMemoryInfo(h).total >> 20,
-                    compute_capability=f"{major}.{minor}",
-                )
-            )
-        return gpus
-
     def usage(self) -> node_pb2.NodeUsage:
+        """This moment's figures. A failing GPU is left out; psutil failing raises (the node
+        cannot say how busy it is, and its heartbeat routine fails with it)."""
         vm = psutil.virtual_memory()
         return node_pb2.NodeUsage(
             cpu_percent=psutil.cpu_percent(None),
             memory_percent=vm.percent,
             memory_used_mb=(vm.total - vm.available) >> 20,
             load_average=os.getloadavg()[0],
-            gpus=self._gpu_usage(),
+            gpus=self.gpus.usage(),
         )
-
-    def _gpu_usage(self) -> list[node_pb2.GpuUsage]:
-        nv = self._nvml
-        if nv is None:
-            return []
-        out = []
-        for i in range(nv.nvmlDeviceGetCount()):
-            h = nv.nvmlDeviceGetHandleByIndex(i)
-            try:
-                power = nv.nvmlDeviceGetPowerUsage(h) / 1000.0
-            except Exception:  # noqa: BLE001 - not every board reports power
-                power = 0.0
-            out.append(
-                node_pb2.GpuUsage(
-                    index=i,
-                    utilization_percent=nv.nvmlDeviceGetUtilizationRates(h).gpu,
-                    memory_used_mb=nv.nvmlDeviceGetMemoryInfo(h).used >> 20,
-                    temperature_c=nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
-                    power_w=power,
-                )
-            )
-        return out

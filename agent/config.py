@@ -23,3 +23,5 @@ class AgentConfig:
     #: First reconnect delay; doubles up to `backoff_max_seconds`, with full jitter.
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
+    #: After an NVML query fails (a GPU fell off the bus, say), the seconds before NVML is asked again.
+    nvml_retry_seconds: float = 30.0

@@ -7,11 +7,9 @@ are flushed before a state change so the controller sees them in order.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from google.protobuf import timestamp_pb2
 
+from agent.clock import Clock, LoopClock, Timer
 from agent.outbox import Outbox
 from agent.runners.base import LogSource
 from aifarm.v1 import agent_service_pb2 as pb
@@ -38,15 +36,17 @@ def _now() -> timestamp_pb2.Timestamp:
 class AttemptReporter:
     """Implements agent.runners.base.TaskReporter for one task attempt."""
 
-    def __init__(self, outbox: Outbox, task_id: str, attempt: int) -> None:
+    def __init__(self, outbox: Outbox, task_id: str, attempt: int, *, clock: Clock | None = None) -> None:
         self.outbox = outbox
         self.task_id = task_id
         self.attempt = attempt
         self.fraction = 0.0
+        self._clock = clock or LoopClock()
         self._line_no = 0
         self._lines: list[task_pb2.LogLine] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._last_progress = 0.0
+        self._flush_handle: Timer | None = None
+        #: When the last progress-only update went out (None: none yet, so the first goes at once).
+        self._last_progress: float | None = None
 
     # TaskReporter -------------------------------------------------------------
 
@@ -59,12 +59,12 @@ class AttemptReporter:
         if len(self._lines) >= LOG_BATCH_LINES:
             self.flush_logs()
         elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(LOG_FLUSH_SECONDS, self.flush_logs)
+            self._flush_handle = self._clock.call_later(LOG_FLUSH_SECONDS, self.flush_logs)
 
     def progress(self, fraction: float) -> None:
         self.fraction = fraction
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_MIN_INTERVAL or fraction >= 1.0:
+        now = self._clock.monotonic()
+        if self._last_progress is None or now - self._last_progress >= PROGRESS_MIN_INTERVAL or fraction >= 1.0:
             self._last_progress = now
             self.update()
 
