@@ -2,20 +2,29 @@
 
 Dials out (works behind NAT), reconnects with exponential backoff and full
 jitter, and on every new stream replays whatever the controller has not acked.
+
+Each stream is one session: after the hello and the welcome, three routines run
+in one task group: the reader (assignments, controls, acks), the writer (the
+outbox) and the heartbeat. When any of them fails the group cancels the others
+and the stream is closed, so there is never a stream left open that carries no
+heartbeats (the controller would requeue the node's work behind its back); the
+link then reconnects. Task attempts do not belong to a session: they run in the
+process's task group (`TaskSupervisor`) and outlive reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import socket
-import time
+from typing import Awaitable, Callable
 
 import grpc
 import structlog
 
+from agent.backoff import Backoff
 from agent.capabilities import HostProbe
+from agent.clock import Clock, LoopClock, sleep_unless
+from agent.errors import LinkError
 from agent.outbox import Outbox
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
@@ -24,6 +33,12 @@ from aifarm.v1 import agent_service_pb2_grpc
 log = structlog.get_logger(__name__)
 
 AGENT_VERSION = "0.1.0"
+#: A controller that has not answered the hello by then is treated as a failed stream.
+WELCOME_TIMEOUT_SECONDS = 30.0
+#: Heartbeat interval when a welcome names none.
+DEFAULT_HEARTBEAT_SECONDS = 2.0
+
+Send = Callable[[pb.ConnectRequest], Awaitable[None]]
 
 
 class ControllerLink:
@@ -37,8 +52,9 @@ class ControllerLink:
         outbox: Outbox,
         supervisor: TaskSupervisor,
         *,
-        backoff_initial: float,
-        backoff_max: float,
+        backoff: Backoff,
+        clock: Clock | None = None,
+        connected: asyncio.Event | None = None,
     ) -> None:
         self.stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         self.metadata = metadata
@@ -47,45 +63,46 @@ class ControllerLink:
         self.probe = probe
         self.outbox = outbox
         self.supervisor = supervisor
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        #: The cap in force: lowered once a welcome says how soon a silent node is lost.
-        self.backoff_cap = backoff_max
+        self.backoff = backoff
+        self.clock = clock or LoopClock()
+        self._log = log.bind(node_id=node_id)
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
-        self.connected = asyncio.Event()
-        self._stopping = False
+        self.connected = connected if connected is not None else asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._session_job: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
-        """Reconnect no more. A flag, because grpc turns a cancelled read on a closing
-        channel into an RpcError, which would otherwise just look like a lost stream."""
-        self._stopping = True
+        """Reconnect no more, and end the stream that is up now."""
+        self._stopping.set()
+        if self._session_job is not None:
+            self._session_job.cancel()
 
     async def run(self) -> None:
         """Keep a stream up until stop()."""
-        failures = 0
-        while not self._stopping:
-            started = time.monotonic()
+        while not self._stopping.is_set():
+            started = self.clock.monotonic()
+            self._session_job = asyncio.create_task(self._session(), name=f"session {self.node_id}")
             try:
-                await self._session()
+                await self._session_job
             except asyncio.CancelledError:
-                raise
+                if not self._stopping.is_set():
+                    raise  # run() itself was cancelled, not just the session by stop()
             except grpc.aio.AioRpcError as exc:
-                log.warning("controller stream ended", node_id=self.node_id, code=exc.code().name,
-                            detail=exc.details())  # fmt: skip
+                self._log.warning("controller stream ended", code=exc.code().name, detail=exc.details())
                 if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    log.error("the controller refused this agent's token; pass the right one with --token "
-                              "(it is in <controller data dir>/agent_token)")  # fmt: skip
-            except Exception:
-                if not self._stopping:  # a stream torn down by stop() is not a failure
-                    log.exception("controller stream failed", node_id=self.node_id)
-            self.connected.clear()
-            if self._stopping:
+                    self._log.error("the controller refused this agent's token; pass the right one with --token "
+                                    "(it is in <controller data dir>/agent_token)")  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - any failed session is recovered by reconnecting
+                if not self._stopping.is_set():  # a stream torn down by stop() is not a failure
+                    self._log.warning("controller stream failed", error=str(exc), error_type=type(exc).__name__)
+            finally:
+                self._session_job = None
+                self.connected.clear()
+            if self._stopping.is_set():
                 return
-            # A stream that lived a while resets the backoff.
-            failures = 0 if time.monotonic() - started > 30 else failures + 1
-            delay = random.uniform(0, min(self.backoff_cap, self.backoff_initial * 2 ** min(failures, 16)))
-            log.info("reconnecting", node_id=self.node_id, in_seconds=round(delay, 2), unacked=len(self.outbox))
-            await asyncio.sleep(delay)
+            delay = self.backoff.next_delay(self.clock.monotonic() - started)
+            self._log.info("reconnecting", in_seconds=round(delay, 2), unacked=len(self.outbox))
+            await sleep_unless(self.clock, delay, self._stopping)
 
     def _hello(self) -> pb.ConnectRequest:
         return pb.ConnectRequest(
@@ -102,42 +119,46 @@ class ControllerLink:
     async def _session(self) -> None:
         call = self.stub.Connect(metadata=self.metadata)
         try:
-            await call.write(self._hello())
-            first = await call.read()
-            if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
-                raise RuntimeError("the controller did not answer the hello with a welcome")
-            welcome = first.welcome
-            # Retry several times within the node's TTL (the restart grace is meant to be no
-            # shorter), or its running work is requeued while the agent sleeps.
-            ttl = welcome.heartbeat_ttl_ms / 1000
-            self.backoff_cap = min(self.backoff_max, max(self.backoff_initial, ttl / 4)) if ttl > 0 else self.backoff_max
-            for stale in welcome.superseded:
-                await self.supervisor.drop(stale.task_id, stale.attempt)
-            log.info("connected to controller", node_id=self.node_id, reattached=len(welcome.reattached),
-                     superseded=len(welcome.superseded), replaying=len(self.outbox))  # fmt: skip
-            self.connected.set()
-            writer = asyncio.create_task(self._write(call, welcome.heartbeat_interval_ms / 1000))
+            welcome = await self._handshake(call)
+            send = _serialized(call)
             try:
-                await self._read(call)
-            finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                    await writer
+                async with asyncio.TaskGroup() as session:
+                    session.create_task(self._routine("reader", self._read(call)))
+                    session.create_task(self._routine("writer", self._write(send)))
+                    session.create_task(self._routine("heartbeat", self._beat(send, welcome.heartbeat_interval_ms)))
+            except BaseExceptionGroup as group:
+                # The routine that failed first; the others were cancelled because of it.
+                raise group.exceptions[0] from None
         finally:
             call.cancel()
 
-    async def _write(self, call: grpc.aio.StreamStreamCall, interval: float) -> None:
-        sent = 0
-        next_beat = 0.0
-        while True:
-            for seq, message in self.outbox.after(sent):
-                await call.write(message)
-                sent = seq
-            now = time.monotonic()
-            if now >= next_beat:
-                await call.write(pb.ConnectRequest(heartbeat=pb.Heartbeat(usage=self.probe.usage())))
-                next_beat = now + interval
-            await self.outbox.wait(max(0.0, next_beat - time.monotonic()))
+    async def _handshake(self, call: grpc.aio.StreamStreamCall) -> pb.Welcome:
+        async with asyncio.timeout(WELCOME_TIMEOUT_SECONDS):
+            await call.write(self._hello())
+            first = await call.read()
+        if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
+            raise LinkError("the controller did not answer the hello with a welcome")
+        welcome = first.welcome
+        self.backoff.fit_ttl(welcome.heartbeat_ttl_ms / 1000)
+        for stale in welcome.superseded:
+            await self.supervisor.drop(stale.task_id, stale.attempt)
+        self._log.info("connected to controller", reattached=len(welcome.reattached),
+                       superseded=len(welcome.superseded), replaying=len(self.outbox))  # fmt: skip
+        self.connected.set()
+        return welcome
+
+    async def _routine(self, name: str, body: Awaitable[None]) -> None:
+        try:
+            await body
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError:
+            raise  # the stream itself broke; run() says how
+        except Exception as exc:
+            # A LinkError says all there is to say; anything else is a bug worth its traceback.
+            self._log.warning("session routine failed", routine=name, error=str(exc), error_type=type(exc).__name__,
+                              exc_info=not isinstance(exc, LinkError))  # fmt: skip
+            raise
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
         while (message := await call.read()) is not grpc.aio.EOF:
@@ -145,7 +166,33 @@ class ControllerLink:
             if kind == "assignment":
                 self.supervisor.start(message.assignment)
             elif kind == "control":
-                await self.supervisor.control(message.control)
+                self.supervisor.control(message.control)
             elif kind == "ack":
                 self.outbox.ack(message.ack.seq)
-        raise RuntimeError("the controller closed the stream")
+        raise LinkError("the controller closed the stream")
+
+    async def _write(self, send: Send) -> None:
+        """Send the outbox in order: first what is unacked from before, then each new message."""
+        sent = 0
+        while True:
+            for seq, message in self.outbox.after(sent):
+                await send(message)
+                sent = seq
+            await self.outbox.wait()
+
+    async def _beat(self, send: Send, interval_ms: int) -> None:
+        interval = interval_ms / 1000 or DEFAULT_HEARTBEAT_SECONDS
+        while True:
+            await send(pb.ConnectRequest(heartbeat=pb.Heartbeat(usage=self.probe.usage())))
+            await self.clock.sleep(interval)
+
+
+def _serialized(call: grpc.aio.StreamStreamCall) -> Send:
+    """One write at a time on `call`: gRPC allows a single send in flight per stream."""
+    lock = asyncio.Lock()
+
+    async def send(message: pb.ConnectRequest) -> None:
+        async with lock:
+            await call.write(message)
+
+    return send

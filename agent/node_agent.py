@@ -1,4 +1,11 @@
-"""The agent's composition root: one process per node, one supervisor of its parts."""
+"""The agent's composition root: one process per node, one supervisor of its parts.
+
+`run()` builds everything and runs it in one task group: the controller link
+(whose every session is a task group of its own: reader, writer, heartbeat) and
+the task attempts' jobs. Attempts outlive a session; if the link itself fails,
+the group ends the attempts too and `run()` raises, rather than leave the node
+running work it can no longer report.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,12 @@ from typing import AsyncIterator
 import grpc
 import structlog
 
+from agent.backoff import Backoff
 from agent.capabilities import HostProbe
+from agent.clock import Clock, LoopClock
 from agent.config import AgentConfig
 from agent.connection import ControllerLink
+from agent.errors import TransferError
 from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
 from agent.supervisor import TaskSupervisor
@@ -29,24 +39,24 @@ NODE_ID_METADATA = "x-aifarm-node-id"
 class NodeAgent:
     """Start with `run()`; `shutdown()` is safe to call twice."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock or LoopClock()
         self.node_id = load_node_id(config.data_dir)
         self.outbox = Outbox()
         self._channel: grpc.aio.Channel | None = None
         self._link: ControllerLink | None = None
         self._supervisor: TaskSupervisor | None = None
         self._stopped = False
-
-    @property
-    def connected(self) -> asyncio.Event:
-        assert self._link is not None, "run() first"
-        return self._link.connected
+        #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
+        self.connected = asyncio.Event()
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.config.token}"), (NODE_ID_METADATA, self.node_id))
 
     async def run(self) -> None:
+        if self._stopped:
+            return
         cfg = self.config
         self._channel = grpc.aio.insecure_channel(
             cfg.controller,
@@ -60,15 +70,23 @@ class NodeAgent:
         stub = agent_service_pb2_grpc.AgentServiceStub(self._channel)
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
-            lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path),
+            lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
         )  # fmt: skip
-        probe = HostProbe(cpu_limit=cfg.cpu_cores, memory_limit_mb=cfg.memory_mb)
+        probe = HostProbe(cpu_limit=cfg.cpu_cores, memory_limit_mb=cfg.memory_mb, node_id=self.node_id,
+                          clock=self.clock, nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
         self._link = ControllerLink(
             self._channel, self._metadata(), self.node_id, cfg.labels, probe, self.outbox, self._supervisor,
-            backoff_initial=cfg.backoff_initial_seconds, backoff_max=cfg.backoff_max_seconds,
+            backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds), clock=self.clock,
+            connected=self.connected,
         )  # fmt: skip
         log.info("agent starting", node_id=self.node_id, controller=cfg.controller, data_dir=str(cfg.data_dir))
-        await self._link.run()
+        try:
+            async with asyncio.TaskGroup() as process:
+                self._supervisor.attach(process)
+                process.create_task(self._link.run(), name="controller link")
+        except BaseExceptionGroup as group:
+            log.error("agent failed", node_id=self.node_id, error=str(group.exceptions[0]))
+            raise group.exceptions[0] from None
 
     async def _fetch_dataset(self, stub: agent_service_pb2_grpc.AgentServiceStub, name: str) -> Path:
         """Download a dataset once into the node's cache, checking its sha256."""
@@ -85,7 +103,7 @@ class NodeAgent:
                 f.write(chunk.chunk)
         if expected and digest.hexdigest() != expected:
             tmp.unlink(missing_ok=True)
-            raise IOError(f"dataset {name} arrived corrupted (sha256 mismatch)")
+            raise TransferError(f"dataset {name} arrived corrupted (sha256 mismatch)")
         if fmt and not dataset_id.endswith(f".{fmt}"):
             # The loader reads the format from the suffix; an id like "my_dataset" has none.
             target = cache / f"{dataset_id}.{fmt}"
@@ -103,6 +121,8 @@ class NodeAgent:
         return response.artifact.name
 
     async def shutdown(self) -> None:
+        """Close the stream first, then end the attempts: the controller requeues a departed
+        node's work, and a cancellation reported on the way out would end it instead."""
         if self._stopped:
             return
         self._stopped = True

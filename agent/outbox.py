@@ -47,7 +47,8 @@ class Outbox:
         """Unacked messages with a sequence number above `seq`, in order."""
         return [(s, m) for s, m in self._pending.items() if s > seq]
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until something is put (or `timeout` seconds passed)."""
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
         except asyncio.TimeoutError:
