@@ -31,7 +31,8 @@ async def test_a_joined_node_is_stored_and_receives_assignments() -> None:
     assert assignments(drained(session)) == [("t", 1)]
     view = parts.nodes.view("n1")
     assert view.task_ids == ["t"] and view.allocated == Resources(gpus=1, cpu_cores=1.0, memory_mb=512)
-    assert [v.node.id for v in parts.nodes.list(NodeState.ONLINE)] == ["n1"] and parts.nodes.list(NodeState.OFFLINE) == []
+    assert [v.node.id for v in parts.nodes.list(NodeState.ONLINE)] == ["n1"]
+    assert parts.nodes.list(NodeState.OFFLINE) == []
     assert await parts.dispatcher.dispatch_once() == 0, "nothing is assigned twice"
 
 

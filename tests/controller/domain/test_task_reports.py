@@ -179,7 +179,7 @@ async def test_completion_hooks_run_once_with_the_completed_task_after_its_commi
 
 
 @pytest.mark.xfail(strict=True, reason="TaskBook._commit_and_publish calls on_completed hooks unguarded: a raising "
-                                       "hook fails the agent's (already committed) report and skips later hooks")  # fmt: skip
+                   "hook fails the agent's (already committed) report and skips later hooks")  # fmt: skip
 async def test_a_failing_completion_hook_is_logged_not_raised() -> None:
     parts = await Parts.open()
     seen: list[str] = []
