@@ -1,4 +1,4 @@
-"""DatasetLibrary: rows in SQLite, bytes in the BlobStore, kept consistent."""
+"""DatasetLibrary: rows in the store (SQLite here), bytes in the BlobStore, kept consistent."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from typing import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from controller.domain.datasets import DatasetLibrary
+from controller.domain.datasets import BUILTIN_SYNTHETIC, DatasetLibrary
 from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from controller.store.blob_store import BlobStore
-from controller.store.dataset_store import DatasetStore
-from controller.store.db import Database
+from controller.store.sqlite_store import SqliteStore
 
 # Builders -------------------------------------------------------------------
 
@@ -32,9 +31,9 @@ async def content(library: DatasetLibrary, dataset_id: str) -> bytes:
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def library(tmp_path: Path) -> AsyncIterator[DatasetLibrary]:
-    db = await Database.open(tmp_path / "controller.db")
-    yield DatasetLibrary(db, DatasetStore(db), BlobStore(tmp_path / "files", max_bytes=100))
-    await db.close()
+    store = await SqliteStore.open(tmp_path / "controller.db")
+    yield DatasetLibrary(store, BlobStore(tmp_path / "files", max_bytes=100))
+    await store.close()
 
 
 # Tests ------------------------------------------------------------------------
@@ -88,3 +87,37 @@ async def test_concurrent_uploads_of_one_id_keep_one_consistent_dataset(library:
     assert len(created) == 1 and isinstance(next(r for r in results if r not in created), AlreadyExists)
     stored = await library.get("d.csv")
     assert hashlib.sha256(await content(library, "d.csv")).hexdigest() == stored.sha256 == created[0].sha256
+
+
+async def test_a_dataset_is_described_when_it_is_uploaded(library: DatasetLibrary) -> None:
+    ds = await library.create("iris.csv", "", "", chunks(b"a,b,label\n1,2,0\n3,4,1\n5,6,0\n"))
+    assert (ds.sample_count, ds.dimensions) == (3, "2")
+    assert await library.get("iris.csv") == ds
+
+
+async def test_the_builtin_dataset_is_added_once_and_an_upload_of_its_id_is_kept(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "controller.db")
+    try:
+        library = DatasetLibrary(store, BlobStore(tmp_path / "files", max_bytes=1 << 20))
+        await library.ensure_builtin()
+        builtin = await library.get(BUILTIN_SYNTHETIC)
+        assert (builtin.format, builtin.sample_count, builtin.dimensions) == ("npz", 256, "3x16x16")
+        await library.ensure_builtin()
+        assert [d.id for d in await library.list(offset=0, limit=10)] == [BUILTIN_SYNTHETIC]
+        await library.delete(BUILTIN_SYNTHETIC)
+        await library.create(BUILTIN_SYNTHETIC, "csv", "mine", chunks(b"a,label\n1,0\n"))
+        await library.ensure_builtin()
+        assert (await library.get(BUILTIN_SYNTHETIC)).description == "mine", "a replacement is not overwritten"
+    finally:
+        await store.close()
+
+
+async def test_a_library_may_keep_its_files_at_the_root_of_its_blob_store(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "controller.db")
+    try:
+        library = DatasetLibrary(store, BlobStore(tmp_path / "datasets", max_bytes=100), ())
+        await library.create("d.csv", "", "", chunks(b"a\n1\n"))
+        assert library.file_path("d.csv") == (tmp_path / "datasets" / "d.csv").resolve()
+        assert await content(library, "d.csv") == b"a\n1\n"
+    finally:
+        await store.close()
