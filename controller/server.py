@@ -9,8 +9,10 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controller.api.auth import AuthInterceptor, Credentials, agent_methods, open_methods
+from controller.api.admission import ApiAdmission
+from controller.api.auth import AGENT_PREFIX, AuthInterceptor, Credentials, agent_methods, open_methods
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
+from controller.api.request_decoding import RequestDecodingInterceptor
 from controller.api.request_id import RequestIdInterceptor
 from controller.api.surfaces import Binding, Serving, all_surfaces
 from controller.config import ControllerConfig
@@ -43,7 +45,7 @@ class Controller:
         store = self._store = await SqliteStore.open(cfg.db_path)
         farm = self.farm = await Farm.open(store, _settings(cfg))
         bindings = all_surfaces()
-        server = self._server = self._grpc_server(bindings)
+        server = self._server = self._grpc_server(bindings, farm)
         serving = Serving(farm, cfg, time.time(), HostProbe(cfg.data_dir))
         for b in bindings:
             b.add_to_server(b.build(serving), server)
@@ -64,12 +66,17 @@ class Controller:
         log.info("controller serving", grpc=self.address, data_dir=str(cfg.data_dir), tasks_active=len(farm.book.active))
         return self.address
 
-    def _grpc_server(self, bindings: list[Binding]) -> grpc.aio.Server:
+    def _grpc_server(self, bindings: list[Binding], farm: Farm) -> grpc.aio.Server:
         assert self.credentials is not None
         services = [b.service for b in bindings]
+        node_methods = agent_methods(services) | {
+            f"/{s.full_name}/{m.name}" for s in services for m in s.methods if f"/{s.full_name}/".startswith(AGENT_PREFIX)
+        }
         max_message = self.config.max_message_mb << 20
         return grpc.aio.server(
-            interceptors=[RequestIdInterceptor(),
+            # Outermost first: the inner ones get the decoded request.
+            interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, node_methods),
+                          RequestIdInterceptor(),
                           AuthInterceptor(self.credentials, open_methods(services), agent_methods(services))],
             options=[
                 ("grpc.max_receive_message_length", max_message),

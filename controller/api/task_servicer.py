@@ -21,9 +21,9 @@ from controller.api.task_convert import (
 )
 from controller.domain.artifacts import ArtifactShelf
 from controller.domain.errors import InvalidArgument
-from controller.domain.store import TaskQuery
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
+from controller.domain.types import TaskQuery
 
 #: How often a watcher re-reads even without a change notification.
 WATCH_POLL_SECONDS = 15.0

@@ -17,7 +17,7 @@ import structlog
 from controller.domain.errors import DomainError
 from controller.domain.models import ModelRegistry
 from controller.domain.store import Changes
-from controller.domain.task_book import TaskBook
+from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import LogLine, Task, TaskState
 
 log = structlog.get_logger(__name__)
@@ -59,11 +59,14 @@ class OutputModels:
         message = f"completed, but its output model {task.output_model!r} was not saved: {error}"
         log.warning("output model not saved", task_id=task.id, model=task.output_model, error=error)
         book = self.book
-        async with book.lock:
-            current = await book.store.get_task(task.id)
+        current = await book.store.get_task(task.id)
+        line_no = await book.store.last_line_no(task.id, task.attempt) + 1
+        async with book.changing():
             if current is None or current.state is not TaskState.COMPLETED or current.attempt != task.attempt:
-                return  # deleted or restarted meanwhile
-            line_no = await book.store.last_line_no(task.id, task.attempt) + 1
+                return  # deleted meanwhile
+            if task.id in book.working:
+                return  # restarted meanwhile
             line = LogLine(task.attempt, line_no, "system", message, book.clock())
             noted = replace(current, state_reason=message, update_time=book.clock(), artifacts=())
-            await book.commit(Changes(updated=[noted], logs=[(task.id, [line])]))
+            done = book.stage(Changes(updated=[noted], logs=[(task.id, [line])]))
+        await settled(done)

@@ -11,7 +11,7 @@ from controller.domain.errors import InvalidArgument, NotFound
 from controller.domain.registry import AgentSession, NodeRegistry
 from controller.domain.store import Changes, NodeStateChange
 from controller.domain.task_actions import validate_id
-from controller.domain.task_book import TaskBook
+from controller.domain.task_book import TaskBook, settled
 from controller.domain.task_reports import Reconciliation, TaskReports
 from controller.domain.types import Node, NodeState, Resources, TaskAttemptReport
 
@@ -34,16 +34,18 @@ class NodeBook:
         self.reports = reports
 
     async def join(self, node: Node, reports: Sequence[TaskAttemptReport]) -> tuple[AgentSession, Reconciliation]:
-        """An agent said hello: reconcile its tasks, commit, then open its session — one step under the
-        task lock, so no scheduling pass can place work on it before its old work is settled."""
+        """An agent said hello: reconcile its tasks and commit that with the node, and only then open its
+        session. Its previous stream is closed first, so no pass places work on the node in between."""
         if not node.id:
             raise InvalidArgument("hello needs a node_id")
         validate_id(node.id, "node id")
-        async with self.book.lock:
+        async with self.book.changing():
+            self.registry.retire_session(node.id)
             admitted = self.registry.admitted(node)
             reconciliation, lost = self.reports.reconcile(node.id, reports)
-            await self.book.commit(Changes(updated=lost, nodes=[admitted]))
-            session = self.registry.connect(admitted)
+            done = self.book.stage(Changes(updated=lost, nodes=[admitted]))
+        await settled(done)
+        session = self.registry.connect(admitted)
         log.info("node joined", node_id=node.id, hostname=node.hostname, cpu_cores=node.capabilities.cpu_cores,
                  gpus=len(node.capabilities.gpus), tasks=len(reports), requeued=len(lost))  # fmt: skip
         self.book.wake()
@@ -59,17 +61,23 @@ class NodeBook:
         now = self.registry.clock() if now is None else now
         lost_nodes = []
         for candidate in self.registry.expired(now):
-            async with self.book.lock:
+            async with self.book.changing():
                 node = self.registry.nodes[candidate.id]
                 if not self.registry.is_expired(node.id, now):
                     continue  # it came back while we waited for the lock
+                self.registry.fence(node.id)
                 silent = now - node.last_seen
                 log.warning("node lost", node_id=node.id, silent_seconds=round(silent, 1))
                 lost = self.reports.lost_with(node.id, f"node {node.id} lost (no heartbeat for {silent:.0f} s)")
                 state = NodeStateChange(node.id, NodeState.OFFLINE, node.last_seen)
-                await self.book.commit(Changes(updated=lost, node_states=[state]))
-                self.registry.mark_offline(node.id)
-            lost_nodes.append(node.id)
+                done = self.book.stage(Changes(updated=lost, node_states=[state]))
+            try:
+                await settled(done)
+            except BaseException:
+                self.registry.unfence(node.id)
+                raise
+            if self.registry.mark_offline(node.id):
+                lost_nodes.append(node.id)
             self.book.wake()
         return lost_nodes
 

@@ -40,10 +40,9 @@ class PollingNodes:
     async def register(self, node: Node) -> Node:
         """Register or re-register a node; an attempt it had is left to the TTL or its next report."""
         node = replace(node, id=validate_id(node.id, "node id") if node.id else f"node-{uuid.uuid4().hex[:12]}")
-        async with self.book.lock:
-            node = self.registry.admitted(node)
-            await self.book.commit(Changes(nodes=[node]))
-            self.registry.admit(node)
+        node = self.registry.admitted(node)
+        await self.book.commit(Changes(nodes=[node]))
+        self.registry.admit(node)
         log.info("polling node registered", node_id=node.id, cpu_cores=node.capabilities.cpu_cores)
         return node
 
@@ -58,10 +57,9 @@ class PollingNodes:
         else:
             self.registry.touch(node_id)
         if was is not NodeState.ONLINE:
-            async with self.book.lock:
-                await self.book.commit(Changes(node_states=[NodeStateChange(node_id, NodeState.ONLINE, node.last_seen)]))
-                self.registry.admit(node)
-                node.state = NodeState.ONLINE
+            await self.book.commit(Changes(node_states=[NodeStateChange(node_id, NodeState.ONLINE, node.last_seen)]))
+            self.registry.admit(node)
+            node.state = NodeState.ONLINE
         await self._end_overdue(node_id)
         return node
 

@@ -68,6 +68,8 @@ class NodeRegistry:
         self._sessions: dict[str, AgentSession] = {}
         #: Nodes known from before a restart: deadline to reconnect by.
         self._grace_until: dict[str, float] = {}
+        #: Nodes being declared lost: nothing more is placed on them while that is written.
+        self._fenced: set[str] = set()
 
     def load(self, nodes: list[Node]) -> None:
         """Nodes from the store after a restart: online ones get a grace period."""
@@ -97,11 +99,26 @@ class NodeRegistry:
         A node that polls for work rather than streaming is admitted without a session:
         the dispatcher pushes nothing to it; it takes work through claims.
         """
-        if (old := self._sessions.pop(node.id, None)) is not None:
-            log.warning("node reconnected; closing its previous stream", node_id=node.id)
-            old.close()
+        self.retire_session(node.id)
         self.nodes[node.id] = node
         self._grace_until.pop(node.id, None)
+
+    def retire_session(self, node_id: str) -> None:
+        """Close the node's stream, if it has one: nothing more is placed on it through that stream.
+
+        A node rejoining while it was being declared lost is no longer fenced: it is back.
+        """
+        self._fenced.discard(node_id)
+        if (old := self._sessions.pop(node_id, None)) is not None:
+            log.warning("node reconnected; closing its previous stream", node_id=node_id)
+            old.close()
+
+    def fence(self, node_id: str) -> None:
+        """Place nothing more on the node (it is being declared lost); `unfence` if that fails."""
+        self._fenced.add(node_id)
+
+    def unfence(self, node_id: str) -> None:
+        self._fenced.discard(node_id)
 
     def online(self, node_id: str) -> Node | None:
         """The node when it is online, else None."""
@@ -151,20 +168,24 @@ class NodeRegistry:
             return now - node.last_seen > self.ttl_seconds
         return node.state is NodeState.RECONNECTING and now > self._grace_until.get(node.id, 0)
 
-    def mark_offline(self, node_id: str) -> None:
-        """The node is lost (after its commit): offline, its stream closed."""
+    def mark_offline(self, node_id: str) -> bool:
+        """The fenced node is lost (after its commit): offline, its stream closed. False when it rejoined meanwhile."""
+        if node_id not in self._fenced:
+            return False
+        self._fenced.discard(node_id)
         node = self.nodes[node_id]
         node.state = NodeState.OFFLINE
         self._grace_until.pop(node_id, None)
         if (session := self._sessions.pop(node_id, None)) is not None:
             session.close()
+        return True
 
     def schedulable(self) -> list[NodeCapacity]:
         """Capacity of nodes that are online with a live stream."""
         return [
             self.capacity(node)
             for node in self.nodes.values()
-            if node.state is NodeState.ONLINE and node.id in self._sessions
+            if node.state is NodeState.ONLINE and node.id in self._sessions and node.id not in self._fenced
         ]
 
     def online_count(self) -> int:

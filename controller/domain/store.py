@@ -8,7 +8,7 @@ pass the same contract tests (tests/controller/store).
 Error contract, for every implementation:
 - A read of something unknown returns None (or an empty result); it never raises NotFound.
 - Reads see only committed data, and each read is one consistent snapshot.
-- `commit` applies all of its changes or none. It raises `Conflict` when a unique
+- `commit` (and `commit_all`, several in order) applies all of its changes or none. It raises `Conflict` when a unique
   key is taken (a task id or request id, a dataset id, a model name) and
   `StoreUnavailable` for any other failure; in both cases nothing was applied.
 """
@@ -29,6 +29,8 @@ from controller.domain.types import (
     Node,
     NodeState,
     Task,
+    TaskPage,
+    TaskQuery,
     TaskState,
 )
 
@@ -78,27 +80,6 @@ class Changes:
 
     def __bool__(self) -> bool:
         return any(getattr(self, name) for name in self.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class TaskQuery:
-    """Which tasks a list shows: filters, a page, and whether scripts' bodies are left out."""
-
-    states: tuple[TaskState, ...] = ()
-    node_id: str = ""
-    concurrency_group: str = ""
-    offset: int = 0
-    limit: int = 50
-    #: Leave out what can be large (a script's source, requirements and environment).
-    summary: bool = True
-
-
-@dataclass(frozen=True)
-class TaskPage:
-    """A page of tasks, newest first, and how many match over all pages (from the same snapshot)."""
-
-    tasks: list[Task]
-    total: int
 
 
 class Store(Protocol):
@@ -156,6 +137,9 @@ class Store(Protocol):
 
     async def commit(self, changes: Changes) -> None:
         """Apply every change atomically (see the module's error contract)."""
+
+    async def commit_all(self, batch: Sequence[Changes]) -> None:
+        """Apply each Changes in order, all of them in one atomic transaction."""
 
     async def ping(self) -> bool:
         """True when the store answers."""

@@ -6,6 +6,7 @@ commits it through the TaskBook, and only then tells the node.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import replace
@@ -16,7 +17,7 @@ from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidA
 from controller.domain.models import validate_model_name
 from controller.domain.registry import ControlMessage
 from controller.domain.store import Changes, Conflict
-from controller.domain.task_book import TaskBook
+from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import Task, TaskAction, TaskResult, TaskSpec, TaskState, spec_kind
 from taskspec.errors import SpecError
 
@@ -49,28 +50,45 @@ class TaskActions:
         self.book = book
 
     async def create(self, task: Task) -> Task:
+        """Validate, check the id is free (in the store and among the changes on their way), commit."""
         book = self.book
         task = self._validated(task)
         if task.request_id and (existing := await book.store.task_by_request_id(task.request_id)):
             return existing
-        async with book.lock:
-            # Again under the lock: a concurrent create with the same request id may have won.
-            if task.request_id and (existing := await book.store.task_by_request_id(task.request_id)):
-                return existing
-            task = replace(task, depends_on=await self._known_dependencies(task))
-            if await book.exists(task.id):
-                raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS")
-            now = book.clock()
-            # A held task may say what it waits for (set by whoever holds it).
-            reason = f"held: {task.state_reason or 'waiting for its spec to be set'}" if task.held else "waiting to be scheduled"
-            task = replace(task, state=TaskState.PENDING, state_reason=reason, create_time=now, update_time=now)
-            try:
-                await book.commit(Changes(created=[task]))
-            except Conflict:
-                raise AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS") from None
+        deps = await self._known_dependencies(task)
+        taken = AlreadyExists(f"task {task.id!r} already exists", reason="TASK_EXISTS")
+        if await book.store.task_states([task.id]):
+            raise taken
+        now = book.clock()
+        # A held task may say what it waits for (set by whoever holds it).
+        reason = f"held: {task.state_reason or 'waiting for its spec to be set'}" if task.held else "waiting to be scheduled"
+        task = replace(task, depends_on=deps, state=TaskState.PENDING, state_reason=reason, create_time=now,
+                       update_time=now)  # fmt: skip
+        async with book.changing():
+            if task.id in book.working:
+                raise taken
+            if task.request_id and any(t.request_id == task.request_id for t in book.working.values()):
+                done = None  # a concurrent create with this request id is on its way; return what it made
+            else:
+                done = book.stage(Changes(created=[task]))
+        if done is None:
+            return await self._by_request_id(task.request_id)
+        try:
+            await settled(done)
+        except Conflict:
+            if task.request_id:
+                return await self._by_request_id(task.request_id)
+            raise taken from None
         log.info("task created", task_id=task.id, kind=task.kind, priority=task.priority.name)
         book.wake()
         return task
+
+    async def _by_request_id(self, request_id: str) -> Task:
+        for _ in range(100):  # the other create's commit is at most a batch away
+            if (existing := await self.book.store.task_by_request_id(request_id)) is not None:
+                return existing
+            await asyncio.sleep(0.01)
+        raise AlreadyExists(f"a task with request id {request_id!r} is being created; try again", reason="TASK_EXISTS")
 
     def _validated(self, task: Task) -> Task:
         task = replace(task, id=validate_id(task.id, "task id") if task.id else uuid.uuid4().hex[:16])
@@ -102,8 +120,8 @@ class TaskActions:
         deps = tuple(validate_id(d, "dependency") for d in dict.fromkeys(task.depends_on))
         if task.id in deps:
             raise InvalidArgument("a task cannot depend on itself")
-        known = set(await self.book.store.task_states([d for d in deps if d not in self.book.active]))
-        if missing := [d for d in deps if d not in known and d not in self.book.active]:
+        known = set(await self.book.store.task_states([d for d in deps if d not in self.book.working]))
+        if missing := [d for d in deps if d not in known and d not in self.book.working]:
             raise InvalidArgument(f"depends_on names unknown tasks: {', '.join(missing)}", reason="UNKNOWN_DEPENDENCY")
         return deps
 
@@ -113,24 +131,28 @@ class TaskActions:
     async def stop(self, task_id: str) -> Task:
         """Graceful: a running task is asked to stop and reports cancelled itself; anything else is cancelled."""
         book = self.book
-        async with book.lock:
-            task = await self._active_or_raise(task_id, "stop")
+        async with book.changing():
+            task = await self._working_or_raise(task_id, "stop")
             if task.state in (TaskState.RUNNING, TaskState.PAUSED):
                 stopping = replace(task, stopping=True, state_reason="stopping: asked to stop by user",
                                    update_time=book.clock())  # fmt: skip
-                await book.commit(Changes(updated=[stopping]))
-                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))])
-                return stopping
-        return await self._end_by_user(task_id, "stopped by user")
+                done = book.stage(Changes(updated=[stopping]),
+                                  [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))])  # fmt: skip
+            else:
+                done = None
+        if done is None:
+            return await self._end_by_user(task_id, "stopped by user")
+        await settled(done)
+        return stopping
 
     async def _end_by_user(self, task_id: str, reason: str) -> Task:
         book = self.book
-        async with book.lock:
-            task = await self._active_or_raise(task_id, "cancel")
+        async with book.changing():
+            task = await self._working_or_raise(task_id, "cancel")
             ended = book.ended(task, TaskState.CANCELLED, reason)
-            await book.commit(Changes(updated=[ended]))
-            if task.state.placed:
-                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))])
+            sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []
+            done = book.stage(Changes(updated=[ended]), sends)
+        await settled(done)
         log.info("task cancelled", task_id=task_id, reason=reason)
         book.wake()
         return ended
@@ -143,8 +165,8 @@ class TaskActions:
 
     async def _control(self, task_id: str, action: TaskAction, required: TaskState) -> Task:
         """Pause and resume change nothing here: the agent reports the state once the work has changed."""
-        async with self.book.lock:
-            task = await self._active_or_raise(task_id, action.value)
+        async with self.book.changing():
+            task = await self._working_or_raise(task_id, action.value)
             if task.state is not required:
                 raise FailedPrecondition(
                     f"cannot {action.value} task {task_id!r}: it is {task.state.value}, not {required.value}",
@@ -161,35 +183,42 @@ class TaskActions:
         """
         validate_spec(spec)
         book = self.book
-        async with book.lock:
-            task = book.active.get(task_id) or await book.get(task_id)
+        stored = None if task_id in book.working else await book.get(task_id)
+        async with book.changing():
+            task = book.working.get(task_id) or stored
+            if task is None:
+                raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
             if task.state.placed:
                 raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; its spec cannot change now",
                                          reason="TASK_STATE")  # fmt: skip
             if task.kind != spec_kind(spec):
                 raise FailedPrecondition(f"task {task_id!r} is a {task.kind} task; its kind cannot change",
                                          reason="TASK_KIND")  # fmt: skip
-            changed = replace(task, spec=spec, held=False, update_time=book.clock(),
-                              time_limit_seconds=task.time_limit_seconds if time_limit_seconds is None else time_limit_seconds,
-                              state_reason="waiting to be scheduled" if task.state is TaskState.PENDING else task.state_reason)  # fmt: skip
-            await book.commit(Changes(respecified=[changed]))
+            limit = task.time_limit_seconds if time_limit_seconds is None else time_limit_seconds
+            reason = "waiting to be scheduled" if task.state is TaskState.PENDING else task.state_reason
+            changed = replace(task, spec=spec, held=False, update_time=book.clock(), time_limit_seconds=limit,
+                              state_reason=reason, artifacts=())  # fmt: skip
+            done = book.stage(Changes(respecified=[changed]))
+        await settled(done)
         book.wake()
         return changed
 
     async def restart(self, task_id: str) -> Task:
         """Run an ended task again; its next placement is a new attempt (the old ones stay in its history)."""
         book = self.book
-        async with book.lock:
-            task = await book.get(task_id)
-            if not task.state.terminal:
-                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; only an ended task can be restarted",
+        task = await book.get(task_id)
+        async with book.changing():
+            if task_id in book.working or not task.state.terminal:
+                state = book.working[task_id].state.value if task_id in book.working else task.state.value
+                raise FailedPrecondition(f"task {task_id!r} is {state}; only an ended task can be restarted",
                                          reason="TASK_STATE")  # fmt: skip
             restarted = replace(
                 task, state=TaskState.PENDING, state_reason="restarted; waiting to be scheduled", node_id="",
                 gpu_indices=(), progress=0.0, failures=0, result=TaskResult(), metrics={}, start_time=0.0,
                 end_time=0.0, update_time=book.clock(), artifacts=(),
             )  # fmt: skip
-            await book.commit(Changes(updated=[restarted]))
+            done = book.stage(Changes(updated=[restarted]))
+        await settled(done)
         log.info("task restarted", task_id=task_id, attempts_so_far=task.attempt)
         book.wake()
         return restarted
@@ -197,18 +226,19 @@ class TaskActions:
     async def delete(self, task_id: str) -> None:
         """Remove a task and what it recorded; a placed attempt is cancelled on its node."""
         book = self.book
-        async with book.lock:
-            task = book.active.get(task_id) or await book.get(task_id)
-            await book.commit(Changes(deleted=[task_id]))
-            if task.state.placed:
-                book.sends([(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))])
-        for hook in book.on_deleted:
-            hook(task_id)
+        stored = None if task_id in book.working else await book.get(task_id)
+        async with book.changing():
+            task = book.working.get(task_id) or stored
+            if task is None:
+                raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
+            sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []
+            done = book.stage(Changes(deleted=[task_id]), sends)
+        await settled(done)
         log.info("task deleted", task_id=task_id)
         book.wake()
 
-    async def _active_or_raise(self, task_id: str, verb: str) -> Task:
-        task = self.book.active.get(task_id)
+    async def _working_or_raise(self, task_id: str, verb: str) -> Task:
+        task = self.book.working.get(task_id)
         if task is not None:
             return task
         if not await self.book.exists(task_id):

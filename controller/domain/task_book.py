@@ -2,13 +2,19 @@
 
 States: pending -> assigned -> running <-> paused -> completed | failed | cancelled.
 
-Every change follows one rule, in `commit`: the new values are written to the
-store first and only then replace the old ones in memory (and wake watchers),
-so nothing is visible that was not saved, and a failed write leaves no trace.
-A commit runs to its end even when the caller is cancelled (a stream reader
-cancelled by a reconnect), because stopping between the write and the publish
-would leave memory and the store disagreeing. Changes are made under `lock`,
-so read-modify-write never interleaves.
+Two views of the tasks that are not terminal:
+- `active` is what the store holds: reads, and everything shown to users, come from it;
+- `working` is `active` plus the changes accepted but not yet on disk: whoever changes
+  tasks reads and updates it, under `lock`, inside `changing()`.
+
+A change is computed under the lock from `working`, handed to the group committer
+with `stage`, and the lock is released; the caller then awaits the commit. The
+committer writes waiting changes in batches, in order, and only then moves them
+into `active`, wakes watchers, runs hooks and sends the nodes their messages. So
+nothing is visible, and no node hears of a change, before it is saved; a failed
+write leaves no trace (the working view is rebuilt from `active` at the next
+`changing()`); and a caller cancelled while it waits (a stream reader cancelled
+by a reconnect) cannot interrupt the write.
 
 The operations live by concern: `task_actions` (what users ask), `task_placement`
 (the scheduler's passes and polling nodes' claims), `task_reports` (what agents
@@ -18,45 +24,30 @@ report, nodes coming and going).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TypeVar
 
 import structlog
 
 from controller.domain.errors import NotFound
 from controller.domain.events import ChangeFeed
+from controller.domain.group_commit import GroupCommitter, Staged
 from controller.domain.registry import DownMessage
-from controller.domain.store import Changes, Store, TaskPage, TaskQuery
+from controller.domain.store import Changes, Store, StoreUnavailable, TaskPage, TaskQuery
 from controller.domain.types import AttemptRecord, Clock, LogLine, MetricPoint, Task, TaskState
 
 log = structlog.get_logger(__name__)
 
 #: Sends a message down a node's stream; False when the node has no live stream.
 Sender = Callable[[str, DownMessage], bool]
-T = TypeVar("T")
+Sends = Sequence[tuple[str, DownMessage]]
 
 
-async def run_to_end(work: Awaitable[T]) -> T:
-    """Await `work` to its end even if the caller is cancelled meanwhile; then re-raise the cancellation."""
-    job = asyncio.ensure_future(work)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(job)
-            break
-        except asyncio.CancelledError:
-            if job.done():
-                if job.cancelled():
-                    raise
-                result = job.result()
-                cancelled = True
-                break
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
+async def settled(done: asyncio.Future[None]) -> None:
+    """Wait for a staged change to be on disk; a cancelled waiter leaves the write alone."""
+    await asyncio.shield(done)
 
 
 class TaskBook:
@@ -75,9 +66,11 @@ class TaskBook:
         self.clock = clock
         #: Concurrency group -> most tasks of it placed at once; groups not named are unlimited.
         self.concurrency_limits = dict(concurrency_limits or {})
-        #: Non-terminal tasks as committed: the scheduler's working set.
+        #: Non-terminal tasks as committed.
         self.active: dict[str, Task] = {}
-        #: Serialises every change.
+        #: Non-terminal tasks as accepted (committed or on their way): what changes are computed from.
+        self.working: dict[str, Task] = {}
+        #: Serialises the computing of changes (never held across a write).
         self.lock = asyncio.Lock()
         #: Set whenever something may make a placement possible.
         self.wakeup = asyncio.Event()
@@ -85,19 +78,59 @@ class TaskBook:
         self.on_completed: list[Callable[[Task], None]] = []
         #: Called with the id of each deleted task, after its commit (its files are removed there).
         self.on_deleted: list[Callable[[str], None]] = []
+        self._committer = GroupCommitter(store, self._publish, self._failed)
+        self._broken = False
+        self._node_traffic_at = float("-inf")
 
     async def load(self) -> None:
         self.active = {t.id: t for t in await self.store.active_tasks()}
+        self.working = dict(self.active)
+
+    async def close(self) -> None:
+        await self._committer.close()
 
     # Changing -----------------------------------------------------------------------
 
-    async def commit(self, changes: Changes) -> None:
-        """Write `changes` atomically, then publish their tasks. The caller holds `lock`."""
-        if changes:
-            await run_to_end(self._commit_and_publish(changes))
+    @contextlib.asynccontextmanager
+    async def changing(self) -> AsyncIterator[None]:
+        """Hold the lock to compute a change; after a failed write the working view is rebuilt first."""
+        async with self.lock:
+            if self._broken:
+                self.working = dict(self.active)
+                self._broken = False
+                log.warning("rebuilt the working view of tasks from the store after a failed write")
+            yield
 
-    async def _commit_and_publish(self, changes: Changes) -> None:
-        await self.store.commit(changes)
+    def stage(self, changes: Changes, sends: Sends = ()) -> asyncio.Future[None]:
+        """Accept a change (inside `changing()`): `working` has it at once; await the result with `settled`
+        after leaving `changing()`. Raises StoreUnavailable while a failed write is not yet cleaned up."""
+        if self._broken:
+            raise StoreUnavailable("an earlier write failed; try again")
+        for task in changes.tasks():
+            if task.state.terminal:
+                self.working.pop(task.id, None)
+            else:
+                self.working[task.id] = task
+        for task_id in changes.deleted:
+            self.working.pop(task_id, None)
+        return self._committer.submit(changes, sends)
+
+    async def commit(self, changes: Changes, sends: Sends = ()) -> None:
+        """Stage and wait: for a change that reads nothing it changes (a create, log lines)."""
+        async with self.changing():
+            done = self.stage(changes, sends)
+        await settled(done)
+
+    async def flush(self) -> None:
+        """Wait until every change accepted so far is committed (or refused)."""
+        done = self._committer.submit(Changes(), ())
+        try:
+            await settled(done)
+        except StoreUnavailable:
+            pass
+
+    def _publish(self, staged: Staged) -> None:
+        changes = staged.changes
         completed = [t for t in changes.tasks() if t.state is TaskState.COMPLETED and t.id in self.active]
         for task in changes.tasks():
             if task.state.terminal:
@@ -108,13 +141,36 @@ class TaskBook:
             self.active.pop(task_id, None)
         for task_id in {*(t.id for t in changes.tasks()), *changes.deleted, *(i for i, _ in changes.logs)}:
             self.feed.publish(task_id)
+        for node_id, message in staged.sends:
+            if not self.send(node_id, message):
+                log.info("node has no live stream; it learns of the change when it reconnects", node_id=node_id)
         for task in completed:
             for hook in self.on_completed:
                 hook(task)
+        for task_id in changes.deleted:
+            for deleted in self.on_deleted:
+                deleted(task_id)
+
+    def _failed(self, exc: BaseException) -> None:
+        log.error("a write of task changes failed; those changes and the ones behind them were refused",
+                  error=str(exc))  # fmt: skip
+        self._broken = True
 
     def wake(self) -> None:
         """Ask for a scheduling pass soon."""
         self.wakeup.set()
+
+    def note_node_traffic(self) -> None:
+        """A node reported, or work was placed: the API yields to the nodes for a moment (controller.api.admission)."""
+        self._node_traffic_at = time.monotonic()
+
+    def nodes_busy(self, window_seconds: float = 0.05) -> bool:
+        return time.monotonic() - self._node_traffic_at < window_seconds
+
+    @property
+    def write_batches(self) -> tuple[int, int]:
+        """(batches written, changes they held) since start."""
+        return self._committer.batches, self._committer.changes
 
     # Reads ----------------------------------------------------------------------------
 
@@ -125,7 +181,7 @@ class TaskBook:
         return task
 
     async def exists(self, task_id: str) -> bool:
-        return task_id in self.active or bool(await self.store.task_states([task_id]))
+        return task_id in self.working or bool(await self.store.task_states([task_id]))
 
     async def list(self, query: TaskQuery) -> TaskPage:
         return await self.store.list_tasks(query)
@@ -160,12 +216,14 @@ class TaskBook:
         pending = [t for t in self.active.values() if t.concurrency_group == group and t.state is TaskState.PENDING]
         return sorted(pending, key=lambda t: (-int(t.priority), t.create_time, t.id))
 
-    def placed_on(self, node_id: str) -> list[Task]:
-        return [t for t in self.active.values() if t.node_id == node_id and t.state.placed]
+    def placed_on(self, node_id: str, *, working: bool = False) -> list[Task]:
+        """Attempts placed on the node, as committed (or in the working view)."""
+        tasks = self.working if working else self.active
+        return [t for t in tasks.values() if t.node_id == node_id and t.state.placed]
 
-    def placed(self, task_id: str, node_id: str, attempt: int) -> Task | None:
-        """The task when `attempt` of it is placed on `node_id` now, else None."""
-        task = self.active.get(task_id)
+    def placed(self, task_id: str, node_id: str, attempt: int, *, working: bool = False) -> Task | None:
+        """The task when `attempt` of it is placed on `node_id` (as committed, or in the working view), else None."""
+        task = (self.working if working else self.active).get(task_id)
         if task is None or task.node_id != node_id or task.attempt != attempt or not task.state.placed:
             return None
         return task
@@ -179,9 +237,3 @@ class TaskBook:
     def requeued(self, task: Task, reason: str) -> Task:
         return replace(task, state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), progress=0.0,
                         stopping=False, update_time=self.clock())  # fmt: skip
-
-    def sends(self, messages: Sequence[tuple[str, DownMessage]]) -> None:
-        """Send after a commit: a node only hears of a change that was saved."""
-        for node_id, message in messages:
-            if not self.send(node_id, message):
-                log.info("node has no live stream; it learns of the change when it reconnects", node_id=node_id)

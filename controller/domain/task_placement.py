@@ -1,13 +1,14 @@
 """Placing tasks: the scheduler's passes for streaming nodes, offers and claims for polling ones.
 
-A pass takes the nodes' capacity and the queue under the TaskBook's lock, so
-nothing joins, leaves or changes between the snapshot and the commit; the
-assignments are sent only after they are committed, in the same locked step,
-so a cancel can never reach a node before the assignment it cancels.
+A pass takes the nodes' capacity and the queue from the working view under the
+TaskBook's lock, so no other change interleaves with it; its assignments are
+sent by the committer once they are on disk, in the order changes were
+accepted, so a cancel can never reach a node before the assignment it cancels.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from dataclasses import replace
 
@@ -17,7 +18,7 @@ from controller.domain.errors import FailedPrecondition, NotFound
 from controller.domain.registry import AssignMessage, NodeRegistry
 from controller.domain.scheduler import NodeCapacity, Placement, QueuedTask, place
 from controller.domain.store import Changes
-from controller.domain.task_book import TaskBook
+from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import Task, TaskState
 
 log = structlog.get_logger(__name__)
@@ -31,58 +32,64 @@ class TaskPlacement:
         self.registry = registry
 
     async def schedule(self) -> list[AssignMessage]:
-        """One pass: place what fits on the streaming nodes, commit, then send the assignments."""
+        """One pass: place what fits on the streaming nodes; their assignments go out once committed."""
         book = self.book
-        async with book.lock:
+        async with book.changing():
             capacities = self._accounted(self.registry.schedulable())
             ready, changed = await self._ready_queue()
             decisions = place(capacities, ready, self._free_group_slots())
             for task_id, why in decisions.waiting.items():
-                if book.active[task_id].state_reason != why:
-                    changed[task_id] = replace(book.active[task_id], state_reason=why)
-            assigned = [self._assigned(book.active[p.task_id], p) for p in decisions.placements]
-            await book.commit(Changes(updated=[*changed.values(), *assigned]))
+                if book.working[task_id].state_reason != why:
+                    changed[task_id] = replace(book.working[task_id], state_reason=why)
+            assigned = [self._assigned(book.working[p.task_id], p) for p in decisions.placements]
             messages = [AssignMessage(t, t.gpu_indices) for t in assigned]
-            book.sends([(m.task.node_id, m) for m in messages])
+            done = book.stage(Changes(updated=[*changed.values(), *assigned]), [(m.task.node_id, m) for m in messages])
+        if assigned:
+            book.note_node_traffic()
+        await settled(done)
         for task in assigned:
             log.info("task assigned", task_id=task.id, node_id=task.node_id, attempt=task.attempt)
         return messages
 
     async def offer(self, capacity: NodeCapacity, kinds: frozenset[str]) -> Task | None:
         """The task a polling node would get now; nothing is placed (tasks whose dependencies failed are ended)."""
-        async with self.book.lock:
-            placements = await self._pull_placements(capacity, kinds)
-        return self.book.active[placements[0].task_id] if placements else None
+        async with self.book.changing():
+            placements, done = await self._pull_placements(capacity, kinds)
+            offered = self.book.working[placements[0].task_id] if placements else None
+        await settled(done)
+        return offered
 
     async def claim(self, capacity: NodeCapacity, task_id: str, kinds: frozenset[str]) -> Task:
         """Assign `task_id` to a polling node, atomically: under the lock every placement takes,
         so a task is never given to two nodes. FailedPrecondition when it is no longer free for it."""
         book = self.book
-        async with book.lock:
-            placements = await self._pull_placements(capacity, kinds)
+        async with book.changing():
+            placements, done = await self._pull_placements(capacity, kinds)
             placement = next((p for p in placements if p.task_id == task_id), None)
-            if placement is None:
-                if not await book.exists(task_id):
-                    raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
-                raise FailedPrecondition(f"task {task_id!r} is not available to node {capacity.node_id}",
-                                         reason="TASK_NOT_AVAILABLE")  # fmt: skip
-            task = self._assigned(book.active[task_id], placement)
-            await book.commit(Changes(updated=[task]))
+            if placement is not None:
+                task = self._assigned(book.working[task_id], placement)
+                done = book.stage(Changes(updated=[task]))
+        await settled(done)
+        if placement is None:
+            if not await book.exists(task_id):
+                raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
+            raise FailedPrecondition(f"task {task_id!r} is not available to node {capacity.node_id}",
+                                     reason="TASK_NOT_AVAILABLE")  # fmt: skip
         log.info("task claimed", task_id=task.id, node_id=task.node_id, attempt=task.attempt)
         return task
 
-    async def _pull_placements(self, capacity: NodeCapacity, kinds: frozenset[str]) -> list[Placement]:
-        """What `place` gives one node now (the caller holds the lock)."""
+    async def _pull_placements(self, capacity: NodeCapacity, kinds: frozenset[str]) -> tuple[list[Placement], asyncio.Future[None]]:
+        """What `place` gives one node now (inside `changing()`), and the commit of the dependency failures."""
         [capacity] = self._accounted([capacity])
         ready, changed = await self._ready_queue()
-        await self.book.commit(Changes(updated=list(changed.values())))
-        ready = [q for q in ready if self.book.active[q.task_id].kind in kinds]
-        return place([capacity], ready, self._free_group_slots()).placements
+        done = self.book.stage(Changes(updated=list(changed.values())))
+        ready = [q for q in ready if self.book.working[q.task_id].kind in kinds]
+        return place([capacity], ready, self._free_group_slots()).placements, done
 
     def _accounted(self, capacities: list[NodeCapacity]) -> list[NodeCapacity]:
         """Fill in what placed tasks use of each node."""
         by_id = {c.node_id: c for c in capacities}
-        for task in self.book.active.values():
+        for task in self.book.working.values():
             if task.state.placed and (node := by_id.get(task.node_id)):
                 node.used_cpu += task.resources.cpu_cores
                 node.used_memory_mb += task.resources.memory_mb
@@ -91,7 +98,7 @@ class TaskPlacement:
 
     def _free_group_slots(self) -> dict[str, int]:
         used = collections.Counter(
-            t.concurrency_group for t in self.book.active.values() if t.state.placed and t.concurrency_group
+            t.concurrency_group for t in self.book.working.values() if t.state.placed and t.concurrency_group
         )
         return {group: limit - used[group] for group, limit in self.book.concurrency_limits.items()}
 
@@ -105,9 +112,9 @@ class TaskPlacement:
     async def _ready_queue(self) -> tuple[list[QueuedTask], dict[str, Task]]:
         """Pending tasks whose dependencies completed, and the changes of those that wait or can never run."""
         book = self.book
-        pending = [t for t in book.active.values() if t.state is TaskState.PENDING and not t.held]
+        pending = [t for t in book.working.values() if t.state is TaskState.PENDING and not t.held]
         dep_ids = {d for t in pending for d in t.depends_on}
-        states = {d: book.active[d].state for d in dep_ids if d in book.active}
+        states = {d: book.working[d].state for d in dep_ids if d in book.working}
         states |= await book.store.task_states([d for d in dep_ids if d not in states])
         ready: list[QueuedTask] = []
         changed: dict[str, Task] = {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from controller.domain.store import Changes
-from controller.domain.task_book import TaskBook
+from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import Artifact, LogLine, Task, TaskAttemptReport, TaskResult, TaskState, TaskUpdate
 
 log = structlog.get_logger(__name__)
@@ -32,17 +32,19 @@ class TaskReports:
     async def apply_update(self, node_id: str, update: TaskUpdate) -> bool:
         """Apply an agent's report; False (and nothing changes) when it is stale."""
         book = self.book
-        async with book.lock:
-            task = book.placed(update.task_id, node_id, update.attempt)
+        book.note_node_traffic()
+        async with book.changing():
+            task = book.placed(update.task_id, node_id, update.attempt, working=True)
             if task is None:
-                current = book.active.get(update.task_id)
+                current = book.working.get(update.task_id)
                 log.info("ignoring report from a superseded attempt", task_id=update.task_id, node_id=node_id,
                          attempt=update.attempt, current_attempt=current.attempt if current else None)  # fmt: skip
                 return False
             changed = self._applied(task, update)
             metrics = [(task.id, update.metric)] if update.metric is not None else []
-            await book.commit(Changes(updated=[changed], metrics=metrics))
-        if not changed.state.placed or changed.state is TaskState.PENDING:
+            done = book.stage(Changes(updated=[changed], metrics=metrics))
+        await settled(done)
+        if not changed.state.placed:
             book.wake()
         return True
 
@@ -80,11 +82,12 @@ class TaskReports:
     async def append_logs(self, task_id: str, attempt: int, lines: Sequence[LogLine]) -> bool:
         """Store lines (a replay is harmless; lines of earlier attempts are history and kept); False when unknown."""
         book = self.book
-        task = book.active.get(task_id)
+        task = book.working.get(task_id)
         known = task.attempt if task is not None else await self._stored_attempt(task_id)
         if known is None or attempt > known or attempt < 1:
             log.warning("ignoring log lines for an unknown task attempt", task_id=task_id, attempt=attempt)
             return False
+        book.note_node_traffic()
         await book.commit(Changes(logs=[(task_id, lines)]))
         return True
 
@@ -95,17 +98,18 @@ class TaskReports:
     async def add_artifact(self, node_id: str, artifact: Artifact) -> bool:
         """Record an uploaded file of the node's current attempt; False (nothing recorded) otherwise."""
         book = self.book
-        async with book.lock:
-            if book.placed(artifact.task_id, node_id, artifact.attempt) is None:
+        async with book.changing():
+            if book.placed(artifact.task_id, node_id, artifact.attempt, working=True) is None:
                 return False
-            await book.commit(Changes(artifacts=[artifact]))
+            done = book.stage(Changes(artifacts=[artifact]))
+        await settled(done)
         return True
 
-    # Nodes coming and going (the caller holds the lock and commits) -------------------------
+    # Nodes coming and going (the caller is inside `changing()` and stages the result) ----------
 
     def lost_with(self, node_id: str, reason: str) -> list[Task]:
         """The attempts placed on a lost node, requeued (or ended, when a stop was asked)."""
-        return [self._lost(task, f"{reason}; attempt {task.attempt} requeued") for task in self.book.placed_on(node_id)]
+        return [self._lost(t, f"{reason}; attempt {t.attempt} requeued") for t in self.book.placed_on(node_id, working=True)]
 
     def _lost(self, task: Task, reason: str) -> Task:
         if task.stopping:
@@ -117,14 +121,14 @@ class TaskReports:
         """Match what a (re)connecting agent runs against what we think it runs; the lost ones, requeued."""
         reattached, superseded = [], []
         for report in reports:
-            if self.book.placed(report.task_id, node_id, report.attempt) is not None:
+            if self.book.placed(report.task_id, node_id, report.attempt, working=True) is not None:
                 reattached.append(report)
             else:
                 superseded.append(report)
         kept = {(r.task_id, r.attempt) for r in reattached}
         lost = [
             self._lost(t, f"node {node_id} reconnected without attempt {t.attempt}; requeued")
-            for t in self.book.placed_on(node_id)
+            for t in self.book.placed_on(node_id, working=True)
             if (t.id, t.attempt) not in kept
         ]
         if reattached:

@@ -271,3 +271,24 @@ class Model:
     #: The task whose checkpoint it is; "" for an upload.
     source_task_id: str = ""
     create_time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Which tasks a list shows: filters, a page, and whether scripts' bodies are left out."""
+
+    states: tuple[TaskState, ...] = ()
+    node_id: str = ""
+    concurrency_group: str = ""
+    offset: int = 0
+    limit: int = 50
+    #: Leave out what can be large (a script's source, requirements and environment).
+    summary: bool = True
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """A page of tasks, newest first, and how many match over all pages (from the same snapshot)."""
+
+    tasks: list[Task]
+    total: int

@@ -23,14 +23,14 @@ async def delete(conn: aiosqlite.Connection, dataset_ids: Sequence[str]) -> None
 
 
 async def get(conn: aiosqlite.Connection, dataset_id: str) -> Dataset | None:
-    async with conn.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)) as cur:
-        row = await cur.fetchone()
+    rows = await conn.execute_fetchall("SELECT * FROM datasets WHERE id=?", (dataset_id,))
+    row = rows[0] if rows else None
     return _from_row(row) if row else None
 
 
 async def page(conn: aiosqlite.Connection, *, offset: int, limit: int) -> list[Dataset]:
-    async with conn.execute("SELECT * FROM datasets ORDER BY id LIMIT ? OFFSET ?", (limit, offset)) as cur:
-        return [_from_row(row) for row in await cur.fetchall()]
+    rows = await conn.execute_fetchall("SELECT * FROM datasets ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+    return [_from_row(row) for row in rows]
 
 
 def _from_row(row: aiosqlite.Row) -> Dataset:

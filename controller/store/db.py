@@ -217,21 +217,27 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-only connection of the pool, in one read transaction (a consistent snapshot)."""
+        """A read-only connection of the pool; each statement on it sees one committed snapshot."""
         conn = await self._readers.get()
         try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection in one read transaction: several statements, one consistent snapshot."""
+        async with self.read() as conn:
             await conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 await conn.execute("COMMIT")
-        finally:
-            self._readers.put_nowait(conn)
 
     async def ping(self) -> bool:
         try:
-            async with self.read() as conn, conn.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) is not None
+            async with self.read() as conn:
+                return bool(await conn.execute_fetchall("SELECT 1"))
         except Exception:  # noqa: BLE001 - health reports any failure as unhealthy
             return False
 

@@ -125,11 +125,25 @@ class MemoryStore:
     # Writing --------------------------------------------------------------------------
 
     async def commit(self, changes: Changes) -> None:
+        await self.commit_all([changes])
+
+    async def commit_all(self, batch: Sequence[Changes]) -> None:
         if self.fail_next_commits > 0:
             self.fail_next_commits -= 1
             raise StoreUnavailable("injected failure")
-        self._check(changes)
-        t = copy.deepcopy(self._t)
+        kept = self._t
+        self._t = copy.deepcopy(kept)
+        try:
+            for changes in batch:
+                self._check(changes)
+                self._apply(changes)
+        except BaseException:
+            self._t = kept
+            raise
+        self.commits += 1
+
+    def _apply(self, changes: Changes) -> None:
+        t = self._t
         for task_id in changes.deleted:
             for table in (t.tasks, t.logs, t.metrics, t.attempts, t.artifacts):
                 table.pop(task_id, None)
@@ -173,8 +187,6 @@ class MemoryStore:
         for name in changes.deleted_models:
             t.models.pop(name, None)
         t.models.update({m.name: m for m in changes.new_models})
-        self._t = t
-        self.commits += 1
 
     def _check(self, changes: Changes) -> None:
         gone = set(changes.deleted)

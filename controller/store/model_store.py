@@ -22,14 +22,14 @@ async def delete(conn: aiosqlite.Connection, names: Sequence[str]) -> None:
 
 
 async def get(conn: aiosqlite.Connection, name: str) -> Model | None:
-    async with conn.execute("SELECT * FROM models WHERE name=?", (name,)) as cur:
-        row = await cur.fetchone()
+    rows = await conn.execute_fetchall("SELECT * FROM models WHERE name=?", (name,))
+    row = rows[0] if rows else None
     return _from_row(row) if row else None
 
 
 async def all_models(conn: aiosqlite.Connection) -> list[Model]:
-    async with conn.execute("SELECT * FROM models ORDER BY create_time, name") as cur:
-        return [_from_row(row) for row in await cur.fetchall()]
+    rows = await conn.execute_fetchall("SELECT * FROM models ORDER BY create_time, name")
+    return [_from_row(row) for row in rows]
 
 
 def _from_row(row: aiosqlite.Row) -> Model:

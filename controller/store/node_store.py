@@ -40,8 +40,7 @@ async def set_states(conn: aiosqlite.Connection, changes: Sequence[NodeStateChan
 
 
 async def all_nodes(conn: aiosqlite.Connection) -> list[Node]:
-    async with conn.execute("SELECT * FROM nodes ORDER BY id") as cur:
-        rows = await cur.fetchall()
+    rows = await conn.execute_fetchall("SELECT * FROM nodes ORDER BY id")
     return [
         Node(
             id=row["id"],

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiosqlite
 import structlog
 
 from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
@@ -32,15 +33,17 @@ class SqliteStore:
     # Tasks ------------------------------------------------------------------------
 
     async def get_task(self, task_id: str) -> Task | None:
-        async with self.db.read() as conn:
+        async with self.db.snapshot() as conn:
             return await task_store.get(conn, task_id)
 
     async def task_by_request_id(self, request_id: str) -> Task | None:
-        async with self.db.read() as conn:
+        async with self.db.snapshot() as conn:
             task_id = await task_store.id_by_request_id(conn, request_id)
             return await task_store.get(conn, task_id) if task_id else None
 
     async def task_states(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
+        if not task_ids:
+            return {}
         async with self.db.read() as conn:
             return await task_store.states(conn, task_ids)
 
@@ -49,7 +52,7 @@ class SqliteStore:
             return await task_store.active(conn)
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
-        async with self.db.read() as conn:
+        async with self.db.snapshot() as conn:
             return await task_store.page(conn, query)
 
     async def count_tasks_by_state(self) -> dict[TaskState, int]:
@@ -101,34 +104,13 @@ class SqliteStore:
     # Writing --------------------------------------------------------------------------
 
     async def commit(self, changes: Changes) -> None:
+        await self.commit_all([changes])
+
+    async def commit_all(self, batch: Sequence[Changes]) -> None:
         try:
             async with self.db.write() as conn:
-                if changes.deleted:
-                    await task_store.delete(conn, changes.deleted)
-                if changes.created:
-                    await task_store.insert(conn, changes.created)
-                if changes.updated:
-                    await task_store.update_state(conn, changes.updated)
-                if changes.respecified:
-                    await task_store.update_spec(conn, changes.respecified)
-                if changes.metrics:
-                    await task_store.add_metrics(conn, changes.metrics)
-                if changes.logs:
-                    await task_store.append_logs(conn, changes.logs)
-                if changes.artifacts:
-                    await task_store.put_artifacts(conn, changes.artifacts)
-                if changes.nodes:
-                    await node_store.upsert(conn, changes.nodes)
-                if changes.node_states:
-                    await node_store.set_states(conn, changes.node_states)
-                if changes.deleted_datasets:
-                    await dataset_store.delete(conn, changes.deleted_datasets)
-                if changes.new_datasets:
-                    await dataset_store.insert(conn, changes.new_datasets)
-                if changes.deleted_models:
-                    await model_store.delete(conn, changes.deleted_models)
-                if changes.new_models:
-                    await model_store.insert(conn, changes.new_models)
+                for changes in batch:
+                    await _apply(conn, changes)
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
         except (sqlite3.Error, ValueError) as exc:
@@ -138,3 +120,33 @@ class SqliteStore:
 
     async def ping(self) -> bool:
         return await self.db.ping()
+
+
+async def _apply(conn: aiosqlite.Connection, changes: Changes) -> None:
+    """One Changes, in a fixed order: deletes first, then creates, updates, respecifications."""
+    if changes.deleted:
+        await task_store.delete(conn, changes.deleted)
+    if changes.created:
+        await task_store.insert(conn, changes.created)
+    if changes.updated:
+        await task_store.update_state(conn, changes.updated)
+    if changes.respecified:
+        await task_store.update_spec(conn, changes.respecified)
+    if changes.metrics:
+        await task_store.add_metrics(conn, changes.metrics)
+    if changes.logs:
+        await task_store.append_logs(conn, changes.logs)
+    if changes.artifacts:
+        await task_store.put_artifacts(conn, changes.artifacts)
+    if changes.nodes:
+        await node_store.upsert(conn, changes.nodes)
+    if changes.node_states:
+        await node_store.set_states(conn, changes.node_states)
+    if changes.deleted_datasets:
+        await dataset_store.delete(conn, changes.deleted_datasets)
+    if changes.new_datasets:
+        await dataset_store.insert(conn, changes.new_datasets)
+    if changes.deleted_models:
+        await model_store.delete(conn, changes.deleted_models)
+    if changes.new_models:
+        await model_store.insert(conn, changes.new_models)

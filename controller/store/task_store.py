@@ -140,37 +140,33 @@ async def put_artifacts(conn: aiosqlite.Connection, artifacts: Sequence[Artifact
 
 
 async def get(conn: aiosqlite.Connection, task_id: str) -> Task | None:
-    async with conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id=?", (task_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None:
+    rows = await conn.execute_fetchall(f"SELECT {_COLUMNS} FROM tasks WHERE id=?", (task_id,))
+    if not rows:
         return None
+    row = rows[0]
     return replace(_task(row), artifacts=tuple(await _artifacts(conn, task_id)))
 
 
 async def id_by_request_id(conn: aiosqlite.Connection, request_id: str) -> str | None:
-    async with conn.execute("SELECT id FROM tasks WHERE request_id=?", (request_id,)) as cur:
-        row = await cur.fetchone()
-    return row[0] if row else None
+    rows = await conn.execute_fetchall("SELECT id FROM tasks WHERE request_id=?", (request_id,))
+    return rows[0][0] if rows else None
 
 
 async def states(conn: aiosqlite.Connection, task_ids: Sequence[str]) -> dict[str, TaskState]:
     if not task_ids:
         return {}
     sql = f"SELECT id, state FROM tasks WHERE id IN ({', '.join('?' * len(task_ids))})"
-    async with conn.execute(sql, tuple(task_ids)) as cur:
-        return {row[0]: TaskState(row[1]) for row in await cur.fetchall()}
+    return {row[0]: TaskState(row[1]) for row in await conn.execute_fetchall(sql, tuple(task_ids))}
 
 
 async def active(conn: aiosqlite.Connection) -> list[Task]:
     sql = f"SELECT {_COLUMNS} FROM tasks WHERE state NOT IN (?, ?, ?) ORDER BY create_time"
-    async with conn.execute(sql, _TERMINAL) as cur:
-        return [_task(row) for row in await cur.fetchall()]
+    return [_task(row) for row in await conn.execute_fetchall(sql, _TERMINAL)]
 
 
 async def completed_with_output_model(conn: aiosqlite.Connection) -> list[Task]:
     sql = f"SELECT {_COLUMNS} FROM tasks WHERE state=? AND output_model != '' ORDER BY end_time"
-    async with conn.execute(sql, (TaskState.COMPLETED.value,)) as cur:
-        return [_task(row) for row in await cur.fetchall()]
+    return [_task(row) for row in await conn.execute_fetchall(sql, (TaskState.COMPLETED.value,))]
 
 
 async def page(conn: aiosqlite.Connection, query: TaskQuery) -> TaskPage:
@@ -186,24 +182,21 @@ async def page(conn: aiosqlite.Connection, query: TaskQuery) -> TaskPage:
         where.append("node_id = ?")
         params.append(query.node_id)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    async with conn.execute(f"SELECT COUNT(*) FROM tasks {clause}", params) as cur:
-        total = (await cur.fetchone())[0]
+    total = (await conn.execute_fetchall(f"SELECT COUNT(*) FROM tasks {clause}", params))[0][0]
     columns = _SUMMARY_COLUMNS if query.summary else _COLUMNS
     sql = f"SELECT {columns} FROM tasks {clause} ORDER BY create_time DESC, id LIMIT ? OFFSET ?"
-    async with conn.execute(sql, [*params, query.limit, query.offset]) as cur:
-        tasks = [_task(row) for row in await cur.fetchall()]
+    tasks = [_task(row) for row in await conn.execute_fetchall(sql, [*params, query.limit, query.offset])]
     return TaskPage(tasks, total)
 
 
 async def count_by_state(conn: aiosqlite.Connection) -> dict[TaskState, int]:
-    async with conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state") as cur:
-        return {TaskState(row[0]): row[1] for row in await cur.fetchall()}
+    rows = await conn.execute_fetchall("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+    return {TaskState(row[0]): row[1] for row in rows}
 
 
 async def last_line_no(conn: aiosqlite.Connection, task_id: str, attempt: int) -> int:
     sql = "SELECT COALESCE(MAX(line_no), 0) FROM task_logs WHERE task_id=? AND attempt=?"
-    async with conn.execute(sql, (task_id, attempt)) as cur:
-        return (await cur.fetchone())[0]
+    return (await conn.execute_fetchall(sql, (task_id, attempt)))[0][0]
 
 
 async def logs(conn: aiosqlite.Connection, task_id: str, *, after_seq: int, limit: int, tail: int) -> list[LogLine]:
@@ -214,24 +207,21 @@ async def logs(conn: aiosqlite.Connection, task_id: str, *, after_seq: int, limi
     else:
         sql = "SELECT seq, attempt, line_no, stream, text, time FROM task_logs WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?"
         params = (task_id, after_seq, limit)
-    async with conn.execute(sql, params) as cur:
-        return [LogLine(row[1], row[2], row[3], row[4], row[5], row[0]) for row in await cur.fetchall()]
+    return [LogLine(row[1], row[2], row[3], row[4], row[5], row[0]) for row in await conn.execute_fetchall(sql, params)]
 
 
 async def metrics(conn: aiosqlite.Connection, task_id: str) -> list[MetricPoint]:
     sql = "SELECT attempt, epoch, metric_values, time FROM task_metrics WHERE task_id=? ORDER BY attempt, epoch"
-    async with conn.execute(sql, (task_id,)) as cur:
-        return [MetricPoint(row[0], row[1], json.loads(row[2]), row[3]) for row in await cur.fetchall()]
+    return [MetricPoint(row[0], row[1], json.loads(row[2]), row[3]) for row in await conn.execute_fetchall(sql, (task_id,))]
 
 
 async def attempts(conn: aiosqlite.Connection, task_id: str) -> list[AttemptRecord]:
     sql = ("SELECT attempt, node_id, state, start_time, end_time, exit_code, output_sha256, error"
            " FROM task_attempts WHERE task_id=? ORDER BY attempt")  # fmt: skip
-    async with conn.execute(sql, (task_id,)) as cur:
-        return [AttemptRecord(r[0], r[1], TaskState(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in await cur.fetchall()]
+    rows = await conn.execute_fetchall(sql, (task_id,))
+    return [AttemptRecord(r[0], r[1], TaskState(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
 
 async def _artifacts(conn: aiosqlite.Connection, task_id: str) -> list[Artifact]:
     sql = "SELECT task_id, file_name, attempt, size_bytes, sha256 FROM artifacts WHERE task_id=? ORDER BY file_name"
-    async with conn.execute(sql, (task_id,)) as cur:
-        return [Artifact(*row) for row in await cur.fetchall()]
+    return [Artifact(*row) for row in await conn.execute_fetchall(sql, (task_id,))]

@@ -90,15 +90,12 @@ def test_a_hostile_body_on_a_struct_field_is_the_documents_422(door: Door, case:
 
 
 @pytest.mark.parametrize("depth", [34, 48])
-def test_a_struct_too_deep_for_the_wire_decoder_is_refused_not_a_500(
-    door: Door, depth: int, request: pytest.FixtureRequest
-) -> None:
-    """Deep enough for a JSON parser, too deep for protobuf's decoder (100 messages; three per Struct level)."""
-    if door.name == "envoy":
-        # Envoy's transcoder accepts JSON up to about 64 levels and sends it on; the controller's
-        # decoder then fails (an UNKNOWN, 500) before any servicer runs. Fixed in the controller
-        # when it maps a request it cannot decode to INVALID_ARGUMENT; strict, so that it shows.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="the controller answers an undecodable request UNKNOWN"))
+def test_a_struct_too_deep_for_the_wire_decoder_is_refused_not_a_500(door: Door, depth: int) -> None:
+    """Deep enough for a JSON parser, too deep for protobuf's decoder (100 messages; three per Struct level).
+
+    Envoy's transcoder accepts JSON up to about 64 levels and sends it on; the controller's
+    RequestDecodingInterceptor answers the undecodable request INVALID_ARGUMENT (not UNKNOWN).
+    """
     before = _task_count(door)
     reply = door.call("POST", "/api/jobs/create", data=_job(_objects(depth)), headers=JSON)
     assert reply.status_code < 500, reply.text[:300]

@@ -17,10 +17,9 @@ from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import task_from_proto
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import FailedPrecondition, NotFound
-from controller.domain.store import TaskQuery
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
-from controller.domain.types import Task, TaskState
+from controller.domain.types import Task, TaskQuery, TaskState
 
 #: The concurrency group of sessions; the controller's limit for it is MAX_CONCURRENT_SESSIONS.
 SESSION_GROUP = "training-sessions"

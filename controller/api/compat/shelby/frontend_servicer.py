@@ -11,9 +11,8 @@ from aifarm.compat.shelby.v1 import frontend_service_pb2_grpc
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
 from controller.domain.registry import NodeRegistry
-from controller.domain.store import TaskQuery
 from controller.domain.task_book import TaskBook
-from controller.domain.types import TaskState
+from controller.domain.types import TaskQuery, TaskState
 
 RECENT_JOBS = 10
 

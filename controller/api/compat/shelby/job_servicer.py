@@ -12,10 +12,9 @@ from aifarm.compat.shelby.v1 import job_service_pb2_grpc
 from controller.api.compat.shelby import job_convert as convert
 from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument, NotFound
-from controller.domain.store import TaskQuery
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
-from controller.domain.types import Task
+from controller.domain.types import Task, TaskQuery
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
