@@ -408,6 +408,9 @@ CONTROLS = (
             frozenset({task_pb2.TASK_STATE_RUNNING}), "Resume a paused task."),
     Control("stop", "stopped", "StopTask", task_service_pb2.StopTaskRequest, TERMINAL_STATES,
             "Stop a task gracefully: training ends after its current step."),
+    Control("restart", "restarted", "RestartTask", task_service_pb2.RestartTaskRequest,
+            frozenset(set(task_pb2.TaskState.values()) - TERMINAL_STATES - {task_pb2.TASK_STATE_UNSPECIFIED}),
+            "Run an ended task again; its next placement is a new attempt."),
 )  # fmt: skip
 
 #: How long a control command waits, by default, for its node to carry it out.
@@ -451,6 +454,17 @@ def control_command(control: Control) -> click.Command:
     return command
 
 
+@click.command("delete")
+@click.argument("task_id")
+@client_options
+def delete_command(opts: ClientOptions, task_id: str) -> None:
+    """Delete a task with its logs, metrics and artifacts; a running attempt is cancelled on its node."""
+    name = task_name(task_id)
+    with opts.connect() as client:
+        client.call(client.tasks.DeleteTask, task_service_pb2.DeleteTaskRequest(name=name), f"task {name}")
+    click.echo(out.json_document({"name": name, "deleted": True}) if opts.as_json else f"deleted {name}")
+
+
 def wait_for_state(client: ControllerClient, name: str, wanted: frozenset[int], seconds: float) -> task_pb2.Task:
     """Watch a task until its state is one of ``wanted`` or terminal, for at most ``seconds``; the last seen."""
     request = task_service_pb2.WatchTaskRequest(name=name)
@@ -476,5 +490,6 @@ def add_client_commands(group: click.Group) -> None:
         logs_command,
         watch_command,
         *(control_command(control) for control in CONTROLS),
+        delete_command,
     ):
         group.add_command(command)

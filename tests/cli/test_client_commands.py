@@ -396,7 +396,20 @@ def test_a_control_that_does_not_take_effect_in_time_exits_1(start_agent, client
     assert f"asked to pause {name}, but it is still RUNNING after 0.5 s" in result.stderr
 
 
-@pytest.mark.parametrize("verb", ["cancel", "pause", "resume", "stop"])
+def test_restart_an_ended_task_then_delete_it(farm: Farm, tmp_path: Path) -> None:
+    name = submit_json(farm, write_script(tmp_path, "job.py", "print(1)\n"), "--gpus", TOO_MANY_GPUS)["name"]
+    assert invoke("cancel", name, *farm.args()).code == 0
+    result = invoke("restart", short(name), *farm.args())
+    assert (result.code, result.stdout) == (0, f"restarted {name} (now PENDING)\n")
+    again = invoke("restart", name, *farm.args())
+    assert again.code == 1 and "only an ended task can be restarted" in again.stderr
+    deleted = invoke("delete", name, *farm.args())
+    assert (deleted.code, deleted.stdout) == (0, f"deleted {name}\n")
+    gone = invoke("task", name, *farm.args())
+    assert gone.code == 1 and "not found" in gone.stderr
+
+
+@pytest.mark.parametrize("verb", ["cancel", "pause", "resume", "stop", "restart", "delete"])
 def test_control_of_an_unknown_task_id(farm: Farm, verb: str) -> None:
     result = invoke(verb, "no-such-task", *farm.args())
     assert result.code == 1 and result.stdout == ""
