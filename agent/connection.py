@@ -85,7 +85,8 @@ class ControllerLink:
             try:
                 await self._session_job
             except asyncio.CancelledError:
-                if not self._stopping.is_set():
+                me = asyncio.current_task()
+                if not self._stopping.is_set() or (me is not None and me.cancelling()):
                     raise  # run() itself was cancelled, not just the session by stop()
             except grpc.aio.AioRpcError as exc:
                 self._log.warning("controller stream ended", code=exc.code().name, detail=exc.details())
