@@ -32,7 +32,7 @@ from controller.server import Controller
 
 API_KEY = "supervision-key"
 AGENT_TOKEN = "supervision-token"
-TTL = 1.0
+TTL = 1.5
 T = task_pb2
 
 
