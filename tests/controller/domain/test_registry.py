@@ -103,8 +103,10 @@ def test_a_node_is_lost_after_its_ttl_without_heartbeats() -> None:
     assert reg.expired(seen + TTL - 0.1) == [] and reg.expired(seen + TTL) == []
     [lost] = reg.expired(seen + TTL + 0.1)
     assert lost.id == "n1" and lost.state is NodeState.ONLINE, "nothing changes until mark_offline"
-    reg.mark_offline("n1")
-    assert reg.nodes["n1"].state is NodeState.OFFLINE
+    assert not reg.mark_offline("n1"), "only a fenced node is marked offline"
+    reg.fence("n1")
+    assert reg.schedulable() == [], "nothing more is placed on a node being declared lost"
+    assert reg.mark_offline("n1") and reg.nodes["n1"].state is NodeState.OFFLINE
     assert session.closed and reg.schedulable() == [] and reg.online_count() == 0
     assert reg.expired(seen + 10 * TTL) == [], "a node is lost once"
     assert not reg.is_expired("unknown", seen + 10 * TTL)
@@ -143,7 +145,8 @@ def test_after_a_restart_online_nodes_get_a_grace_period_to_reconnect() -> None:
     assert reg.expired(5000.0 + GRACE - 1) == [], "not lost during the grace, however old its last beat"
     [lost] = reg.expired(5000.0 + GRACE + 1)
     assert lost.id == "n1"
-    reg.mark_offline("n1")
+    reg.fence("n1")
+    assert reg.mark_offline("n1")
     assert reg.nodes["n1"].state is NodeState.OFFLINE and reg.expired(5000.0 + 10 * GRACE) == []
 
 
@@ -158,6 +161,19 @@ def test_a_node_that_reconnects_within_the_grace_is_online_again() -> None:
     assert [c.node_id for c in reg.schedulable()] == ["n1"]
     # From now on its heartbeat TTL applies (shorter than the grace).
     assert reg.expired(n1.last_seen + TTL + 1) == [n1]
+
+
+def test_a_fence_that_is_lifted_or_overtaken_by_a_rejoin_marks_nothing_offline() -> None:
+    reg = registry()
+    connect(reg, node("n1"))
+    reg.fence("n1")
+    reg.unfence("n1")  # the write of its loss failed
+    assert [c.node_id for c in reg.schedulable()] == ["n1"] and not reg.mark_offline("n1")
+    reg.fence("n1")
+    session = connect(reg, node("n1"))  # it rejoined while its loss was being written
+    assert not reg.mark_offline("n1"), "it is back"
+    assert reg.nodes["n1"].state is NodeState.ONLINE and not session.closed
+    assert [c.node_id for c in reg.schedulable()] == ["n1"]
 
 
 def test_close_all_ends_every_stream() -> None:

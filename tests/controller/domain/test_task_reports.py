@@ -178,9 +178,21 @@ async def test_completion_hooks_run_once_with_the_completed_task_after_its_commi
     assert seen == [("done", TaskState.COMPLETED, commits + 1, False)], "once, committed and published"
 
 
-@pytest.mark.xfail(strict=True, reason="TaskBook._commit_and_publish calls on_completed hooks unguarded: a raising "
-                   "hook fails the agent's (already committed) report and skips later hooks")  # fmt: skip
-async def test_a_failing_completion_hook_is_logged_not_raised() -> None:
+async def test_a_failing_completion_hook_does_not_fail_the_committed_report() -> None:
+    parts = await Parts.open()
+
+    def broken(task: Task) -> None:
+        raise RuntimeError("hook failure is logged, not raised")
+
+    parts.book.on_completed.append(broken)
+    await running(parts, "done")
+    assert await parts.report("n1", "done", 1, TaskState.COMPLETED)
+    assert (await parts.book.get("done")).state is TaskState.COMPLETED and "done" not in parts.book.active
+
+
+@pytest.mark.xfail(strict=True, reason="TaskBook._publish runs the on_completed hooks in a plain loop: the first "
+                   "that raises skips the hooks after it (and that change's on_deleted hooks)")  # fmt: skip
+async def test_a_failing_completion_hook_does_not_stop_the_hooks_after_it() -> None:
     parts = await Parts.open()
     seen: list[str] = []
 

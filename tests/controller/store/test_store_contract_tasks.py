@@ -140,6 +140,27 @@ async def test_an_id_freed_by_a_delete_can_be_taken_in_the_same_commit(store: St
     assert (await store.get_dataset("d.csv")).create_time == 2.0 and (await store.get_model("m")).create_time == 2.0
 
 
+async def test_commit_all_applies_each_changes_in_order_in_one_transaction(store: Store) -> None:
+    first = task("t", 1.0)
+    await store.commit_all([
+        Changes(created=[first]), Changes(updated=[placed(first)], logs=[("t", [line(1, 1)])]),
+        Changes(deleted=["t"]), Changes(created=[task("t", 2.0)], new_datasets=[dataset("d.csv")]),
+    ])  # fmt: skip
+    again = await store.get_task("t")
+    assert (again.create_time, again.state) == (2.0, TaskState.PENDING), "the delete came before the new create"
+    assert await store.logs("t") == [] and await store.attempts("t") == []
+    assert await store.get_dataset("d.csv") is not None
+
+
+async def test_commit_all_is_all_or_nothing(store: Store) -> None:
+    await store.commit(Changes(created=[task("existing")]))
+    with pytest.raises(Conflict):
+        await store.commit_all([Changes(created=[task("fresh")], nodes=[node("n1")]),
+                                Changes(created=[task("existing")])])  # fmt: skip
+    assert await store.get_task("fresh") is None and await store.all_nodes() == []
+    await store.commit_all([])  # nothing to write is no error
+
+
 # Lists -----------------------------------------------------------------------------------
 
 
@@ -252,8 +273,8 @@ async def test_a_key_taken_twice_within_one_commit_is_a_conflict(
 ) -> None:
     if isinstance(store, MemoryStore):
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "MemoryStore._check compares new keys with the stored tables only, not with each other: the second "
-            "one silently replaces the first, where SQLite raises Conflict")))  # fmt: skip
+            "MemoryStore._check compares the new keys of one Changes with the tables only, not with each other: "
+            "the second silently replaces the first, where SQLite raises Conflict")))  # fmt: skip
     with pytest.raises(Conflict):
         await store.commit(changes)
     assert await store.get_task("a") is None and await store.get_dataset("d.csv") is None
