@@ -98,7 +98,8 @@ class Parts:
         return await self.reports.apply_update(node_id, update)
 
     async def restart(self, *, grace: float | None = None) -> Parts:
-        """A new controller on the same store and clock: every stream of this one is closed."""
+        """A new controller on the same store and clock: this one's writes end and its streams close."""
+        await self.book.close()
         self.registry.close_all()
         return await Parts.open(self.store, self.clock, ttl=self.registry.ttl_seconds,
                                 grace=self.registry.grace_seconds if grace is None else grace,
