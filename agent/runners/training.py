@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -93,6 +94,10 @@ class TrainingRunner(ChildRunner):
         return self._finish(await self._outcome(returncode))
 
     def _plan(self) -> WorkerSpec:
+        if not _torch_installed():
+            # torch is the agent's extra (pip install 'aifarm[agent]'): say so rather than crash in the worker.
+            raise SpecError("torch is not installed on this node; install it with pip install torch==2.13.0"
+                            " (or 'aifarm[agent]') and restart the agent")  # fmt: skip
         spec = training_from_proto(self._spec)
         spec.validate()
         return WorkerSpec(config=spec.config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=spec.synthetic)
@@ -203,6 +208,13 @@ class TrainingRunner(ChildRunner):
         except (BrokenPipeError, ConnectionResetError):
             return False
         return True
+
+
+def _torch_installed() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:
+        return False
 
 
 def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop) -> float | None:
