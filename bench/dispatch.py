@@ -90,6 +90,8 @@ class BenchConfig:
     timeout: float
     #: Keep the data directory (database and controller log) after the run.
     keep: bool
+    #: More flags for `aifarm controller` (e.g. --api-share=1).
+    controller_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -121,6 +123,7 @@ class ControllerProcess:
     data_dir: Path
     heartbeat_interval: float
     log_level: str
+    extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     address: str = ""
 
@@ -134,7 +137,7 @@ class ControllerProcess:
         args = [
             sys.executable, "-m", "cli.main", "controller", "--data-dir", str(self.data_dir), "--grpc-port", "0",
             "--api-keys", API_KEY, "--agent-token", AGENT_TOKEN,
-            "--heartbeat-interval", str(self.heartbeat_interval), "--log-level", self.log_level,
+            "--heartbeat-interval", str(self.heartbeat_interval), "--log-level", self.log_level, *self.extra_args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
@@ -416,7 +419,8 @@ def _progress(t: Timeline) -> str:
 
 async def bench(config: BenchConfig) -> Result:
     data_dir = Path(tempfile.mkdtemp(prefix="aifarm-bench-dispatch-"))
-    controller = ControllerProcess(data_dir, config.heartbeat_interval, config.controller_log_level)
+    controller = ControllerProcess(data_dir, config.heartbeat_interval, config.controller_log_level,
+                                   config.controller_args)  # fmt: skip
     ok = False
     try:
         controller.start()
@@ -446,13 +450,16 @@ def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.Argumen
                         help="controller --log-level (default info)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (600)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and controller log")
+    parser.add_argument("--controller-arg", dest="controller_args", action="append", default=[], metavar="FLAG",
+                        help="a flag for `aifarm controller`, e.g. --controller-arg=--api-share=1 (repeatable)")
     return parser
 
 
 def config_from(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> BenchConfig:
     if min(ns.agents, ns.tasks, ns.concurrency, ns.agent_cores) < 1:
         parser.error("--agents, --tasks, --concurrency and --agent-cores must be at least 1")
-    return BenchConfig(**{name: getattr(ns, name) for name in BenchConfig.__dataclass_fields__})
+    fields = {name: getattr(ns, name) for name in BenchConfig.__dataclass_fields__}
+    return BenchConfig(**{**fields, "controller_args": tuple(fields["controller_args"])})
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:

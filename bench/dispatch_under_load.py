@@ -25,7 +25,6 @@ Printed: every measurement, then the median tasks/s of each way and the ratio lo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import select
@@ -183,7 +182,8 @@ def _kind(summary: object) -> str:
 async def measure(config: dispatch.BenchConfig, load: LoadConfig, round_: int, loaded: bool) -> Measurement:
     """One dispatch measurement on a fresh controller and gateway, with or without the REST clients."""
     data_dir = Path(tempfile.mkdtemp(prefix="aifarm-bench-load-"))
-    controller = dispatch.ControllerProcess(data_dir, config.heartbeat_interval, config.controller_log_level)
+    controller = dispatch.ControllerProcess(data_dir, config.heartbeat_interval, config.controller_log_level,
+                                            config.controller_args)
     gateway = GatewayProcess(data_dir / "gateway.log")
     rest = RestLoad()
     ok = False

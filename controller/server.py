@@ -75,7 +75,7 @@ class Controller:
         max_message = self.config.max_message_mb << 20
         return grpc.aio.server(
             # Outermost first: the inner ones get the decoded request.
-            interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, node_methods),
+            interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, node_methods, share=self.config.api_share),
                           RequestIdInterceptor(),
                           AuthInterceptor(self.credentials, open_methods(services), agent_methods(services))],
             options=[

@@ -41,6 +41,7 @@ class ApiAdmission(grpc.aio.ServerInterceptor):
         self._slots = asyncio.Semaphore(slots)
         self._lane = asyncio.Lock()
         self._yield_factor = 1 / share - 1
+        self._yields = share < 1
 
     async def intercept_service(
         self,
@@ -57,7 +58,7 @@ class ApiAdmission(grpc.aio.ServerInterceptor):
             await self._slots.acquire()
             in_lane = False
             try:
-                if self._nodes_busy():
+                if self._yields and self._nodes_busy():
                     await self._lane.acquire()
                     in_lane = True
                 started = loop.time()

@@ -84,8 +84,10 @@ class GroupCommitter:
                 await self._write(batch)
 
     async def _write(self, batch: list[Staged]) -> None:
+        segments = [c for c in merged(batch) if c]
         try:
-            await self.store.commit_all(merged(batch))
+            if segments:
+                await self.store.commit_all(segments)
         except Conflict:
             await self._write_one_by_one(batch)
             return

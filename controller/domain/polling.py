@@ -100,7 +100,7 @@ class PollingNodes:
         """The node began running its attempt (it fetched the script or printed a line)."""
         task = self.current(node_id, task_id)
         if task is not None and task.state is TaskState.ASSIGNED:
-            await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING))
+            await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING, time=self.registry.clock()))
 
     async def append_logs(self, node_id: str, task_id: str, attempt: int, texts: Sequence[str], first_line_no: int) -> bool:
         """Store lines of the node's attempt; False (nothing stored) when it no longer runs there."""
@@ -128,6 +128,7 @@ class PollingNodes:
         state = TaskState.COMPLETED if result.exit_code == 0 else TaskState.FAILED
         if state is TaskState.FAILED and not result.error:
             result = replace(result, error=f"exited with code {result.exit_code}")
-        await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=state, result=result,
-                                                            reason=result.error))  # fmt: skip
+        update = TaskUpdate(task_id, task.attempt, state=state, result=result, reason=result.error,
+                            time=self.registry.clock())  # fmt: skip
+        await self.reports.apply_update(node_id, update)
         return await self.book.get(task_id)

@@ -183,9 +183,8 @@ class TaskActions:
         """
         validate_spec(spec)
         book = self.book
-        stored = None if task_id in book.working else await book.get(task_id)
         async with book.changing():
-            task = book.working.get(task_id) or stored
+            task = await book.latest(task_id)
             if task is None:
                 raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
             if task.state.placed:
@@ -206,11 +205,12 @@ class TaskActions:
     async def restart(self, task_id: str) -> Task:
         """Run an ended task again; its next placement is a new attempt (the old ones stay in its history)."""
         book = self.book
-        task = await book.get(task_id)
         async with book.changing():
-            if task_id in book.working or not task.state.terminal:
-                state = book.working[task_id].state.value if task_id in book.working else task.state.value
-                raise FailedPrecondition(f"task {task_id!r} is {state}; only an ended task can be restarted",
+            task = await book.latest(task_id)
+            if task is None:
+                raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
+            if not task.state.terminal:
+                raise FailedPrecondition(f"task {task_id!r} is {task.state.value}; only an ended task can be restarted",
                                          reason="TASK_STATE")  # fmt: skip
             restarted = replace(
                 task, state=TaskState.PENDING, state_reason="restarted; waiting to be scheduled", node_id="",
@@ -226,9 +226,8 @@ class TaskActions:
     async def delete(self, task_id: str) -> None:
         """Remove a task and what it recorded; a placed attempt is cancelled on its node."""
         book = self.book
-        stored = None if task_id in book.working else await book.get(task_id)
         async with book.changing():
-            task = book.working.get(task_id) or stored
+            task = await book.latest(task_id)
             if task is None:
                 raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
             sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []

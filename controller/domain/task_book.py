@@ -28,6 +28,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import structlog
 
@@ -43,6 +44,7 @@ log = structlog.get_logger(__name__)
 #: Sends a message down a node's stream; False when the node has no live stream.
 Sender = Callable[[str, DownMessage], bool]
 Sends = Sequence[tuple[str, DownMessage]]
+T = TypeVar("T")
 
 
 async def settled(done: asyncio.Future[None]) -> None:
@@ -70,6 +72,10 @@ class TaskBook:
         self.active: dict[str, Task] = {}
         #: Non-terminal tasks as accepted (committed or on their way): what changes are computed from.
         self.working: dict[str, Task] = {}
+        #: Every task touched by a change not yet committed, as that change leaves it (None: deleted).
+        #: It answers for tasks that just ended or went, which `working` no longer holds and the store
+        #: does not show yet.
+        self.in_flight: dict[str, Task | None] = {}
         #: Serialises the computing of changes (never held across a write).
         self.lock = asyncio.Lock()
         #: Set whenever something may make a placement possible.
@@ -97,6 +103,7 @@ class TaskBook:
         async with self.lock:
             if self._broken:
                 self.working = dict(self.active)
+                self.in_flight.clear()
                 self._broken = False
                 log.warning("rebuilt the working view of tasks from the store after a failed write")
             yield
@@ -106,14 +113,29 @@ class TaskBook:
         after leaving `changing()`. Raises StoreUnavailable while a failed write is not yet cleaned up."""
         if self._broken:
             raise StoreUnavailable("an earlier write failed; try again")
+        if not changes and not sends:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)  # nothing to write: an idle pass costs no transaction
+            return done
+        for task_id in changes.deleted:
+            self.working.pop(task_id, None)
+            self.in_flight[task_id] = None
         for task in changes.tasks():
             if task.state.terminal:
                 self.working.pop(task.id, None)
             else:
                 self.working[task.id] = task
-        for task_id in changes.deleted:
-            self.working.pop(task_id, None)
+            self.in_flight[task.id] = task
         return self._committer.submit(changes, sends)
+
+    async def latest(self, task_id: str) -> Task | None:
+        """A task as the last accepted change leaves it (None: unknown or deleted). Inside `changing()`,
+        for the changes that may meet a task outside `working` (restart, respecify, delete)."""
+        if task_id in self.in_flight:
+            return self.in_flight[task_id]
+        if task_id in self.working:
+            return self.working[task_id]
+        return await self.store.get_task(task_id)
 
     async def commit(self, changes: Changes, sends: Sends = ()) -> None:
         """Stage and wait: for a change that reads nothing it changes (a create, log lines)."""
@@ -132,13 +154,17 @@ class TaskBook:
     def _publish(self, staged: Staged) -> None:
         changes = staged.changes
         completed = [t for t in changes.tasks() if t.state is TaskState.COMPLETED and t.id in self.active]
+        for task_id in changes.deleted:
+            self.active.pop(task_id, None)
+            if task_id in self.in_flight and self.in_flight[task_id] is None:
+                del self.in_flight[task_id]
         for task in changes.tasks():
             if task.state.terminal:
                 self.active.pop(task.id, None)
             else:
                 self.active[task.id] = task
-        for task_id in changes.deleted:
-            self.active.pop(task_id, None)
+            if self.in_flight.get(task.id) is task:
+                del self.in_flight[task.id]
         for task_id in {*(t.id for t in changes.tasks()), *changes.deleted, *(i for i, _ in changes.logs)}:
             self.feed.publish(task_id)
         for node_id, message in staged.sends:
@@ -146,10 +172,10 @@ class TaskBook:
                 log.info("node has no live stream; it learns of the change when it reconnects", node_id=node_id)
         for task in completed:
             for hook in self.on_completed:
-                hook(task)
+                _run_hook(hook, task, task.id)
         for task_id in changes.deleted:
             for deleted in self.on_deleted:
-                deleted(task_id)
+                _run_hook(deleted, task_id, task_id)
 
     def _failed(self, exc: BaseException) -> None:
         log.error("a write of task changes failed; those changes and the ones behind them were refused",
@@ -237,3 +263,11 @@ class TaskBook:
     def requeued(self, task: Task, reason: str) -> Task:
         return replace(task, state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), progress=0.0,
                         stopping=False, update_time=self.clock())  # fmt: skip
+
+
+def _run_hook(hook: Callable[[T], None], arg: T, task_id: str) -> None:
+    """A failing hook is logged; the others still run."""
+    try:
+        hook(arg)
+    except Exception:
+        log.exception("a task hook failed", task_id=task_id, hook=getattr(hook, "__qualname__", repr(hook)))

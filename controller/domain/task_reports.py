@@ -82,18 +82,15 @@ class TaskReports:
     async def append_logs(self, task_id: str, attempt: int, lines: Sequence[LogLine]) -> bool:
         """Store lines (a replay is harmless; lines of earlier attempts are history and kept); False when unknown."""
         book = self.book
-        task = book.working.get(task_id)
-        known = task.attempt if task is not None else await self._stored_attempt(task_id)
-        if known is None or attempt > known or attempt < 1:
-            log.warning("ignoring log lines for an unknown task attempt", task_id=task_id, attempt=attempt)
-            return False
-        book.note_node_traffic()
-        await book.commit(Changes(logs=[(task_id, lines)]))
+        async with book.changing():
+            task = await book.latest(task_id)
+            if task is None or attempt > task.attempt or attempt < 1:
+                log.warning("ignoring log lines for an unknown task attempt", task_id=task_id, attempt=attempt)
+                return False
+            book.note_node_traffic()
+            done = book.stage(Changes(logs=[(task_id, lines)]))
+        await settled(done)
         return True
-
-    async def _stored_attempt(self, task_id: str) -> int | None:
-        task = await self.book.store.get_task(task_id)
-        return task.attempt if task is not None else None
 
     async def add_artifact(self, node_id: str, artifact: Artifact) -> bool:
         """Record an uploaded file of the node's current attempt; False (nothing recorded) otherwise."""

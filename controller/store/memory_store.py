@@ -189,18 +189,17 @@ class MemoryStore:
         t.models.update({m.name: m for m in changes.new_models})
 
     def _check(self, changes: Changes) -> None:
+        """Conflict when a change takes a key that is taken, by a row or by another part of the same change."""
         gone = set(changes.deleted)
-        for task in changes.created:
-            if task.id in self._t.tasks and task.id not in gone:
-                raise Conflict(f"task id {task.id!r} is taken")
-            if task.request_id and any(
-                t.request_id == task.request_id and t.id not in gone for t in self._t.tasks.values()
-            ):
-                raise Conflict(f"request id {task.request_id!r} is taken")
-        if taken := [d.id for d in changes.new_datasets if d.id in self._t.datasets and d.id not in changes.deleted_datasets]:
-            raise Conflict(f"dataset {taken[0]!r} exists")
-        if taken := [m.name for m in changes.new_models if m.name in self._t.models and m.name not in changes.deleted_models]:
-            raise Conflict(f"model {taken[0]!r} exists")
+        ids = [t.id for t in self._t.tasks.values() if t.id not in gone] + [t.id for t in changes.created]
+        requests = [t.request_id for t in self._t.tasks.values() if t.id not in gone and t.request_id]
+        requests += [t.request_id for t in changes.created if t.request_id]
+        datasets = [d for d in self._t.datasets if d not in changes.deleted_datasets] + [d.id for d in changes.new_datasets]
+        models = [m for m in self._t.models if m not in changes.deleted_models] + [m.name for m in changes.new_models]
+        for what, keys in (("task id", ids), ("request id", requests), ("dataset", datasets), ("model", models)):
+            if len(set(keys)) != len(keys):
+                taken = next(k for k in keys if keys.count(k) > 1)
+                raise Conflict(f"{what} {taken!r} is taken")
 
     async def ping(self) -> bool:
         return True

@@ -132,7 +132,7 @@ def test_polling_and_streaming_agents_share_the_queue_and_run_each_job_once(door
         mine = [n for n in nodes if n["nodeId"] in {p.node_id for p in pollers}]
         assert len(mine) == 2 and all(n["status"] == "active" and n["specs"]["totalRAM_GB"] == 4.0 for n in mine)
         jobs = [create_job(door, script) for _ in range(24)]
-        done = wait_for(lambda: all((j := job(door, i))["status"] in ("finished", "failed") for i in jobs) and True,
+        done = wait_for(lambda: all(job(door, i)["status"] in ("finished", "failed") for i in jobs) and True,
                         timeout=120, interval=0.3, what="every job to end")  # fmt: skip
         assert done
     finally:

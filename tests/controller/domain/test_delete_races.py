@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from controller.domain.types import LogLine, TaskState
 from domain_parts import Parts, script
@@ -22,9 +21,6 @@ async def agree(parts: Parts, task_id: str) -> None:
         f"memory has {parts.book.active.get(task_id)}, the store {stored}")  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="TaskActions.restart reads the task from the store before changing(); a "
-                   "delete staged meanwhile is not in `working`, so the restart is staged behind it: the store has "
-                   "no task, `active` a pending one that the next pass places")  # fmt: skip
 async def test_a_restart_behind_a_delete_leaves_no_ghost() -> None:
     parts = await Parts.open()
     await parts.join("n1")
@@ -36,8 +32,6 @@ async def test_a_restart_behind_a_delete_leaves_no_ghost() -> None:
         assert await parts.dispatcher.dispatch_once() == 0, "a deleted task is never placed"
 
 
-@pytest.mark.xfail(strict=True, reason="TaskActions.set_spec falls back to the store when the task is not in "
-                   "`working`; a delete staged meanwhile leaves a pending ghost in `active`")  # fmt: skip
 async def test_a_new_spec_behind_a_delete_leaves_no_ghost() -> None:
     parts = await Parts.open()
     await parts.join("n1")
@@ -49,9 +43,6 @@ async def test_a_new_spec_behind_a_delete_leaves_no_ghost() -> None:
         assert await parts.dispatcher.dispatch_once() == 0, "a deleted task is never placed"
 
 
-@pytest.mark.xfail(strict=True, reason="TaskReports.append_logs checks the attempt against the store when the task "
-                   "is not in `working`; lines accepted behind a delete are stored without their task, and a new task "
-                   "of that id shows them")  # fmt: skip
 async def test_late_log_lines_behind_a_delete_are_not_kept_for_the_next_task_of_that_id() -> None:
     parts = await Parts.open()
     await parts.join("n1")

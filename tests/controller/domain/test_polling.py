@@ -161,8 +161,6 @@ async def test_polling_nodes_are_offered_scripts_only() -> None:
         await parts.polling.claim("p", "train")
 
 
-@pytest.mark.xfail(strict=True, reason="PollingNodes.started builds its TaskUpdate without time=, so start_time "
-                   "is time.time(), not the injected clock: the overrun check compares the two")  # fmt: skip
 async def test_an_attempt_that_overruns_its_time_limit_is_failed_by_the_next_call() -> None:
     parts = await Parts.open(ttl=TTL)
     await claimed(parts, time_limit_seconds=60)

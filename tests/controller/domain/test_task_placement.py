@@ -54,8 +54,6 @@ async def test_a_node_without_a_stream_gets_nothing() -> None:
     assert parts.book.active["t"].state is TaskState.PENDING
 
 
-@pytest.mark.xfail(strict=True, reason="TaskPlacement.schedule stages its Changes even when empty, and "
-                   "GroupCommitter._write commits empty batches: every idle pass is a write transaction")  # fmt: skip
 async def test_an_unchanged_reason_is_not_written_again() -> None:
     parts = await Parts.open()
     await parts.actions.create(script("t"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from controller.domain.types import Artifact, LogLine, MetricPoint, Task, TaskResult, TaskState
 from domain_parts import Parts, script
@@ -190,8 +189,6 @@ async def test_a_failing_completion_hook_does_not_fail_the_committed_report() ->
     assert (await parts.book.get("done")).state is TaskState.COMPLETED and "done" not in parts.book.active
 
 
-@pytest.mark.xfail(strict=True, reason="TaskBook._publish runs the on_completed hooks in a plain loop: the first "
-                   "that raises skips the hooks after it (and that change's on_deleted hooks)")  # fmt: skip
 async def test_a_failing_completion_hook_does_not_stop_the_hooks_after_it() -> None:
     parts = await Parts.open()
     seen: list[str] = []

@@ -13,7 +13,6 @@ import pytest
 
 from controller.domain.store import Changes, Conflict, Store, TaskQuery
 from controller.domain.types import TaskState
-from controller.store.memory_store import MemoryStore
 from store_contract_parts import (
     FULL_SCRIPT,
     TRAINING,
@@ -268,13 +267,7 @@ async def test_completed_tasks_with_an_output_model_oldest_end_first(store: Stor
     ],
     ids=["task-id", "request-id", "dataset-id", "model-name"],
 )
-async def test_a_key_taken_twice_within_one_commit_is_a_conflict(
-    store: Store, changes: Changes, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(store, MemoryStore):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "MemoryStore._check compares the new keys of one Changes with the tables only, not with each other: "
-            "the second silently replaces the first, where SQLite raises Conflict")))  # fmt: skip
+async def test_a_key_taken_twice_within_one_commit_is_a_conflict(store: Store, changes: Changes) -> None:
     with pytest.raises(Conflict):
         await store.commit(changes)
     assert await store.get_task("a") is None and await store.get_dataset("d.csv") is None
