@@ -135,9 +135,9 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
                      help="Seconds without a heartbeat before a node is lost."),
         click.option("--restart-grace", type=float, default=30.0, show_default=True,
                      help="Seconds nodes get to reconnect after a controller restart."),
-        click.option("--api-share", type=click.FloatRange(0.05, 1.0), default=0.2, show_default=True,
-                     help="Share of the controller's time API calls keep while nodes are busy reporting and"
-                          " being given work; 1 lets them compete freely."),
+        click.option("--api-share", type=click.FloatRange(0.05, 1.0), default=0.1, show_default=True,
+                     help="Share of the controller's time people's reads (lists, gets) keep while nodes are busy"
+                          " reporting and being given work; 1 lets them compete freely."),
         click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True),
         _max_upload_option,
     ]  # fmt: skip

@@ -30,8 +30,8 @@ class ControllerConfig:
     max_upload_mb: int = 1024
     #: Largest single gRPC message (uploads and downloads stream in messages far smaller).
     max_message_mb: int = 256
-    #: Share of the controller's time API calls keep while nodes are busy (controller.api.admission); 1: no yielding.
-    api_share: float = 0.2
+    #: Share of the controller's time people's reads keep while nodes are busy (controller.api.admission); 1: no yielding.
+    api_share: float = 0.1
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
     database_path: Path | None = None

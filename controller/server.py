@@ -9,7 +9,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controller.api.admission import ApiAdmission
+from controller.api.admission import ApiAdmission, read_methods
 from controller.api.auth import AGENT_PREFIX, AuthInterceptor, Credentials, agent_methods, open_methods
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.api.request_decoding import RequestDecodingInterceptor
@@ -69,13 +69,12 @@ class Controller:
     def _grpc_server(self, bindings: list[Binding], farm: Farm) -> grpc.aio.Server:
         assert self.credentials is not None
         services = [b.service for b in bindings]
-        node_methods = agent_methods(services) | {
-            f"/{s.full_name}/{m.name}" for s in services for m in s.methods if f"/{s.full_name}/".startswith(AGENT_PREFIX)
-        }
+        # Health checks (the open methods) and the agents' reads do not wait behind people's reads.
+        reads = read_methods(services, except_prefix=AGENT_PREFIX) - agent_methods(services) - open_methods(services)
         max_message = self.config.max_message_mb << 20
         return grpc.aio.server(
             # Outermost first: the inner ones get the decoded request.
-            interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, node_methods, share=self.config.api_share),
+            interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, reads, share=self.config.api_share),
                           RequestIdInterceptor(),
                           AuthInterceptor(self.credentials, open_methods(services), agent_methods(services))],
             options=[

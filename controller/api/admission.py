@@ -2,27 +2,30 @@
 
 The controller serves people and nodes on one event loop. Fifty dashboards
 polling task lists could otherwise take the loop from the nodes' reports and
-the scheduler, and dispatch would crawl. So a call from a person (any unary
-RPC that is not an agent's) is admitted through this gate: at most `slots` run
-at once; and while nodes are busy (a node reported or work was placed in the
-last moment), they go one at a time and each leaves the lane free for
-`1/share - 1` times as long as it took, so people get about `share` of the
-controller's time and the nodes the rest. When the nodes are quiet, calls run
-at full speed. Streams (watching a task, following logs) are not gated.
+the scheduler, and dispatch would crawl. So a read (a unary RPC the proto marks
+`idempotency_level = NO_SIDE_EFFECTS`) is admitted through this gate: at most
+`slots` run at once; and while nodes are busy (a node reported or work was
+placed in the last moment), reads go one at a time and each leaves the lane
+free for `1/share - 1` times as long as it took, so they get about `share` of
+the controller's time and the nodes the rest. When the nodes are quiet, reads
+run at full speed. Writes (creating, cancelling) feed the farm and are not
+gated, nor are the agents' calls or streams (watching a task, following logs).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import ServiceDescriptor
 
 #: Concurrent API calls while nodes are quiet.
 DEFAULT_SLOTS = 8
 #: The share of the controller's time API calls keep while nodes are busy.
-DEFAULT_SHARE = 0.2
+DEFAULT_SHARE = 0.1
 #: The longest an API call leaves the lane to the nodes (so one slow call does not stall the API).
 MAX_YIELD_SECONDS = 0.25
 
@@ -31,13 +34,13 @@ class ApiAdmission(grpc.aio.ServerInterceptor):
     def __init__(
         self,
         nodes_busy: Callable[[], bool],
-        node_methods: frozenset[str],
+        reads: frozenset[str],
         *,
         slots: int = DEFAULT_SLOTS,
         share: float = DEFAULT_SHARE,
     ) -> None:
         self._nodes_busy = nodes_busy
-        self._node_methods = node_methods
+        self._reads = reads
         self._slots = asyncio.Semaphore(slots)
         self._lane = asyncio.Lock()
         self._yield_factor = 1 / share - 1
@@ -49,7 +52,7 @@ class ApiAdmission(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or not handler.unary_unary or details.method in self._node_methods:
+        if handler is None or not handler.unary_unary or details.method not in self._reads:
             return handler
         behavior = handler.unary_unary
 
@@ -72,3 +75,14 @@ class ApiAdmission(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             admitted, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
         )
+
+
+def read_methods(services: Iterable[ServiceDescriptor], *, except_prefix: str) -> frozenset[str]:
+    """The ``/pkg.Service/Method`` paths the protos mark NO_SIDE_EFFECTS, leaving out the agents' services."""
+    return frozenset(
+        f"/{service.full_name}/{method.name}"
+        for service in services
+        if not f"/{service.full_name}/".startswith(except_prefix)
+        for method in service.methods
+        if method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+    )
