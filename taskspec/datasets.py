@@ -219,7 +219,7 @@ def _describe_csv(path: Path) -> DatasetShape:
                 number += 1
                 if not seen_any:
                     seen_any = True
-                    if not all(_is_number(cell) for cell in row):
+                    if not all(is_number(cell) for cell in row):
                         header = [cell.strip() for cell in row]
                         width = len(header)
                         label_column = _label_column(header, name)
@@ -271,7 +271,7 @@ def _bounded_lines(f: io.TextIOBase, name: str) -> Iterator[str]:
         yield line
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     # NaN and infinities parse; the value checks refuse them with a clearer message.
     try:
         float(cell)

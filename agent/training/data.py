@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from taskspec.datasets import check_classes, check_numeric, choose_format, dataset_shape
+from taskspec.datasets import check_classes, check_numeric, choose_format, dataset_shape, is_number
 from taskspec.errors import DatasetError
 from taskspec.training import SyntheticData
 
@@ -134,7 +134,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         raise DatasetError(f"{path.name}: is empty")
     header: list[str] | None = None
-    if not all(_is_number(cell) for cell in rows[0]):
+    if not all(is_number(cell) for cell in rows[0]):
         header, rows = [cell.strip() for cell in rows[0]], rows[1:]
     width = len(header) if header else len(rows[0]) if rows else 0
     if width < 2:
@@ -145,16 +145,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if len(row) != width:
             raise DatasetError(f"{path.name}: line {number} has {len(row)} columns, expected {width}")
         for column, cell in enumerate(row):
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise DatasetError(f"{path.name}: line {number}, column {column + 1}: {cell!r} is not a number")
             values[number - (2 if header else 1), column] = float(cell)
     return np.delete(values, label_column, axis=1), values[:, label_column]
-
-
-def _is_number(cell: str) -> bool:
-    # NaN and infinities parse; `from_arrays` rejects them with a clearer message.
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True

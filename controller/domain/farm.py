@@ -42,8 +42,9 @@ class FarmSettings:
 
 
 @dataclass
-class Farm:
-    store: Store
+class TaskParts:
+    """Nodes and tasks, wired: everything of the domain that needs no files."""
+
     registry: NodeRegistry
     book: TaskBook
     actions: TaskActions
@@ -51,23 +52,43 @@ class Farm:
     reports: TaskReports
     nodes: NodeBook
     polling: PollingNodes
-    datasets: DatasetLibrary
-    models: ModelRegistry
-    artifacts: ArtifactShelf
-    output_models: OutputModels
     dispatcher: Dispatcher
     liveness: LivenessMonitor
 
     @classmethod
-    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time) -> Farm:
-        """Build every part and load the state from the store."""
-        s = settings
-        registry = NodeRegistry(ttl_seconds=s.node_ttl_seconds, grace_seconds=s.restart_grace_seconds, clock=clock)
+    async def open(
+        cls, store: Store, *, node_ttl_seconds: float, restart_grace_seconds: float,
+        concurrency_limits: Mapping[str, int] | None = None, clock: Clock = time.time,
+    ) -> TaskParts:  # fmt: skip
+        """Build them and load the nodes and active tasks from the store."""
+        registry = NodeRegistry(ttl_seconds=node_ttl_seconds, grace_seconds=restart_grace_seconds, clock=clock)
         registry.load(await store.all_nodes())
-        book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=s.concurrency_limits, clock=clock)
+        book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=concurrency_limits, clock=clock)
         await book.load()
         placement, reports = TaskPlacement(book, registry), TaskReports(book)
         nodes = NodeBook(registry, book, reports)
+        return cls(
+            registry=registry, book=book, actions=TaskActions(book), placement=placement, reports=reports,
+            nodes=nodes, polling=PollingNodes(registry, book, placement, reports), dispatcher=Dispatcher(book, placement),
+            liveness=LivenessMonitor(nodes),
+        )  # fmt: skip
+
+
+@dataclass
+class Farm(TaskParts):
+    store: Store
+    datasets: DatasetLibrary
+    models: ModelRegistry
+    artifacts: ArtifactShelf
+    output_models: OutputModels
+
+    @classmethod
+    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time) -> Farm:  # type: ignore[override]
+        """Build every part and load the state from the store."""
+        s = settings
+        parts = await TaskParts.open(store, node_ttl_seconds=s.node_ttl_seconds, clock=clock,
+                                     restart_grace_seconds=s.restart_grace_seconds,
+                                     concurrency_limits=s.concurrency_limits)  # fmt: skip
         files = BlobStore(s.files_dir, max_bytes=s.max_upload_bytes)
         if s.datasets_dir is not None:
             datasets = DatasetLibrary(store, BlobStore(s.datasets_dir, max_bytes=s.max_upload_bytes), ())
@@ -75,14 +96,10 @@ class Farm:
             datasets = DatasetLibrary(store, files)
         await datasets.ensure_builtin()
         models = ModelRegistry(store, BlobStore(s.models_dir, max_bytes=s.max_upload_bytes), files)
-        output_models = OutputModels(book, models)
+        output_models = OutputModels(parts.book, models)
         await output_models.resume()
-        return cls(
-            store=store, registry=registry, book=book, actions=TaskActions(book), placement=placement,
-            reports=reports, nodes=nodes, polling=PollingNodes(registry, book, placement, reports),
-            datasets=datasets, models=models, artifacts=ArtifactShelf(book, reports, files),
-            output_models=output_models, dispatcher=Dispatcher(book, placement), liveness=LivenessMonitor(nodes),
-        )  # fmt: skip
+        return cls(**vars(parts), store=store, datasets=datasets, models=models,
+                   artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models)  # fmt: skip
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""

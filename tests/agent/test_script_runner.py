@@ -279,6 +279,13 @@ async def test_output_hash_is_stable_and_follows_the_output(tmp_path: Path) -> N
     assert hash_outputs(tmp_path / "a", frozenset({"main.py"})) == expected
 
 
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (FileNotFoundError, ProcessLookupError):  # reaped between the look and the read
+        return True
+
+
 async def test_cancelling_the_run_task_kills_the_process(tmp_path: Path) -> None:
     source = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n"
     runner, reporter = _runner(tmp_path, source)
@@ -288,4 +295,4 @@ async def test_cancelling_the_run_task_kills_the_process(tmp_path: Path) -> None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+    await _until(lambda: _gone_or_zombie(pid))

@@ -81,6 +81,30 @@ def test_cancel_through_a_custom_verb(door: Door) -> None:
     _error(door.call("POST", f"/v1/{task['name']}:cancel", json={}), 400, 9)
 
 
+def test_restart_and_delete_a_task(door: Door) -> None:
+    task = _create(door, UNPLACEABLE)
+    assert door.call("POST", f"/v1/{task['name']}:cancel", json={}).status_code == 200
+    restarted = door.call("POST", f"/v1/{task['name']}:restart", json={})
+    assert restarted.status_code == 200, restarted.text
+    assert restarted.json()["state"] == "TASK_STATE_PENDING"
+    _error(door.call("POST", f"/v1/{task['name']}:restart", json={}), 400, 9, "TASK_STATE")
+    deleted = door.call("DELETE", f"/v1/{task['name']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    _error(door.call("GET", f"/v1/{task['name']}"), 404, 5, "TASK_NOT_FOUND")
+    _error(door.call("DELETE", f"/v1/{task['name']}"), 404, 5, "TASK_NOT_FOUND")
+
+
+def test_lists_leave_script_bodies_out_unless_the_full_view_is_asked(door: Door) -> None:
+    task = _create(door, {**UNPLACEABLE, "script": {"source": "print('a body')", "env": {"TOKEN": "secret"}}})
+    listed = door.call("GET", "/v1/tasks", params={"page_size": 1000}).json()["tasks"]
+    mine = next(t for t in listed if t["name"] == task["name"])
+    assert mine["script"]["source"] == "" and mine["script"]["env"] == {} and mine["script"]["entrypoint"] == "main.py"
+    full = door.call("GET", "/v1/tasks", params={"page_size": 50, "view": "TASK_VIEW_FULL"}).json()["tasks"]
+    mine = next(t for t in full if t["name"] == task["name"])
+    assert mine["script"]["source"] == "print('a body')" and mine["script"]["env"] == {"TOKEN": "secret"}
+    assert door.call("GET", f"/v1/{task['name']}").json()["script"]["source"] == "print('a body')"
+
+
 def test_follow_a_log_stream(door: Door) -> None:
     source = "import time\nfor i in range(5):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n"
     task = _create(door, {"script": {"source": source}})

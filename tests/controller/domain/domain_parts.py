@@ -1,23 +1,16 @@
 """The controller's domain on the memory store with a manual clock: no I/O, no sleeps.
 
 Tests build a `Parts` (what `controller.domain.farm.Farm` wires, minus the file
-stores) and drive it directly; `Wire` records what would go down each node's stream.
+stores) and drive it directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.domain.dispatch import Dispatcher, LivenessMonitor
-from controller.domain.events import ChangeFeed
-from controller.domain.nodes import NodeBook
-from controller.domain.polling import PollingNodes
-from controller.domain.registry import AgentSession, AssignMessage, ControlMessage, DownMessage, NodeRegistry
+from controller.domain.farm import TaskParts
+from controller.domain.registry import AgentSession, AssignMessage, ControlMessage, DownMessage
 from controller.domain.scheduler import GpuSlot, NodeCapacity
-from controller.domain.task_actions import TaskActions
-from controller.domain.task_book import TaskBook
-from controller.domain.task_placement import TaskPlacement
-from controller.domain.task_reports import TaskReports
 from controller.domain.types import (
     Capabilities,
     Gpu,
@@ -48,35 +41,21 @@ class ManualClock:
 
 
 @dataclass
-class Parts:
+class Parts(TaskParts):
     store: MemoryStore
     clock: ManualClock
-    registry: NodeRegistry
-    book: TaskBook
-    actions: TaskActions
-    placement: TaskPlacement
-    reports: TaskReports
-    nodes: NodeBook
-    polling: PollingNodes
-    dispatcher: Dispatcher
-    liveness: LivenessMonitor
     sessions: dict[str, AgentSession] = field(default_factory=dict)
 
     @classmethod
-    async def open(cls, store: MemoryStore | None = None, clock: ManualClock | None = None, *, ttl: float = 10.0,
+    async def open(cls, store: MemoryStore | None = None, clock: ManualClock | None = None, *, ttl: float = 10.0,  # type: ignore[override]
                    grace: float = 30.0, limits: dict[str, int] | None = None) -> Parts:  # fmt: skip
-        """Everything wired on `store` (a fresh one by default); pass the same store to simulate a restart."""
+        """Everything wired as the controller wires it, on `store` (a fresh one by default); pass the same
+        store to simulate a restart."""
         store = store if store is not None else MemoryStore()
         clock = clock or ManualClock()
-        registry = NodeRegistry(ttl_seconds=ttl, grace_seconds=grace, clock=clock)
-        registry.load(await store.all_nodes())
-        book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=limits, clock=clock)
-        await book.load()
-        placement, reports = TaskPlacement(book, registry), TaskReports(book)
-        nodes = NodeBook(registry, book, reports)
-        return cls(store, clock, registry, book, TaskActions(book), placement, reports, nodes,
-                   PollingNodes(registry, book, placement, reports), Dispatcher(book, placement),
-                   LivenessMonitor(nodes))  # fmt: skip
+        parts = await TaskParts.open(store, node_ttl_seconds=ttl, restart_grace_seconds=grace,
+                                     concurrency_limits=limits, clock=clock)  # fmt: skip
+        return cls(**vars(parts), store=store, clock=clock)
 
     async def join(self, node_id: str, *reports: TaskAttemptReport, gpus: int = 1, cpus: int = 8) -> AgentSession:
         session, _ = await self.nodes.join(node(node_id, gpus=gpus, cpus=cpus), list(reports))
