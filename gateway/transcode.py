@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from gateway.routes import HTTP_BODY, Match, Route
 
@@ -134,24 +134,8 @@ def _apply_body(route: Route, msg: Message, body: bytes, content_type: str) -> N
         raise TranscodeError("invalid JSON body: a number is too large for its field") from None
     except (json_format.ParseError, ValueError, TypeError) as exc:
         raise TranscodeError(f"invalid JSON body: {exc}") from None
-    _refuse_undecodable(msg)
-
-
-def _refuse_undecodable(msg: Message) -> None:
-    """Refuse a request the controller could not decode, rather than let it fail there (an UNKNOWN, a 500).
-
-    protobuf's wire decoder stops at 100 nested messages, and json_format counts differently:
-    one level of JSON object inside a google.protobuf.Struct is three messages (Struct, its map
-    entry, Value), so a `meta` 34 objects deep parses here but not in the controller. Decoding
-    the request once, with the same protobuf runtime, is the check that cannot drift from it.
-    """
-    try:
-        type(msg).FromString(msg.SerializeToString())
-    except DecodeError:
-        raise TranscodeError(
-            "invalid JSON body: nested too deeply for protobuf (at most 100 nested messages; each level of a"
-            " JSON object or array inside a google.protobuf.Struct or Value counts two or three)"
-        ) from None
+    # A request that parses here but not in the controller (protobuf's decoder stops at 100 nested
+    # messages, and a level of a Struct counts three) is refused there: INVALID_ARGUMENT, a 400.
 
 
 #: The deepest nesting a body may have: protobuf's JSON parser allows 100 (json_format's
