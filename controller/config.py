@@ -32,6 +32,19 @@ class ControllerConfig:
     max_message_mb: int = 256
     #: Share of the controller's time people's reads keep while nodes are busy (controller.api.admission); 1: no yielding.
     api_share: float = 0.1
+    #: Serve TLS on the gRPC port with a certificate from the farm CA (<data_dir>/pki, generated on first start).
+    tls: bool = False
+    #: Serve TLS with this certificate chain and key instead of one from the farm CA (both or neither).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: The CA that signed tls_cert, written to endpoints.json for local clients; None: publicly trusted.
+    tls_ca: Path | None = None
+    #: More host names and addresses for the generated server certificate (bound host, host names and loopback are in).
+    tls_hosts: tuple[str, ...] = ()
+    #: Port for agents holding a farm certificate, mutual TLS (with TLS only); 0 picks a free one.
+    agent_port: int = 50052
+    #: Allow plaintext on a non-loopback address (trusted networks only; logged loudly).
+    insecure: bool = False
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
     database_path: Path | None = None
@@ -41,6 +54,10 @@ class ControllerConfig:
     datasets_dir: Path | None = None
     #: Concurrency group -> most tasks of it running at once (e.g. training sessions: MAX_CONCURRENT_SESSIONS).
     concurrency_limits: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls or self.tls_cert is not None
 
     @property
     def db_path(self) -> Path:

@@ -20,7 +20,9 @@ from controller.credentials import load_credentials
 from controller.domain.farm import Farm, FarmSettings
 from controller.host_probe import HostProbe
 from controller.loops import LoopSupervisor
+from controller.private_files import private_directory, private_file
 from controller.store.sqlite_store import SqliteStore
+from controller.tls import ServerTls, check_bind
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +34,10 @@ class Controller:
         self.config = config
         self.credentials: Credentials | None = None
         self.address = ""
+        #: The mutual-TLS port for agents holding a farm certificate ("" without TLS).
+        self.agent_address = ""
+        #: The farm CA and the served certificate; None without TLS.
+        self.tls: ServerTls | None = None
         self.farm: Farm | None = None
         self._server: grpc.aio.Server | None = None
         self._store: SqliteStore | None = None
@@ -40,9 +46,15 @@ class Controller:
 
     async def start(self) -> str:
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        check_bind(cfg.host, tls=cfg.tls_enabled, insecure=cfg.insecure, what="the controller's gRPC port")
+        private_directory(cfg.data_dir)
         self.credentials = load_credentials(cfg)
-        store = self._store = await SqliteStore.open(cfg.db_path)
+        self.tls = ServerTls.prepare(cfg) if cfg.tls_enabled else None
+        # SQLite gives the -wal and -shm files the database file's mode when it creates them.
+        store = self._store = await SqliteStore.open(private_file(cfg.db_path))
+        for suffix in ("-wal", "-shm"):  # left by an older run, with whatever mode it had
+            if (side := cfg.db_path.with_name(cfg.db_path.name + suffix)).exists():
+                private_file(side)
         farm = self.farm = await Farm.open(store, _settings(cfg))
         bindings = all_surfaces()
         server = self._server = self._grpc_server(bindings, farm)
@@ -53,18 +65,36 @@ class Controller:
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-        port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
-        if port == 0:
-            raise OSError(f"cannot bind the gRPC port {cfg.host}:{cfg.grpc_port}; is another controller running?"
-                          " (choose another with --grpc-port, or 0 for a free one)")  # fmt: skip
+        self._bind(server)
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.address = f"{cfg.host}:{port}"
         self._loops = LoopSupervisor(farm.loops())
         self._loops.start()
-        log.info("controller serving", grpc=self.address, data_dir=str(cfg.data_dir), tasks_active=len(farm.book.active))
+        log.info("controller serving", grpc=self.address, agents_mtls=self.agent_address or None,
+                 tls=self.tls is not None, data_dir=str(cfg.data_dir), tasks_active=len(farm.book.active))  # fmt: skip
         return self.address
+
+    def _bind(self, server: grpc.aio.Server) -> None:
+        """The gRPC port (server TLS with TLS on), and with TLS the agents' mutual-TLS port (controller.tls)."""
+        cfg = self.config
+        main = f"{cfg.host}:{cfg.grpc_port}"
+        if self.tls is None:
+            port = server.add_insecure_port(main)
+        else:
+            port = server.add_secure_port(main, self.tls.people_credentials())
+        if port == 0:
+            raise OSError(f"cannot bind the gRPC port {main}; is another controller running?"
+                          " (choose another with --grpc-port, or 0 for a free one)")  # fmt: skip
+        self.address = f"{cfg.host}:{port}"
+        if self.tls is None:
+            return
+        agents = f"{cfg.host}:{cfg.agent_port}"
+        agent_port = server.add_secure_port(agents, self.tls.agent_credentials())
+        if agent_port == 0:
+            raise OSError(f"cannot bind the agents' mutual-TLS port {agents}; is another controller running?"
+                          " (choose another with --agent-port, or 0 for a free one)")  # fmt: skip
+        self.agent_address = f"{cfg.host}:{agent_port}"
 
     def _grpc_server(self, bindings: list[Binding], farm: Farm) -> grpc.aio.Server:
         assert self.credentials is not None
