@@ -23,7 +23,8 @@ from agent.capabilities import HostProbe
 from agent.clock import Clock, LoopClock
 from agent.config import AgentConfig
 from agent.connection import ControllerLink
-from agent.errors import TransferError
+from agent.credentials import CredentialFiles, NodeCredential, RegistrationRefused, register
+from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
 from agent.supervisor import TaskSupervisor
@@ -48,11 +49,27 @@ class NodeAgent:
         self._link: ControllerLink | None = None
         self._supervisor: TaskSupervisor | None = None
         self._stopped = False
+        self._credential = NodeCredential()
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
         self.connected = asyncio.Event()
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.config.token}"), (NODE_ID_METADATA, self.node_id))
+        return (*self._credential.metadata(), (NODE_ID_METADATA, self.node_id))
+
+    async def _load_or_register(self, channel: grpc.aio.Channel) -> NodeCredential:
+        """The node's own credential: from its data directory, or registered now with the join token."""
+        files = CredentialFiles(self.config.data_dir)
+        if (known := files.load()) is not None:
+            return known
+        cfg = self.config
+        try:
+            credential = await register(channel, self.node_id, cfg.token, want_certificate=False,
+                                        backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds),
+                                        clock=self.clock)  # fmt: skip
+        except RegistrationRefused as exc:
+            raise AgentError(f"the controller refused to admit node {self.node_id}: {exc}") from None
+        files.save(credential)
+        return credential
 
     async def run(self) -> None:
         if self._stopped:
@@ -67,6 +84,7 @@ class NodeAgent:
                 ("grpc.max_receive_message_length", 256 << 20),
             ],
         )
+        self._credential = await self._load_or_register(self._channel)
         stub = agent_service_pb2_grpc.AgentServiceStub(self._channel)
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),

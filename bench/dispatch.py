@@ -198,7 +198,12 @@ class SimAgent:
 
     async def run(self) -> None:
         async with grpc.aio.insecure_channel(self.address) as channel:
-            call = agent_service_pb2_grpc.AgentServiceStub(channel).Connect(metadata=self.metadata)
+            stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+            # A new node registers with the join token and connects with the secret it is given.
+            registered = await stub.Register(agent_service_pb2.RegisterRequest(node_id=self.node_id),
+                                             metadata=self.metadata, timeout=60)  # fmt: skip
+            self.metadata = (("authorization", f"Bearer {registered.node_secret}"),)
+            call = stub.Connect(metadata=self.metadata)
             try:
                 await call.write(self._hello())
                 first = await call.read()

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from aifarm.v1 import node_pb2, node_service_pb2, task_pb2, task_service_pb2
+from aifarm.v1 import node_pb2, node_service_pb2, system_service_pb2, task_pb2, task_service_pb2
 
 from cli import client_output as out
 from cli.client_connection import (
@@ -63,10 +63,12 @@ class ClientOptions:
     """``--data-dir PATH``."""
     as_json: bool
     """``--json``: machine-readable output."""
+    ca_file: str | None = None
+    """``--ca-file FILE``: verify the controller's TLS certificate with this CA."""
 
     def connect(self) -> ControllerClient:
         """A client for the controller these options (or the environment) name."""
-        settings = resolve_connection(self.controller, self.api_key, self.data_dir, os.environ)
+        settings = resolve_connection(self.controller, self.api_key, self.data_dir, os.environ, ca_file=self.ca_file)
         return ControllerClient(settings)
 
 
@@ -75,8 +77,9 @@ def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, controller: str | None, api_key: str | None, data_dir: str | None,
-                as_json: bool, **kwargs: Any) -> Any:
-        opts = ClientOptions(controller=controller, api_key=api_key, data_dir=data_dir, as_json=as_json)
+                as_json: bool, ca_file: str | None, **kwargs: Any) -> Any:
+        opts = ClientOptions(controller=controller, api_key=api_key, data_dir=data_dir, as_json=as_json,
+                             ca_file=ca_file)
         return func(*args, opts=opts, **kwargs)
 
     options = (
@@ -84,6 +87,9 @@ def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Controller gRPC address [env AIFARM_CONTROLLER; else DATA_DIR/endpoints.json]."),
         click.option("--api-key", metavar="KEY", help="API key [env AIFARM_API_KEY; else the data dir's key file]."),
         click.option("--data-dir", metavar="PATH", help="Local farm data directory [env AIFARM_DATA_DIR; ./.aifarm]."),
+        click.option("--ca-file", metavar="FILE",
+                     help="Speak TLS, verifying the controller with this CA [env AIFARM_CA_FILE; else the data dir's"
+                          " endpoints.json]."),
         click.option("--json", "as_json", is_flag=True, help="Print proto3 JSON instead of text."),
     )
     for option in reversed(options):
@@ -124,11 +130,14 @@ def scheduling_options(func: Callable[..., Any]) -> Callable[..., Any]:
 # ----------------------------------------------------------------- nodes
 
 
-@click.command("nodes")
+@click.group("nodes", invoke_without_command=True)
 @click.option("--state", type=click.Choice(list(NODE_STATES), case_sensitive=False), help="Only nodes in this state.")
 @client_options
-def nodes_command(opts: ClientOptions, state: str | None) -> None:
-    """List the farm's nodes."""
+@click.pass_context
+def nodes_command(ctx: click.Context, opts: ClientOptions, state: str | None) -> None:
+    """List the farm's nodes (or: aifarm nodes revoke NODE)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with opts.connect() as client:
         nodes = list_all_nodes(client, NODE_STATES[state.lower()] if state else 0)
     if opts.as_json:
@@ -137,6 +146,31 @@ def nodes_command(opts: ClientOptions, state: str | None) -> None:
         click.echo("no nodes")
     else:
         click.echo(out.table(out.NODE_HEADERS, (out.node_row(n) for n in nodes)))
+
+
+@nodes_command.command("revoke")
+@click.argument("node_id")
+@client_options
+def revoke_command(opts: ClientOptions, node_id: str) -> None:
+    """End a node's credential: its stream closes, its work is requeued, and its id never joins again."""
+    name = node_id if node_id.startswith("nodes/") else f"nodes/{node_id}"
+    with opts.connect() as client:
+        node = client.call(client.nodes.RevokeNode, node_service_pb2.RevokeNodeRequest(name=name), f"node {name}")
+    click.echo(out.json_document(out.message_dict(node)) if opts.as_json else f"revoked {node.name}")
+
+
+@click.group("token")
+def token_group() -> None:
+    """The join token new nodes register with."""
+
+
+@token_group.command("rotate")
+@client_options
+def rotate_command(opts: ClientOptions) -> None:
+    """Replace the join token; admitted nodes keep their own credentials. Prints the new token once."""
+    with opts.connect() as client:
+        answer = client.call(client.system.RotateJoinToken, system_service_pb2.RotateJoinTokenRequest(), "the join token")
+    click.echo(out.json_document({"join_token": answer.join_token}) if opts.as_json else answer.join_token)
 
 
 def list_all_nodes(client: ControllerClient, state: int) -> list[node_pb2.Node]:
@@ -484,6 +518,7 @@ def add_client_commands(group: click.Group) -> None:
     """Register the terminal client's commands on ``group`` (the ``aifarm`` group)."""
     for command in (
         nodes_command,
+        token_group,
         submit_group,
         tasks_command,
         task_command,

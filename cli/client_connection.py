@@ -9,6 +9,11 @@ The controller's address and API key are looked up in this order:
 
 The data directory's key is only sent to the controller that directory
 describes, so a local key never leaks to a controller named elsewhere.
+
+TLS: the CA certificate to verify the controller with comes from ``--ca-file``,
+then ``AIFARM_CA_FILE``, then ``endpoints.json``'s ``ca_file`` (for the controller it
+describes); with one the client speaks TLS, else plaintext. An ``endpoints.json``
+that says ``"tls": true`` without a CA file means a publicly trusted certificate.
 Every failure becomes a :class:`CliError` whose message says what to do.
 """
 
@@ -23,11 +28,12 @@ from typing import Any, Callable, TypeVar
 import click
 import grpc
 
-from aifarm.v1 import node_service_pb2_grpc, task_service_pb2_grpc
+from aifarm.v1 import node_service_pb2_grpc, system_service_pb2_grpc, task_service_pb2_grpc
 
 ENV_CONTROLLER = "AIFARM_CONTROLLER"
 ENV_API_KEY = "AIFARM_API_KEY"
 ENV_DATA_DIR = "AIFARM_DATA_DIR"
+ENV_CA_FILE = "AIFARM_CA_FILE"
 DEFAULT_DATA_DIR = ".aifarm"
 ENDPOINTS_FILE = "endpoints.json"
 UNARY_TIMEOUT_SECONDS = 30.0
@@ -58,6 +64,10 @@ class ConnectionSettings:
     """Key sent as ``authorization: Bearer KEY``; None sends no key."""
     api_key_source: str | None
     """Where the key came from, for error messages; None when there is no key."""
+    ca_file: Path | None = None
+    """CA certificate the controller's TLS certificate is verified with; None: the system's (or no TLS)."""
+    tls: bool = False
+    """Speak TLS (always when there is a ``ca_file``)."""
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """gRPC metadata carrying the key, if any."""
@@ -76,6 +86,10 @@ class LocalEndpoints:
     """The controller's gRPC ``HOST:PORT``."""
     api_key_file: Path | None
     """File holding the API keys, one a line; None when auth is off."""
+    tls: bool = False
+    """The controller serves TLS."""
+    ca_file: Path | None = None
+    """The CA certificate clients verify it with; None: publicly trusted (or no TLS)."""
 
 
 def data_dir_from(option: str | None, environ: Mapping[str, str]) -> Path:
@@ -105,7 +119,12 @@ def read_local_endpoints(data_dir: Path) -> LocalEndpoints | None:
         key_path = Path(key_file)
         if not key_path.is_absolute():
             key_path = data_dir / key_path
-    return LocalEndpoints(path=path, grpc_address=address, api_key_file=key_path)
+    ca_value = data.get("ca_file")
+    ca_path = None
+    if isinstance(ca_value, str) and ca_value:
+        ca_path = Path(ca_value) if Path(ca_value).is_absolute() else data_dir / ca_value
+    tls = bool(data.get("tls")) or ca_path is not None
+    return LocalEndpoints(path=path, grpc_address=address, api_key_file=key_path, tls=tls, ca_file=ca_path)
 
 
 def read_first_key(path: Path) -> str:
@@ -126,8 +145,9 @@ def resolve_connection(
     api_key: str | None,
     data_dir: str | None,
     environ: Mapping[str, str],
+    ca_file: str | None = None,
 ) -> ConnectionSettings:
-    """Settle address and key from options, environment and data directory."""
+    """Settle address, key and TLS from options, environment and data directory."""
     local_dir = data_dir_from(data_dir, environ)
     local: LocalEndpoints | None = None
 
@@ -153,15 +173,30 @@ def resolve_connection(
             )
         address, address_source = endpoints.grpc_address, str(endpoints.path)
 
+    if ca_file or environ.get(ENV_CA_FILE):
+        ca_path: Path | None = Path(ca_file or environ[ENV_CA_FILE])
+        tls = True
+    else:
+        # The data directory's CA, like its key, only for the controller it describes.
+        endpoints = load_local()
+        ours = endpoints is not None and endpoints.grpc_address == address
+        ca_path = endpoints.ca_file if ours and endpoints is not None else None
+        tls = ours and endpoints is not None and endpoints.tls
+    if ca_path is not None and not ca_path.is_file():
+        raise CliError(f"the CA file {ca_path} does not exist", EXIT_CONFIG_ERROR)
+
+    def settings(key: str | None, key_source: str | None) -> ConnectionSettings:
+        return ConnectionSettings(address, address_source, key, key_source, ca_file=ca_path, tls=tls)
+
     if api_key:
-        return ConnectionSettings(address, address_source, api_key, "--api-key")
+        return settings(api_key, "--api-key")
     if environ.get(ENV_API_KEY):
-        return ConnectionSettings(address, address_source, environ[ENV_API_KEY], ENV_API_KEY)
+        return settings(environ[ENV_API_KEY], ENV_API_KEY)
     endpoints = load_local()
     if endpoints is not None and endpoints.api_key_file is not None and endpoints.grpc_address == address:
         key = read_first_key(endpoints.api_key_file)
-        return ConnectionSettings(address, address_source, key, str(endpoints.api_key_file))
-    return ConnectionSettings(address, address_source, None, None)
+        return settings(key, str(endpoints.api_key_file))
+    return settings(None, None)
 
 
 def describe_rpc_error(error: grpc.RpcError, settings: ConnectionSettings, subject: str | None) -> CliError:
@@ -173,7 +208,12 @@ def describe_rpc_error(error: grpc.RpcError, settings: ConnectionSettings, subje
         message = f"controller not reachable at {where}"
         if details:
             message += f": {details}"
-        return CliError(message + ". Is it running? Start one with `aifarm up`.")
+        if not settings.tls:
+            hint = f" If it serves TLS, pass --ca-file (its <data-dir>/pki/ca.crt) or set {ENV_CA_FILE}."
+        else:
+            hint = f" If it does not serve TLS, leave out --ca-file and {ENV_CA_FILE}; if it does, check that"
+            hint += f" {settings.ca_file or 'the system CA store'} holds the CA that signed its certificate."
+        return CliError(message + ". Is it running? Start one with `aifarm up`." + hint)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if settings.api_key_source is None:
             return CliError(
@@ -192,15 +232,26 @@ def describe_rpc_error(error: grpc.RpcError, settings: ConnectionSettings, subje
     return CliError(f"{name}: {details or 'the call failed'}")
 
 
+def _channel(settings: ConnectionSettings) -> grpc.Channel:
+    if not settings.tls:
+        return grpc.insecure_channel(settings.address)
+    try:
+        roots = settings.ca_file.read_bytes() if settings.ca_file is not None else None
+    except OSError as exc:
+        raise CliError(f"cannot read the CA file {settings.ca_file}: {exc.strerror}", EXIT_CONFIG_ERROR) from exc
+    return grpc.secure_channel(settings.address, grpc.ssl_channel_credentials(root_certificates=roots))
+
+
 class ControllerClient:
     """A synchronous channel to the controller with the stubs the CLI uses."""
 
     def __init__(self, settings: ConnectionSettings, timeout: float = UNARY_TIMEOUT_SECONDS) -> None:
         self.settings = settings
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(settings.address)
+        self._channel = _channel(settings)
         self.tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self.nodes = node_service_pb2_grpc.NodeServiceStub(self._channel)
+        self.system = system_service_pb2_grpc.SystemServiceStub(self._channel)
 
     def __enter__(self) -> ControllerClient:
         return self

@@ -52,3 +52,12 @@ def load_credentials(config: ControllerConfig) -> Credentials:
     if config.no_auth:
         log.warning("AUTHENTICATION IS OFF (--no-auth): anyone who reaches the gRPC port controls this farm")
     return Credentials(api_keys=frozenset(keys), agent_token=token, enabled=not config.no_auth)
+
+
+def rotate_join_token(credentials: Credentials, data_dir: Path) -> str:
+    """A new join token, in force at once and written to the token file; admitted nodes keep their credentials."""
+    token = f"aft_{secrets.token_urlsafe(24)}"
+    _write_secret(data_dir / AGENT_TOKEN_FILE, token + "\n")
+    credentials.agent_token = token
+    log.warning("join token rotated; new nodes must register with the new one", path=str(data_dir / AGENT_TOKEN_FILE))
+    return token

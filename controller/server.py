@@ -58,7 +58,7 @@ class Controller:
         farm = self.farm = await Farm.open(store, _settings(cfg))
         bindings = all_surfaces()
         server = self._server = self._grpc_server(bindings, farm)
-        serving = Serving(farm, cfg, time.time(), HostProbe(cfg.data_dir))
+        serving = Serving(farm, cfg, self.credentials, time.time(), HostProbe(cfg.data_dir))
         for b in bindings:
             b.add_to_server(b.build(serving), server)
         names = [b.service.full_name for b in bindings]

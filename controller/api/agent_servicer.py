@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import AsyncIterator
 
 import grpc
@@ -10,8 +11,10 @@ import structlog
 
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
+from controller.api.auth import Credentials
 from controller.api.convert_common import resource_id
 from controller.api.errors import abort, maps_domain_errors
+from controller.api.node_caller import calling_node
 from controller.api.node_convert import capabilities_from_proto, usage_from_proto
 from controller.api.task_convert import (
     STATE_FROM_PROTO,
@@ -72,14 +75,23 @@ def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
 @maps_domain_errors
 class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
-        self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf, *,
-        heartbeat_interval_ms: int,
+        self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf,
+        credentials: Credentials, *, heartbeat_interval_ms: int,
     ) -> None:  # fmt: skip
         self.nodes = nodes
+        self.identities = nodes.identities
+        self.credentials = credentials
         self.reports = reports
         self.datasets = datasets
         self.artifacts = artifacts
         self.heartbeat_interval_ms = heartbeat_interval_ms
+
+    async def Register(self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext) -> pb.RegisterResponse:
+        issued = await self.identities.register(request.node_id, request.csr_pem.encode())
+        return pb.RegisterResponse(
+            node_id=issued.node_id, certificate_pem=issued.certificate_pem.decode(), ca_pem=issued.ca_pem.decode(),
+            node_secret=issued.node_secret,
+        )  # fmt: skip
 
     async def Connect(
         self, request_iterator: AsyncIterator[pb.ConnectRequest], context: grpc.aio.ServicerContext
@@ -87,8 +99,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("message") != "hello":
             raise InvalidArgument("the first message on AgentService.Connect must be a hello")
-        reports = _reports(first.hello)
-        session, reconciliation = await self.nodes.join(_node_from_hello(first.hello), reports)
+        # The node is who its credential says; a hello naming another node is refused.
+        node_id = await calling_node(context, self.identities, self.credentials, claimed=first.hello.node_id)
+        node = replace(_node_from_hello(first.hello), id=node_id)
+        session, reconciliation = await self.nodes.join(node, _reports(first.hello))
         yield pb.ConnectResponse(
             welcome=pb.Welcome(
                 heartbeat_interval_ms=self.heartbeat_interval_ms,
@@ -138,7 +152,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         if kind == "log_batch":
             batch = message.log_batch
             lines = [log_line_from_proto(ln, batch.attempt) for ln in batch.lines]
-            await self.reports.append_logs(batch.task_id, batch.attempt, lines)
+            await self.reports.append_logs(node_id, batch.task_id, batch.attempt, lines)
             session.send(AckMessage(batch.seq))
             return
         log.warning("ignoring an unexpected message on the agent stream", node_id=node_id, kind=kind)
@@ -146,6 +160,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def FetchDataset(
         self, request: pb.FetchDatasetRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FetchDatasetResponse]:
+        await calling_node(context, self.identities, self.credentials)  # any admitted node may read datasets
         dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
         first = True
         async for chunk in chunks:
@@ -159,7 +174,8 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext
     ) -> pb.UploadArtifactResponse:
-        node_id = dict(context.invocation_metadata()).get(NODE_ID_METADATA, "")
+        claimed = dict(context.invocation_metadata()).get(NODE_ID_METADATA, "")
+        node_id = await calling_node(context, self.identities, self.credentials, claimed=claimed)
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("message") != "header" or not node_id:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT,

@@ -1,10 +1,13 @@
-"""API keys for people, a separate token for agents, checked on every RPC.
+"""API keys for people, the join token for new nodes, node credentials for nodes; checked on every RPC.
 
 Health and reflection stay open, and so does every method marked
 ``(aifarm.options.v1.auth).allow_unauthenticated`` in its proto (read from the
-descriptors, e.g. GetHealth and the documents' /health). An agent token can call
-only AgentService and the methods marked ``agent_only`` (a document's polling-agent
-API); an API key can call everything else.
+descriptors, e.g. GetHealth and the documents' /health). The join token (the
+"agent token") can call only AgentService.Register and the methods marked
+``agent_only`` (a document's polling-agent API, whose calls then prove their node
+with its handshake key); every other AgentService call is a node's, authenticated
+by the node's own credential in the servicer (controller.api.node_caller); an API
+key can call everything else.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ OPEN_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 AGENT_PREFIX = "/aifarm.v1.AgentService/"
+REGISTER_PATH = f"{AGENT_PREFIX}Register"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Credentials:
     api_keys: frozenset[str]
+    #: The join token new nodes register with ("agent token"); replaced in place when rotated.
     agent_token: str
     #: False only with --no-auth.
     enabled: bool = True
@@ -82,16 +87,21 @@ def check(
     key = presented_key(metadata)
     is_agent = _matches(key, (creds.agent_token,))
     is_user = _matches(key, creds.api_keys)
-    if method.startswith(AGENT_PREFIX) or method in agent_paths:
+    if method == REGISTER_PATH or method in agent_paths:
         if is_agent:
             return None
         if is_user:
-            return grpc.StatusCode.PERMISSION_DENIED, "agent methods need the agent token, not an API key"
-        return grpc.StatusCode.UNAUTHENTICATED, "missing or invalid agent token (agent --token)"
+            return grpc.StatusCode.PERMISSION_DENIED, "agent methods need the join token, not an API key"
+        return grpc.StatusCode.UNAUTHENTICATED, "missing or invalid join token (agent --token-file or AIFARM_AGENT_TOKEN)"
+    if method.startswith(AGENT_PREFIX):
+        # A node's own call: its credential (certificate or node secret) is checked by the servicer.
+        if is_user:
+            return grpc.StatusCode.PERMISSION_DENIED, "agent methods need a node's credential, not an API key"
+        return None
     if is_user:
         return None
     if is_agent:
-        return grpc.StatusCode.PERMISSION_DENIED, "the agent token can only call agent methods; use an API key"
+        return grpc.StatusCode.PERMISSION_DENIED, "the join token can only register nodes; use an API key"
     return (
         grpc.StatusCode.UNAUTHENTICATED,
         "missing or invalid API key: send 'authorization: Bearer <key>' or 'x-api-key: <key>'",

@@ -84,4 +84,5 @@ def node_to_proto(view: NodeView) -> node_pb2.Node:
         agent_version=n.agent_version,
         tasks=[f"tasks/{t}" for t in view.task_ids],
         labels=n.labels,
+        revoke_time=timestamp(view.revoke_time),
     )

@@ -19,6 +19,9 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
     async def GetNode(self, request: node_service_pb2.GetNodeRequest, context: grpc.aio.ServicerContext) -> node_pb2.Node:
         return node_to_proto(self.nodes.view(resource_id(request.name, "nodes")))
 
+    async def RevokeNode(self, request: node_service_pb2.RevokeNodeRequest, context: grpc.aio.ServicerContext) -> node_pb2.Node:
+        return node_to_proto(await self.nodes.revoke(resource_id(request.name, "nodes")))
+
     async def ListNodes(
         self, request: node_service_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
     ) -> node_service_pb2.ListNodesResponse:

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
+from controller.api.auth import Credentials
 from controller.config import ControllerConfig
 from controller.domain.farm import Farm
 from controller.host_probe import HostProbe
@@ -26,6 +27,8 @@ class Serving:
 
     farm: Farm
     config: ControllerConfig
+    #: API keys and the join token (rotated in place).
+    credentials: Credentials
     #: When the controller started (Unix seconds).
     started: float
     host: HostProbe

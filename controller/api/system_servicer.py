@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import grpc
 
 from aifarm.v1 import system_service_pb2, system_service_pb2_grpc
 from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import STATE_TO_PROTO
+from controller.api.auth import Credentials
+from controller.credentials import rotate_join_token
 from controller.domain.registry import NodeRegistry
 from controller.domain.task_book import TaskBook
 
@@ -17,8 +20,12 @@ VERSION = "0.1.0"
 
 @maps_domain_errors
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
-    def __init__(self, book: TaskBook, registry: NodeRegistry, started: float) -> None:
+    def __init__(
+        self, book: TaskBook, registry: NodeRegistry, started: float, credentials: Credentials, data_dir: Path
+    ) -> None:
         self.book = book
+        self.credentials = credentials
+        self.data_dir = data_dir
         self.registry = registry
         self.started = started
 
@@ -37,3 +44,8 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
             ],  # fmt: skip
             uptime_seconds=time.time() - self.started,
         )
+
+    async def RotateJoinToken(
+        self, request: system_service_pb2.RotateJoinTokenRequest, context: grpc.aio.ServicerContext
+    ) -> system_service_pb2.RotateJoinTokenResponse:
+        return system_service_pb2.RotateJoinTokenResponse(join_token=rotate_join_token(self.credentials, self.data_dir))

@@ -17,6 +17,7 @@ from controller.domain.datasets import DatasetLibrary
 from controller.domain.dispatch import Dispatcher, LivenessMonitor
 from controller.domain.events import ChangeFeed
 from controller.domain.models import ModelRegistry
+from controller.domain.node_identity import CertificateSigner, NodeIdentities
 from controller.domain.nodes import NodeBook
 from controller.domain.polling import PollingNodes
 from controller.domain.registry import NodeRegistry
@@ -46,6 +47,7 @@ class TaskParts:
     """Nodes and tasks, wired: everything of the domain that needs no files."""
 
     registry: NodeRegistry
+    identities: NodeIdentities
     book: TaskBook
     actions: TaskActions
     placement: TaskPlacement
@@ -59,16 +61,19 @@ class TaskParts:
     async def open(
         cls, store: Store, *, node_ttl_seconds: float, restart_grace_seconds: float,
         concurrency_limits: Mapping[str, int] | None = None, clock: Clock = time.time,
+        signer: CertificateSigner | None = None,
     ) -> TaskParts:  # fmt: skip
         """Build them and load the nodes and active tasks from the store."""
         registry = NodeRegistry(ttl_seconds=node_ttl_seconds, grace_seconds=restart_grace_seconds, clock=clock)
         registry.load(await store.all_nodes())
         book = TaskBook(store, ChangeFeed(), registry.send, concurrency_limits=concurrency_limits, clock=clock)
         await book.load()
+        identities = NodeIdentities(store, signer=signer, clock=clock)
+        await identities.load()
         placement, reports = TaskPlacement(book, registry), TaskReports(book)
-        nodes = NodeBook(registry, book, reports)
+        nodes = NodeBook(registry, book, reports, identities)
         return cls(
-            registry=registry, book=book, actions=TaskActions(book), placement=placement, reports=reports,
+            registry=registry, identities=identities, book=book, actions=TaskActions(book), placement=placement, reports=reports,
             nodes=nodes, polling=PollingNodes(registry, book, placement, reports), dispatcher=Dispatcher(book, placement),
             liveness=LivenessMonitor(nodes),
         )  # fmt: skip
@@ -83,12 +88,13 @@ class Farm(TaskParts):
     output_models: OutputModels
 
     @classmethod
-    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time) -> Farm:  # type: ignore[override]
+    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time,  # type: ignore[override]
+                   signer: CertificateSigner | None = None) -> Farm:  # fmt: skip
         """Build every part and load the state from the store."""
         s = settings
         parts = await TaskParts.open(store, node_ttl_seconds=s.node_ttl_seconds, clock=clock,
                                      restart_grace_seconds=s.restart_grace_seconds,
-                                     concurrency_limits=s.concurrency_limits)  # fmt: skip
+                                     concurrency_limits=s.concurrency_limits, signer=signer)  # fmt: skip
         files = BlobStore(s.files_dir, max_bytes=s.max_upload_bytes)
         if s.datasets_dir is not None:
             datasets = DatasetLibrary(store, BlobStore(s.datasets_dir, max_bytes=s.max_upload_bytes), ())

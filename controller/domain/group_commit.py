@@ -182,6 +182,7 @@ def _other_keys(c: Changes) -> set[tuple[str, str]]:
         | {("dataset", i) for i in c.deleted_datasets}
         | {("model", m.name) for m in c.new_models}
         | {("model", n) for n in c.deleted_models}
+        | {("node", c.node_id) for c in c.credentials}
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from controller.domain.errors import InvalidArgument, NotFound
+from controller.domain.node_identity import NodeIdentities
 from controller.domain.registry import AgentSession, NodeRegistry
 from controller.domain.store import Changes, NodeStateChange
 from controller.domain.task_actions import validate_id
@@ -25,13 +26,16 @@ class NodeView:
     node: Node
     allocated: Resources
     task_ids: list[str]
+    #: When its credential was revoked; 0 while it may join.
+    revoke_time: float = 0.0
 
 
 class NodeBook:
-    def __init__(self, registry: NodeRegistry, book: TaskBook, reports: TaskReports) -> None:
+    def __init__(self, registry: NodeRegistry, book: TaskBook, reports: TaskReports, identities: NodeIdentities) -> None:
         self.registry = registry
         self.book = book
         self.reports = reports
+        self.identities = identities
 
     async def join(self, node: Node, reports: Sequence[TaskAttemptReport]) -> tuple[AgentSession, Reconciliation]:
         """An agent said hello: reconcile its tasks and commit that with the node, and only then open its
@@ -61,25 +65,41 @@ class NodeBook:
         now = self.registry.clock() if now is None else now
         lost_nodes = []
         for candidate in self.registry.expired(now):
-            async with self.book.changing():
-                node = self.registry.nodes[candidate.id]
-                if not self.registry.is_expired(node.id, now):
-                    continue  # it came back while we waited for the lock
-                self.registry.fence(node.id)
-                silent = now - node.last_seen
-                log.warning("node lost", node_id=node.id, silent_seconds=round(silent, 1))
-                lost = self.reports.lost_with(node.id, f"node {node.id} lost (no heartbeat for {silent:.0f} s)")
-                state = NodeStateChange(node.id, NodeState.OFFLINE, node.last_seen)
-                done = self.book.stage(Changes(updated=lost, node_states=[state]))
-            try:
-                await settled(done)
-            except BaseException:
-                self.registry.unfence(node.id)
-                raise
-            if self.registry.mark_offline(node.id):
-                lost_nodes.append(node.id)
-            self.book.wake()
+            silent = now - candidate.last_seen
+            reason = f"node {candidate.id} lost (no heartbeat for {silent:.0f} s)"
+            # Checked again under the lock: it may have come back while we waited.
+            if await self._take_offline(candidate.id, reason, lambda: self.registry.is_expired(candidate.id, now)):
+                log.warning("node lost", node_id=candidate.id, silent_seconds=round(silent, 1))
+                lost_nodes.append(candidate.id)
         return lost_nodes
+
+    async def revoke(self, node_id: str) -> NodeView:
+        """End the node's credential; its stream is closed and its work requeued at once."""
+        await self.identities.revoke(node_id)
+        if node_id in self.registry.nodes:
+            self.registry.retire_session(node_id, "node revoked")
+            await self._take_offline(node_id, f"node {node_id} revoked", lambda: True)
+        return self.view(node_id)
+
+    async def _take_offline(self, node_id: str, reason: str, still: Callable[[], bool]) -> bool:
+        """Fence the node, commit its requeued work and offline state, then mark it offline; False when
+        `still()` says no under the lock. A failed commit unfences it, so a later call tries again."""
+        async with self.book.changing():
+            node = self.registry.nodes[node_id]
+            if not still():
+                return False
+            self.registry.fence(node_id)
+            lost = self.reports.lost_with(node_id, reason)
+            state = NodeStateChange(node_id, NodeState.OFFLINE, node.last_seen)
+            done = self.book.stage(Changes(updated=lost, node_states=[state]))
+        try:
+            await settled(done)
+        except BaseException:
+            self.registry.unfence(node_id)
+            raise
+        offline = self.registry.mark_offline(node_id)
+        self.book.wake()
+        return offline
 
     def view(self, node_id: str) -> NodeView:
         node = self.registry.nodes.get(node_id)
@@ -91,7 +111,8 @@ class NodeBook:
             cpu_cores=sum(t.resources.cpu_cores for t in placed),
             memory_mb=sum(t.resources.memory_mb for t in placed),
         )
-        return NodeView(node, allocated, [t.id for t in placed])
+        credential = self.identities.credential(node_id)
+        return NodeView(node, allocated, [t.id for t in placed], credential.revoke_time if credential else 0.0)
 
     def list(self, state: NodeState | None = None) -> list[NodeView]:
         ids = sorted(n.id for n in self.registry.nodes.values() if state is None or n.state is state)

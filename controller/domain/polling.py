@@ -113,7 +113,7 @@ class PollingNodes:
             first_line_no = await self.book.last_line_no(task_id, task.attempt) + 1
         now = self.registry.clock()
         lines = [LogLine(task.attempt, first_line_no + i, "stdout", text, now) for i, text in enumerate(texts)]
-        return await self.reports.append_logs(task_id, task.attempt, lines)
+        return await self.reports.append_logs(node_id, task_id, task.attempt, lines)
 
     async def finish(self, node_id: str, task_id: str, attempt: int, result: TaskResult) -> Task:
         """The node's attempt ended: exit code 0 completes the task, anything else fails it."""

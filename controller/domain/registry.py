@@ -103,14 +103,14 @@ class NodeRegistry:
         self.nodes[node.id] = node
         self._grace_until.pop(node.id, None)
 
-    def retire_session(self, node_id: str) -> None:
+    def retire_session(self, node_id: str, why: str = "node reconnected") -> None:
         """Close the node's stream, if it has one: nothing more is placed on it through that stream.
 
         A node rejoining while it was being declared lost is no longer fenced: it is back.
         """
         self._fenced.discard(node_id)
         if (old := self._sessions.pop(node_id, None)) is not None:
-            log.warning("node reconnected; closing its previous stream", node_id=node_id)
+            log.warning(f"{why}; closing its stream", node_id=node_id)
             old.close()
 
     def fence(self, node_id: str) -> None:

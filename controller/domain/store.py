@@ -27,6 +27,7 @@ from controller.domain.types import (
     MetricPoint,
     Model,
     Node,
+    NodeCredential,
     NodeState,
     Task,
     TaskPage,
@@ -73,6 +74,8 @@ class Changes:
     deleted_datasets: list[str] = field(default_factory=list)
     new_models: list[Model] = field(default_factory=list)
     deleted_models: list[str] = field(default_factory=list)
+    #: Nodes' credentials, written whole (a new one, or one revoked).
+    credentials: list[NodeCredential] = field(default_factory=list)
 
     def tasks(self) -> list[Task]:
         """Every task written, in order."""
@@ -129,6 +132,9 @@ class Store(Protocol):
         """Datasets by id."""
 
     async def get_model(self, name: str) -> Model | None: ...
+
+    async def all_credentials(self) -> list[NodeCredential]:
+        """Every node credential, revoked ones too."""
 
     async def list_models(self) -> list[Model]:
         """Models, oldest first."""

@@ -79,13 +79,14 @@ class TaskReports:
             return book.ended(task, TaskState.FAILED, result.error or "failed", result=result)
         return task
 
-    async def append_logs(self, task_id: str, attempt: int, lines: Sequence[LogLine]) -> bool:
-        """Store lines (a replay is harmless; lines of earlier attempts are history and kept); False when unknown."""
+    async def append_logs(self, node_id: str, task_id: str, attempt: int, lines: Sequence[LogLine]) -> bool:
+        """Store lines of the node's running attempt (a replay is harmless); False, and nothing stored, when the
+        attempt is not placed on that node now (another node's, superseded, or ended)."""
         book = self.book
         async with book.changing():
-            task = await book.latest(task_id)
-            if task is None or attempt > task.attempt or attempt < 1:
-                log.warning("ignoring log lines for an unknown task attempt", task_id=task_id, attempt=attempt)
+            if book.placed(task_id, node_id, attempt, working=True) is None:
+                log.warning("ignoring log lines for an attempt not running on this node", task_id=task_id,
+                            node_id=node_id, attempt=attempt)  # fmt: skip
                 return False
             book.note_node_traffic()
             done = book.stage(Changes(logs=[(task_id, lines)]))

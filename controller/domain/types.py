@@ -261,6 +261,30 @@ class TaskUpdate:
     time: float = field(default_factory=time.time)
 
 
+class CredentialKind(enum.Enum):
+    #: A random secret the node presents as a bearer token (when the controller serves no TLS).
+    SECRET = "secret"
+    #: A client certificate signed by the farm's CA (mutual TLS).
+    CERTIFICATE = "certificate"
+    #: A ShelbyCompute polling agent's own handshake key (its calls carry HMACs made with it).
+    HANDSHAKE = "handshake"
+
+
+@dataclass(frozen=True)
+class NodeCredential:
+    """What a node proves it is with. One per node id; a revoked one stays, so the id never joins again."""
+
+    node_id: str
+    kind: CredentialKind
+    #: sha256 (hex) of the secret, of the certificate's DER, or of the handshake key.
+    digest: str
+    #: The handshake key itself (an HMAC cannot be checked without it); "" for the other kinds.
+    key: str = ""
+    create_time: float = 0.0
+    #: When it was revoked; 0 while it is valid.
+    revoke_time: float = 0.0
+
+
 @dataclass(frozen=True)
 class Model:
     """A file of the model registry (trained weights)."""

@@ -166,6 +166,17 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE INDEX tasks_output_model ON tasks(state, output_model) WHERE output_model != '';
     """,
+    """
+    CREATE TABLE node_credentials (
+        node_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        key TEXT NOT NULL,
+        create_time REAL NOT NULL,
+        revoke_time REAL NOT NULL
+    );
+    CREATE INDEX node_credentials_digest ON node_credentials(digest);
+    """,
 ]
 
 

@@ -19,6 +19,7 @@ from controller.domain.types import (
     MetricPoint,
     Model,
     Node,
+    NodeCredential,
     Task,
     TaskState,
 )
@@ -35,6 +36,7 @@ class _Tables:
     nodes: dict[str, Node] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
+    credentials: dict[str, NodeCredential] = field(default_factory=dict)
     log_seq: int = 0
 
 
@@ -122,6 +124,9 @@ class MemoryStore:
     async def list_models(self) -> list[Model]:
         return sorted(self._t.models.values(), key=lambda m: (m.create_time, m.name))
 
+    async def all_credentials(self) -> list[NodeCredential]:
+        return [self._t.credentials[i] for i in sorted(self._t.credentials)]
+
     # Writing --------------------------------------------------------------------------
 
     async def commit(self, changes: Changes) -> None:
@@ -187,6 +192,7 @@ class MemoryStore:
         for name in changes.deleted_models:
             t.models.pop(name, None)
         t.models.update({m.name: m for m in changes.new_models})
+        t.credentials.update({c.node_id: c for c in changes.credentials})
 
     def _check(self, changes: Changes) -> None:
         """Conflict when a change takes a key that is taken, by a row or by another part of the same change."""
@@ -196,7 +202,9 @@ class MemoryStore:
         requests += [t.request_id for t in changes.created if t.request_id]
         datasets = [d for d in self._t.datasets if d not in changes.deleted_datasets] + [d.id for d in changes.new_datasets]
         models = [m for m in self._t.models if m not in changes.deleted_models] + [m.name for m in changes.new_models]
-        for what, keys in (("task id", ids), ("request id", requests), ("dataset", datasets), ("model", models)):
+        nodes = list(self._t.credentials) + [c.node_id for c in changes.credentials if not c.revoke_time]
+        for what, keys in (("task id", ids), ("request id", requests), ("dataset", datasets), ("model", models),
+                           ("node credential", nodes)):  # fmt: skip
             if len(set(keys)) != len(keys):
                 taken = next(k for k in keys if keys.count(k) > 1)
                 raise Conflict(f"{what} {taken!r} is taken")

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import aiosqlite
 
 from controller.domain.store import NodeStateChange
-from controller.domain.types import Capabilities, Gpu, Node, NodeState
+from controller.domain.types import Capabilities, CredentialKind, Gpu, Node, NodeCredential, NodeState
 
 
 def _capabilities_from_json(text: str) -> Capabilities:
@@ -54,3 +54,25 @@ async def all_nodes(conn: aiosqlite.Connection) -> list[Node]:
         )
         for row in rows
     ]
+
+
+async def insert_or_revoke_credentials(conn: aiosqlite.Connection, credentials: Sequence[NodeCredential]) -> None:
+    """A new credential is inserted (a node id that has one is a unique-key Conflict); a revoked one replaces it."""
+    new = [c for c in credentials if not c.revoke_time]
+    revoked = [c for c in credentials if c.revoke_time]
+    await conn.executemany(
+        "INSERT INTO node_credentials (node_id, kind, digest, key, create_time, revoke_time) VALUES (?, ?, ?, ?, ?, ?)",
+        [(c.node_id, c.kind.value, c.digest, c.key, c.create_time, c.revoke_time) for c in new],
+    )
+    await conn.executemany(
+        "INSERT OR REPLACE INTO node_credentials (node_id, kind, digest, key, create_time, revoke_time)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(c.node_id, c.kind.value, c.digest, c.key, c.create_time, c.revoke_time) for c in revoked],
+    )
+
+
+async def all_credentials(conn: aiosqlite.Connection) -> list[NodeCredential]:
+    rows = await conn.execute_fetchall(
+        "SELECT node_id, kind, digest, key, create_time, revoke_time FROM node_credentials ORDER BY node_id"
+    )
+    return [NodeCredential(r[0], CredentialKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows]

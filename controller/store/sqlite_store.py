@@ -10,7 +10,17 @@ import aiosqlite
 import structlog
 
 from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
-from controller.domain.types import AttemptRecord, Dataset, LogLine, MetricPoint, Model, Node, Task, TaskState
+from controller.domain.types import (
+    AttemptRecord,
+    Dataset,
+    LogLine,
+    MetricPoint,
+    Model,
+    Node,
+    NodeCredential,
+    Task,
+    TaskState,
+)
 from controller.store import dataset_store, model_store, node_store, task_store
 from controller.store.db import Database
 
@@ -101,6 +111,10 @@ class SqliteStore:
         async with self.db.read() as conn:
             return await model_store.all_models(conn)
 
+    async def all_credentials(self) -> list[NodeCredential]:
+        async with self.db.read() as conn:
+            return await node_store.all_credentials(conn)
+
     # Writing --------------------------------------------------------------------------
 
     async def commit(self, changes: Changes) -> None:
@@ -150,3 +164,5 @@ async def _apply(conn: aiosqlite.Connection, changes: Changes) -> None:
         await model_store.delete(conn, changes.deleted_models)
     if changes.new_models:
         await model_store.insert(conn, changes.new_models)
+    if changes.credentials:
+        await node_store.insert_or_revoke_credentials(conn, changes.credentials)

@@ -7,6 +7,8 @@ aifarm agent, through both doors: both kinds take jobs from one queue and no job
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -39,12 +41,18 @@ def output_hash(root: Path, exclude: str) -> str:
     return digest.hexdigest() if found else ""
 
 
+def hmac_hex(key: str, message: str) -> str:
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
 class PollingAgent:
-    """Registers, heartbeats, polls, acks, fetches the script, runs it, streams its log, finishes."""
+    """Registers with a handshake key of its own, heartbeats, polls, acks (signed), fetches the script,
+    runs it, streams its log, finishes; every call for its node carries the node's signature."""
 
     def __init__(self, door: Door, name: str, cpus: int = 2) -> None:
         self.door = door
         self.node_id = f"poll-{name}-{uuid.uuid4().hex[:6]}"
+        self.handshake_key = secrets.token_hex(16)
         self.cpus = cpus
         self.ran: list[str] = []
         self.lost_acks = 0
@@ -52,15 +60,20 @@ class PollingAgent:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
-        """Agents use the agent token, as aifarm's streaming agents do."""
-        return self.door.call(method, path, key=AGENT_TOKEN, **kw)
+        """Agents use the join token, and prove their node with its handshake key."""
+        headers = {"X-Node-Signature": hmac_hex(self.handshake_key, self.node_id), **kw.pop("headers", {})}
+        return self.door.call(method, path, key=AGENT_TOKEN, headers=headers, **kw)
 
     def post(self, path: str, body: dict) -> requests.Response:
         return self.call("POST", path, json={"nodeId": self.node_id, **body})
 
+    def ack(self, job_id: str) -> requests.Response:
+        return self.post("/api/jobs/ack", {"jobId": job_id, "signature": hmac_hex(self.handshake_key, job_id)})
+
     def register(self) -> dict:
         specs = {"cpuCount": self.cpus, "totalRAM_GB": 4.0, "os": "Linux", "platform": "test", "cpuUsage": 5.0}
-        return _ok(self.call("POST", "/api/nodes/register", json={"nodeId": self.node_id, "specs": specs}))
+        body = {"nodeId": self.node_id, "specs": specs, "handshakeKey": self.handshake_key}
+        return _ok(self.call("POST", "/api/nodes/register", json=body))
 
     def start(self) -> PollingAgent:
         self.register()
@@ -78,7 +91,7 @@ class PollingAgent:
             if not offered:
                 time.sleep(0.05)
                 continue
-            ack = self.post("/api/jobs/ack", {"jobId": offered[0]["jobId"]})
+            ack = self.ack(offered[0]["jobId"])
             if ack.status_code == 400:  # another agent took it first
                 self.lost_acks += 1
                 continue
@@ -113,7 +126,7 @@ def claim_one(door: Door, agent: PollingAgent, script: str, **create: Any) -> tu
     for _ in range(30):
         job_id = create_job(door, script, **create)
         offered = _ok(agent.call("GET", "/api/jobs/poll", params={"nodeId": agent.node_id}))["jobs"]
-        if offered and offered[0]["jobId"] == job_id and (ack := agent.post("/api/jobs/ack", {"jobId": job_id})).ok:
+        if offered and offered[0]["jobId"] == job_id and (ack := agent.ack(job_id)).ok:
             return job_id, ack
     pytest.skip("the streaming agent took every job first")
 
@@ -139,7 +152,8 @@ def test_polling_and_streaming_agents_share_the_queue_and_run_each_job_once(door
         for p in pollers:
             p.stop()
     ran = ledger.read_text().split()
-    assert sorted(ran) == sorted(jobs), "every job ran exactly once"
+    failed = {j: job(door, j) for j in jobs if j not in ran}
+    assert sorted(ran) == sorted(jobs), f"every job ran exactly once; not run: {failed}"
     by_pollers = [j for p in pollers for j in p.ran]
     assert by_pollers and len(by_pollers) < len(jobs), "both kinds of agent took jobs"
     for job_id in jobs:
@@ -198,9 +212,9 @@ def test_agent_calls_refuse_unknown_nodes_and_jobs(door: Door) -> None:
     assert agent.call("POST", "/api/nodes/heartbeat", json={"nodeId": "never-registered"}).status_code == 404
     assert agent.call("POST", "/api/nodes/heartbeat", json={}).status_code == 422
     agent.register()
-    assert agent.post("/api/jobs/ack", {"jobId": "nope"}).status_code == 404
+    assert agent.ack("nope").status_code == 404
     assert agent.post("/api/jobs/finish", {"jobId": "nope", "exitCode": 0}).status_code == 404
-    assert agent.call("GET", "/api/jobs/fetch-script", params={"jobId": "nope"}).status_code == 404
+    assert agent.call("GET", "/api/jobs/fetch-script", params={"jobId": "nope", "nodeId": agent.node_id}).status_code == 404
     bad = agent.call("POST", "/api/nodes/register", data=b"{", headers={"Content-Type": "application/json"})
     assert bad.status_code == 422
 
@@ -214,3 +228,29 @@ def test_the_agent_api_takes_the_agent_token_and_nothing_else(door: Door) -> Non
     assert door.call(*poll, key="wrong", params={"nodeId": agent.node_id}).status_code == 401
     assert agent.call(*poll, params={"nodeId": agent.node_id}).status_code == 200
     assert agent.call("GET", "/api/frontend/jobs").status_code == 403  # and an agent is not a user
+
+
+def test_a_polling_node_id_belongs_to_the_holder_of_its_handshake_key(door: Door) -> None:
+    """Issue 10: once a node id is admitted, only the holder of its credential can use it."""
+    agent = PollingAgent(door, "owner")
+    agent.register()
+    impostor = PollingAgent(door, "impostor")
+    impostor.node_id = agent.node_id  # the same id, another key
+    taken = impostor.call("POST", "/api/nodes/register",
+                          json={"nodeId": agent.node_id, "handshakeKey": impostor.handshake_key})  # fmt: skip
+    assert taken.status_code == 403, taken.text
+    for reply in (
+        impostor.call("GET", "/api/jobs/poll", params={"nodeId": agent.node_id}),
+        impostor.post("/api/nodes/heartbeat", {}),
+        impostor.ack("any-job"),
+        agent.post("/api/jobs/ack", {"jobId": "any-job", "signature": "00" * 32}),
+    ):
+        assert reply.status_code == 403 and "not proved" in reply.text, reply.text
+    unsigned = door.call("GET", "/api/jobs/poll", key=AGENT_TOKEN, params={"nodeId": agent.node_id})
+    assert unsigned.status_code == 403
+    assert agent.call("GET", "/api/jobs/poll", params={"nodeId": agent.node_id}).status_code == 200
+    assert _ok(agent.call("POST", "/api/nodes/register", json={"nodeId": agent.node_id,
+                                                                "handshakeKey": agent.handshake_key}))["success"]
+    short = PollingAgent(door, "short")
+    refused = short.call("POST", "/api/nodes/register", json={"nodeId": short.node_id, "handshakeKey": "abc"})
+    assert refused.status_code == 422 and "handshakeKey" in refused.text

@@ -50,7 +50,7 @@ async def test_late_log_lines_behind_a_delete_are_not_kept_for_the_next_task_of_
     await parts.run_on("t", "n1")
     await parts.report("n1", "t", 1, TaskState.COMPLETED)
     late = [LogLine(1, 1, "stdout", "flushed after the end", 1.0)]
-    await asyncio.gather(parts.actions.delete("t"), parts.reports.append_logs("t", 1, late))
+    await asyncio.gather(parts.actions.delete("t"), parts.reports.append_logs("n1", "t", 1, late))
     await parts.actions.create(script("t"))
     assert await parts.book.logs("t") == []
 

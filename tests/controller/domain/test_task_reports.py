@@ -121,28 +121,35 @@ async def test_log_lines_of_unknown_attempts_are_dropped_and_replays_are_harmles
     await running(parts)
     line = LogLine(1, 1, "stdout", "hello", 1.0)
     change = parts.book.feed.next_change("t")
-    assert await parts.reports.append_logs("t", 1, [line])
+    assert await parts.reports.append_logs("n1", "t", 1, [line])
     assert change.done(), "followers of the log are woken"
-    assert await parts.reports.append_logs("t", 1, [line])
-    assert not await parts.reports.append_logs("t", 2, [LogLine(2, 1, "stdout", "from the future", 1.0)])
-    assert not await parts.reports.append_logs("t", 0, [LogLine(0, 1, "stdout", "from before", 1.0)])
-    assert not await parts.reports.append_logs("nope", 1, [line])
+    assert await parts.reports.append_logs("n1", "t", 1, [line])
+    assert not await parts.reports.append_logs("n1", "t", 2, [LogLine(2, 1, "stdout", "from the future", 1.0)])
+    assert not await parts.reports.append_logs("n1", "t", 0, [LogLine(0, 1, "stdout", "from before", 1.0)])
+    assert not await parts.reports.append_logs("n1", "nope", 1, [line])
     assert [ln.text for ln in await parts.book.logs("t")] == ["hello"]
     assert await parts.book.last_line_no("t", 1) == 1
 
 
-async def test_late_lines_of_an_earlier_attempt_and_of_an_ended_task_are_kept() -> None:
+async def test_a_node_adds_lines_only_to_its_own_running_attempt() -> None:
+    """Not to an earlier attempt, not to an ended task, not to another node's attempt (issue 10)."""
     parts = await Parts.open()
     await parts.join("n1")
+    await parts.join("n2")
     await parts.actions.create(script("t", max_retries=1))
-    await parts.run_on("t", "n1")
-    await parts.report("n1", "t", 1, TaskState.FAILED)
-    await parts.run_on("t", "n1")
-    assert await parts.reports.append_logs("t", 1, [LogLine(1, 1, "stderr", "last words of attempt 1", 1.0)])
-    await parts.report("n1", "t", 2, TaskState.COMPLETED)
-    assert await parts.reports.append_logs("t", 2, [LogLine(2, 1, "stdout", "flushed after the end", 2.0)])
-    assert [(ln.attempt, ln.text) for ln in await parts.book.logs("t")] == [
-        (1, "last words of attempt 1"), (2, "flushed after the end")]  # fmt: skip
+    await parts.dispatcher.dispatch_once()
+    first = parts.book.active["t"].node_id
+    other = "n2" if first == "n1" else "n1"
+    await parts.report(first, "t", 1, TaskState.RUNNING)
+    assert not await parts.reports.append_logs(other, "t", 1, [LogLine(1, 1, "stdout", "forged", 1.0)])
+    assert await parts.reports.append_logs(first, "t", 1, [LogLine(1, 1, "stdout", "mine", 1.0)])
+    await parts.report(first, "t", 1, TaskState.FAILED)
+    assert not await parts.reports.append_logs(first, "t", 1, [LogLine(1, 2, "stderr", "after the attempt", 1.0)])
+    await parts.dispatcher.dispatch_once()
+    second = parts.book.active["t"].node_id
+    await parts.report(second, "t", 2, TaskState.COMPLETED)
+    assert not await parts.reports.append_logs(second, "t", 2, [LogLine(2, 1, "stdout", "after the end", 2.0)])
+    assert [(ln.attempt, ln.text) for ln in await parts.book.logs("t")] == [(1, "mine")]
 
 
 # Artifacts ----------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""ShelbyCompute's polling-agent API, mapped onto polling nodes of the core domain."""
+"""ShelbyCompute's polling-agent API, mapped onto polling nodes of the core domain.
+
+A polling node registers with the join token and its own handshake key, which
+binds its node id: every later call for that node proves it comes from the key's
+holder (the header x-node-signature: hex HMAC-SHA256(handshakeKey, nodeId); an
+ack's own signature: HMAC-SHA256(handshakeKey, jobId), as ShelbyCompute's agent
+signs it). A call for a node id without that proof is refused.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,21 @@ import grpc
 
 from aifarm.compat.shelby.v1 import agent_service_pb2 as pb
 from aifarm.compat.shelby.v1 import agent_service_pb2_grpc
+from controller.api.auth import Credentials
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
-from controller.domain.errors import InvalidArgument
+from controller.domain.errors import InvalidArgument, NotFound, PermissionDenied
+from controller.domain.node_identity import NodeIdentities
 from controller.domain.polling import PollingNodes
 from controller.domain.types import TaskResult
 
 #: Most lines one stream-log call takes.
 MAX_LINES = 10000
+SIGNATURE_METADATA = "x-node-signature"
+
+
+def _signature_header(context: grpc.aio.ServicerContext) -> str:
+    return next((v for k, v in (context.invocation_metadata() or ()) if k == SIGNATURE_METADATA and isinstance(v, str)), "")
 
 
 def _require(**fields: str) -> None:
@@ -24,14 +38,35 @@ def _require(**fields: str) -> None:
 
 @maps_domain_errors
 class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
-    def __init__(self, polling: PollingNodes, *, heartbeat_interval_seconds: float) -> None:
+    def __init__(
+        self, polling: PollingNodes, identities: NodeIdentities, credentials: Credentials, *,
+        heartbeat_interval_seconds: float,
+    ) -> None:  # fmt: skip
         self.polling = polling
+        self.identities = identities
+        self.credentials = credentials
         self.heartbeat_interval_seconds = heartbeat_interval_seconds
+
+    def _prove(self, node_id: str, claimed: str, *, message: str = "") -> None:
+        """`claimed` is the node's HMAC of `message` (default: its id) under its handshake key; no-op with --no-auth."""
+        if not self.credentials.enabled:
+            return
+        if self.identities.credential(node_id) is None:
+            raise NotFound(f"node {node_id!r} is not registered", reason="NODE_NOT_FOUND")
+        if not self.identities.signed_by(node_id, message or node_id, claimed):
+            what = (f"the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
+                    else f"the {SIGNATURE_METADATA} header (hex HMAC-SHA256 of the node id under its handshakeKey)")
+            raise PermissionDenied(f"node {node_id!r} is not proved: send {what}", reason="NODE_NOT_PROVED")
 
     async def RegisterNode(
         self, request: pb.RegisterNodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterNodeResponse:
-        node = await self.polling.register(node_convert.node_from_specs(request.nodeId, request.hostname, request.specs))
+        given = node_convert.node_from_specs(request.nodeId, request.hostname, request.specs)
+        if self.credentials.enabled:
+            if not given.id:
+                raise InvalidArgument("nodeId is required", reason="MISSING_FIELD")
+            await self.identities.bind_handshake(given.id, request.handshakeKey)
+        node = await self.polling.register(given)
         return pb.RegisterNodeResponse(
             success=True, nodeId=node.id, heartbeatIntervalSeconds=self.heartbeat_interval_seconds,
             heartbeatTtlSeconds=self.polling.registry.ttl_seconds, message=f"Node {node.id} registered",
@@ -39,12 +74,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
         _require(nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         usage = node_convert.usage(request.specs.cpuUsage, request.specs.ramUsage) if request.HasField("specs") else None
         node = await self.polling.beat(request.nodeId, usage)
         return pb.HeartbeatResponse(success=True, status=node_convert.STATUS[node.state])
 
     async def PollJobs(self, request: pb.PollJobsRequest, context: grpc.aio.ServicerContext) -> pb.PollJobsResponse:
         _require(nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         task = await self.polling.offer(request.nodeId)
         if task is None:
             return pb.PollJobsResponse(count=0)
@@ -60,16 +97,20 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def AckJob(self, request: pb.AckJobRequest, context: grpc.aio.ServicerContext) -> pb.AckJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
+        self._prove(request.nodeId, request.signature, message=request.jobId)
         task = await self.polling.claim(request.nodeId, request.jobId)
         return pb.AckJobResponse(success=True, jobId=task.id, attempt=task.attempt, status=job_convert.STATUS[task.state])
 
     async def FetchScript(
         self, request: pb.FetchScriptRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchScriptResponse:
-        _require(jobId=request.jobId)
+        _require(jobId=request.jobId, nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         task = await self.polling.book.get(request.jobId)
-        if request.nodeId:
-            await self.polling.started(request.nodeId, task.id)
+        if self.polling.current(request.nodeId, task.id) is None and self.credentials.enabled:
+            # The script and its environment go only to the node the job is placed on.
+            raise PermissionDenied(f"job {task.id!r} is not placed on node {request.nodeId!r}", reason="NOT_RUNNING_HERE")
+        await self.polling.started(request.nodeId, task.id)
         spec = job_convert.script_spec(task)
         return pb.FetchScriptResponse(
             jobId=task.id, script=spec.source, requirements=spec.requirements, entrypoint=spec.entrypoint,
@@ -79,12 +120,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def FinishJob(self, request: pb.FinishJobRequest, context: grpc.aio.ServicerContext) -> pb.FinishJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         result = TaskResult(exit_code=request.exitCode, output_sha256=request.modelHash, error=request.error)
         task = await self.polling.finish(request.nodeId, request.jobId, request.attempt, result)
         return pb.FinishJobResponse(success=True, jobId=task.id, status=job_convert.STATUS[task.state])
 
     async def StreamLog(self, request: pb.StreamLogRequest, context: grpc.aio.ServicerContext) -> pb.StreamLogResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         texts = ([request.line] if request.line else []) + list(request.lines)
         if len(texts) > MAX_LINES:
             raise InvalidArgument(f"at most {MAX_LINES} lines per call", reason="TOO_MANY_LINES")
@@ -97,5 +140,6 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.ReportUsageRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportUsageResponse:
         _require(nodeId=request.nodeId)
+        self._prove(request.nodeId, _signature_header(context))
         await self.polling.beat(request.nodeId, node_convert.usage(request.cpuUsage, request.ramUsage))
         return pb.ReportUsageResponse(success=True)

@@ -22,5 +22,6 @@ SERVICES: list[Binding] = [
             frontend_service_pb2_grpc.add_FrontendServiceServicer_to_server,
             lambda s: FrontendServicer(s.farm.book, s.farm.registry)),
     binding(agent_service_pb2.DESCRIPTOR, "AgentService", agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-            lambda s: AgentServicer(s.farm.polling, heartbeat_interval_seconds=s.config.heartbeat_interval_seconds)),
+            lambda s: AgentServicer(s.farm.polling, s.farm.identities, s.credentials,
+                                    heartbeat_interval_seconds=s.config.heartbeat_interval_seconds)),
 ]  # fmt: skip

@@ -25,6 +25,26 @@ TASK_ACTION_RESUME: TaskAction
 TASK_ACTION_STOP: TaskAction
 TASK_ACTION_CANCEL: TaskAction
 
+class RegisterRequest(_message.Message):
+    __slots__ = ("node_id", "csr_pem")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    csr_pem: str
+    def __init__(self, node_id: _Optional[str] = ..., csr_pem: _Optional[str] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("node_id", "certificate_pem", "ca_pem", "node_secret")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    NODE_SECRET_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    certificate_pem: str
+    ca_pem: str
+    node_secret: str
+    def __init__(self, node_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
+
 class ConnectRequest(_message.Message):
     __slots__ = ("hello", "heartbeat", "task_update", "log_batch")
     HELLO_FIELD_NUMBER: _ClassVar[int]

@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class AgentServiceStub:
-    """What agents call. Authenticated with the agent token, never a user key.
+    """What agents call. A new node registers with the farm's join token (the agent
+    token) and gets a credential of its own; every other call authenticates the
+    node by that credential (its client certificate, or its node secret), and the
+    controller takes the node's id from the credential, never from a message.
     """
 
     def __init__(self, channel):
@@ -35,6 +38,11 @@ class AgentServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Register = channel.unary_unary(
+                '/aifarm.v1.AgentService/Register',
+                request_serializer=aifarm_dot_v1_dot_agent__service__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_agent__service__pb2.RegisterResponse.FromString,
+                _registered_method=True)
         self.Connect = channel.stream_stream(
                 '/aifarm.v1.AgentService/Connect',
                 request_serializer=aifarm_dot_v1_dot_agent__service__pb2.ConnectRequest.SerializeToString,
@@ -53,8 +61,20 @@ class AgentServiceStub:
 
 
 class AgentServiceServicer:
-    """What agents call. Authenticated with the agent token, never a user key.
+    """What agents call. A new node registers with the farm's join token (the agent
+    token) and gets a credential of its own; every other call authenticates the
+    node by that credential (its client certificate, or its node secret), and the
+    controller takes the node's id from the credential, never from a message.
     """
+
+    def Register(self, request, context):
+        """Admit a new node: answers its credential (a certificate for its CSR when the
+        controller serves TLS, else a node secret). Needs the join token; refused for
+        an id that already holds a credential, or whose credential was revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Connect(self, request_iterator, context):
         """The one stream per node. The agent sends Hello first; the controller
@@ -81,6 +101,11 @@ class AgentServiceServicer:
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=aifarm_dot_v1_dot_agent__service__pb2.RegisterRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_agent__service__pb2.RegisterResponse.SerializeToString,
+            ),
             'Connect': grpc.stream_stream_rpc_method_handler(
                     servicer.Connect,
                     request_deserializer=aifarm_dot_v1_dot_agent__service__pb2.ConnectRequest.FromString,
@@ -105,8 +130,38 @@ def add_AgentServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AgentService:
-    """What agents call. Authenticated with the agent token, never a user key.
+    """What agents call. A new node registers with the farm's join token (the agent
+    token) and gets a credential of its own; every other call authenticates the
+    node by that credential (its client certificate, or its node secret), and the
+    controller takes the node's id from the credential, never from a message.
     """
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.AgentService/Register',
+            aifarm_dot_v1_dot_agent__service__pb2.RegisterRequest.SerializeToString,
+            aifarm_dot_v1_dot_agent__service__pb2.RegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Connect(request_iterator,

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61ifarm/v1/node.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x04\n\x04Node\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08hostname\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.NodeStateB\x04\xe2\x41\x01\x03\x12\x33\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.CapabilitiesB\x04\xe2\x41\x01\x03\x12)\n\x05usage\x18\x05 \x01(\x0b\x32\x14.aifarm.v1.NodeUsageB\x04\xe2\x41\x01\x03\x12-\n\tallocated\x18\x06 \x01(\x0b\x32\x14.aifarm.v1.ResourcesB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\ragent_version\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05tasks\x18\n \x03(\tB\x04\xe2\x41\x01\x03\x12+\n\x06labels\x18\x0b \x03(\x0b\x32\x1b.aifarm.v1.Node.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:\"\xea\x41\x1f\n\x0f\x61ifarm.dev/Node\x12\x0cnodes/{node}\"\x9f\x01\n\x0c\x43\x61pabilities\x12\x11\n\tcpu_cores\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x05\x12\x1c\n\x04gpus\x18\x03 \x03(\x0b\x32\x0e.aifarm.v1.Gpu\x12\n\n\x02os\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x16\n\x0epython_version\x18\x06 \x01(\t\x12\x15\n\rtorch_version\x18\x07 \x01(\t\"_\n\x03Gpu\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x1a\n\x12\x63ompute_capability\x18\x05 \x01(\t\"\x89\x01\n\tNodeUsage\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x02\x12\x16\n\x0ememory_percent\x18\x02 \x01(\x02\x12\x16\n\x0ememory_used_mb\x18\x03 \x01(\x05\x12!\n\x04gpus\x18\x04 \x03(\x0b\x32\x13.aifarm.v1.GpuUsage\x12\x14\n\x0cload_average\x18\x05 \x01(\x02\"v\n\x08GpuUsage\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x1b\n\x13utilization_percent\x18\x02 \x01(\x02\x12\x16\n\x0ememory_used_mb\x18\x03 \x01(\x05\x12\x15\n\rtemperature_c\x18\x04 \x01(\x02\x12\x0f\n\x07power_w\x18\x05 \x01(\x02\"V\n\tResources\x12\x0c\n\x04gpus\x18\x01 \x01(\x05\x12\x15\n\rgpu_memory_mb\x18\x02 \x01(\x05\x12\x11\n\tcpu_cores\x18\x03 \x01(\x02\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05*s\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_STATE_ONLINE\x10\x01\x12\x1b\n\x17NODE_STATE_RECONNECTING\x10\x02\x12\x16\n\x12NODE_STATE_OFFLINE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61ifarm/v1/node.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x04\n\x04Node\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08hostname\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.NodeStateB\x04\xe2\x41\x01\x03\x12\x33\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.CapabilitiesB\x04\xe2\x41\x01\x03\x12)\n\x05usage\x18\x05 \x01(\x0b\x32\x14.aifarm.v1.NodeUsageB\x04\xe2\x41\x01\x03\x12-\n\tallocated\x18\x06 \x01(\x0b\x32\x14.aifarm.v1.ResourcesB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\ragent_version\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05tasks\x18\n \x03(\tB\x04\xe2\x41\x01\x03\x12+\n\x06labels\x18\x0b \x03(\x0b\x32\x1b.aifarm.v1.Node.LabelsEntry\x12\x35\n\x0brevoke_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:\"\xea\x41\x1f\n\x0f\x61ifarm.dev/Node\x12\x0cnodes/{node}\"\x9f\x01\n\x0c\x43\x61pabilities\x12\x11\n\tcpu_cores\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x05\x12\x1c\n\x04gpus\x18\x03 \x03(\x0b\x32\x0e.aifarm.v1.Gpu\x12\n\n\x02os\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x16\n\x0epython_version\x18\x06 \x01(\t\x12\x15\n\rtorch_version\x18\x07 \x01(\t\"_\n\x03Gpu\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x1a\n\x12\x63ompute_capability\x18\x05 \x01(\t\"\x89\x01\n\tNodeUsage\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x02\x12\x16\n\x0ememory_percent\x18\x02 \x01(\x02\x12\x16\n\x0ememory_used_mb\x18\x03 \x01(\x05\x12!\n\x04gpus\x18\x04 \x03(\x0b\x32\x13.aifarm.v1.GpuUsage\x12\x14\n\x0cload_average\x18\x05 \x01(\x02\"v\n\x08GpuUsage\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x1b\n\x13utilization_percent\x18\x02 \x01(\x02\x12\x16\n\x0ememory_used_mb\x18\x03 \x01(\x05\x12\x15\n\rtemperature_c\x18\x04 \x01(\x02\x12\x0f\n\x07power_w\x18\x05 \x01(\x02\"V\n\tResources\x12\x0c\n\x04gpus\x18\x01 \x01(\x05\x12\x15\n\rgpu_memory_mb\x18\x02 \x01(\x05\x12\x11\n\tcpu_cores\x18\x03 \x01(\x02\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05*s\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_STATE_ONLINE\x10\x01\x12\x1b\n\x17NODE_STATE_RECONNECTING\x10\x02\x12\x16\n\x12NODE_STATE_OFFLINE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,22 +56,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODE'].fields_by_name['agent_version']._serialized_options = b'\342A\001\003'
   _globals['_NODE'].fields_by_name['tasks']._loaded_options = None
   _globals['_NODE'].fields_by_name['tasks']._serialized_options = b'\342A\001\003'
+  _globals['_NODE'].fields_by_name['revoke_time']._loaded_options = None
+  _globals['_NODE'].fields_by_name['revoke_time']._serialized_options = b'\342A\001\003'
   _globals['_NODE']._loaded_options = None
   _globals['_NODE']._serialized_options = b'\352A\037\n\017aifarm.dev/Node\022\014nodes/{node}'
-  _globals['_NODESTATE']._serialized_start=1265
-  _globals['_NODESTATE']._serialized_end=1380
+  _globals['_NODESTATE']._serialized_start=1320
+  _globals['_NODESTATE']._serialized_end=1435
   _globals['_NODE']._serialized_start=129
-  _globals['_NODE']._serialized_end=656
-  _globals['_NODE_LABELSENTRY']._serialized_start=575
-  _globals['_NODE_LABELSENTRY']._serialized_end=620
-  _globals['_CAPABILITIES']._serialized_start=659
-  _globals['_CAPABILITIES']._serialized_end=818
-  _globals['_GPU']._serialized_start=820
-  _globals['_GPU']._serialized_end=915
-  _globals['_NODEUSAGE']._serialized_start=918
-  _globals['_NODEUSAGE']._serialized_end=1055
-  _globals['_GPUUSAGE']._serialized_start=1057
-  _globals['_GPUUSAGE']._serialized_end=1175
-  _globals['_RESOURCES']._serialized_start=1177
-  _globals['_RESOURCES']._serialized_end=1263
+  _globals['_NODE']._serialized_end=711
+  _globals['_NODE_LABELSENTRY']._serialized_start=630
+  _globals['_NODE_LABELSENTRY']._serialized_end=675
+  _globals['_CAPABILITIES']._serialized_start=714
+  _globals['_CAPABILITIES']._serialized_end=873
+  _globals['_GPU']._serialized_start=875
+  _globals['_GPU']._serialized_end=970
+  _globals['_NODEUSAGE']._serialized_start=973
+  _globals['_NODEUSAGE']._serialized_end=1110
+  _globals['_GPUUSAGE']._serialized_start=1112
+  _globals['_GPUUSAGE']._serialized_end=1230
+  _globals['_RESOURCES']._serialized_start=1232
+  _globals['_RESOURCES']._serialized_end=1318
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/node_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"$\n\x0eGetNodeRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"^\n\x10ListNodesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.NodeState\"`\n\x11ListNodesResponse\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Node\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xc1\x01\n\x0bNodeService\x12T\n\x07GetNode\x12\x19.aifarm.v1.GetNodeRequest\x1a\x0f.aifarm.v1.Node\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=nodes/*}\x12\\\n\tListNodes\x12\x1b.aifarm.v1.ListNodesRequest\x1a\x1c.aifarm.v1.ListNodesResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/nodesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/node_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"$\n\x0eGetNodeRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11RevokeNodeRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"^\n\x10ListNodesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.NodeState\"`\n\x11ListNodesResponse\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Node\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x32\xa4\x02\n\x0bNodeService\x12T\n\x07GetNode\x12\x19.aifarm.v1.GetNodeRequest\x1a\x0f.aifarm.v1.Node\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=nodes/*}\x12\\\n\tListNodes\x12\x1b.aifarm.v1.ListNodesRequest\x1a\x1c.aifarm.v1.ListNodesResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/nodes\x12\x61\n\nRevokeNode\x12\x1c.aifarm.v1.RevokeNodeRequest\x1a\x0f.aifarm.v1.Node\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=nodes/*}:revoke:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,16 +36,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETNODEREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETNODEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_REVOKENODEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_REVOKENODEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_NODESERVICE'].methods_by_name['GetNode']._loaded_options = None
   _globals['_NODESERVICE'].methods_by_name['GetNode']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/{name=nodes/*}'
   _globals['_NODESERVICE'].methods_by_name['ListNodes']._loaded_options = None
   _globals['_NODESERVICE'].methods_by_name['ListNodes']._serialized_options = b'\220\002\001\202\323\344\223\002\013\022\t/v1/nodes'
+  _globals['_NODESERVICE'].methods_by_name['RevokeNode']._loaded_options = None
+  _globals['_NODESERVICE'].methods_by_name['RevokeNode']._serialized_options = b'\202\323\344\223\002\036\"\031/v1/{name=nodes/*}:revoke:\001*'
   _globals['_GETNODEREQUEST']._serialized_start=128
   _globals['_GETNODEREQUEST']._serialized_end=164
-  _globals['_LISTNODESREQUEST']._serialized_start=166
-  _globals['_LISTNODESREQUEST']._serialized_end=260
-  _globals['_LISTNODESRESPONSE']._serialized_start=262
-  _globals['_LISTNODESRESPONSE']._serialized_end=358
-  _globals['_NODESERVICE']._serialized_start=361
-  _globals['_NODESERVICE']._serialized_end=554
+  _globals['_REVOKENODEREQUEST']._serialized_start=166
+  _globals['_REVOKENODEREQUEST']._serialized_end=205
+  _globals['_LISTNODESREQUEST']._serialized_start=207
+  _globals['_LISTNODESREQUEST']._serialized_end=301
+  _globals['_LISTNODESRESPONSE']._serialized_start=303
+  _globals['_LISTNODESRESPONSE']._serialized_end=399
+  _globals['_NODESERVICE']._serialized_start=402
+  _globals['_NODESERVICE']._serialized_end=694
 # @@protoc_insertion_point(module_scope)

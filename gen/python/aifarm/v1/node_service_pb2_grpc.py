@@ -46,6 +46,11 @@ class NodeServiceStub:
                 request_serializer=aifarm_dot_v1_dot_node__service__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_node__service__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.RevokeNode = channel.unary_unary(
+                '/aifarm.v1.NodeService/RevokeNode',
+                request_serializer=aifarm_dot_v1_dot_node__service__pb2.RevokeNodeRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_node__pb2.Node.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -66,6 +71,14 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeNode(self, request, context):
+        """End a node's credential: its stream is closed, its work requeued, and its id
+        can never join again (a machine rejoins under a new id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=aifarm_dot_v1_dot_node__service__pb2.ListNodesRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_node__service__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'RevokeNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeNode,
+                    request_deserializer=aifarm_dot_v1_dot_node__service__pb2.RevokeNodeRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_node__pb2.Node.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +153,33 @@ class NodeService:
             '/aifarm.v1.NodeService/ListNodes',
             aifarm_dot_v1_dot_node__service__pb2.ListNodesRequest.SerializeToString,
             aifarm_dot_v1_dot_node__service__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.NodeService/RevokeNode',
+            aifarm_dot_v1_dot_node__service__pb2.RevokeNodeRequest.SerializeToString,
+            aifarm_dot_v1_dot_node__pb2.Node.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RotateJoinTokenRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateJoinTokenResponse(_message.Message):
+    __slots__ = ("join_token",)
+    JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    join_token: str
+    def __init__(self, join_token: _Optional[str] = ...) -> None: ...
+
 class GetHealthRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -40,6 +40,11 @@ class SystemServiceStub:
                 request_serializer=aifarm_dot_v1_dot_system__service__pb2.GetHealthRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_system__service__pb2.Health.FromString,
                 _registered_method=True)
+        self.RotateJoinToken = channel.unary_unary(
+                '/aifarm.v1.SystemService/RotateJoinToken',
+                request_serializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -53,6 +58,14 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateJoinToken(self, request, context):
+        """Replace the join token new nodes register with; nodes already admitted keep
+        their own credentials. Answers the new token once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +73,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.GetHealth,
                     request_deserializer=aifarm_dot_v1_dot_system__service__pb2.GetHealthRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_system__service__pb2.Health.SerializeToString,
+            ),
+            'RotateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateJoinToken,
+                    request_deserializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +108,33 @@ class SystemService:
             '/aifarm.v1.SystemService/GetHealth',
             aifarm_dot_v1_dot_system__service__pb2.GetHealthRequest.SerializeToString,
             aifarm_dot_v1_dot_system__service__pb2.Health.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.SystemService/RotateJoinToken',
+            aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.SerializeToString,
+            aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,14 +12,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("nodeId", "hostname", "specs")
+    __slots__ = ("nodeId", "hostname", "specs", "handshakeKey")
     NODEID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     SPECS_FIELD_NUMBER: _ClassVar[int]
+    HANDSHAKEKEY_FIELD_NUMBER: _ClassVar[int]
     nodeId: str
     hostname: str
     specs: _node_pb2.NodeSpecs
-    def __init__(self, nodeId: _Optional[str] = ..., hostname: _Optional[str] = ..., specs: _Optional[_Union[_node_pb2.NodeSpecs, _Mapping]] = ...) -> None: ...
+    handshakeKey: str
+    def __init__(self, nodeId: _Optional[str] = ..., hostname: _Optional[str] = ..., specs: _Optional[_Union[_node_pb2.NodeSpecs, _Mapping]] = ..., handshakeKey: _Optional[str] = ...) -> None: ...
 
 class RegisterNodeResponse(_message.Message):
     __slots__ = ("success", "nodeId", "heartbeatIntervalSeconds", "heartbeatTtlSeconds", "message")
@@ -82,12 +84,14 @@ class PollJobsResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[PolledJob, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class AckJobRequest(_message.Message):
-    __slots__ = ("jobId", "nodeId")
+    __slots__ = ("jobId", "nodeId", "signature")
     JOBID_FIELD_NUMBER: _ClassVar[int]
     NODEID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     jobId: str
     nodeId: str
-    def __init__(self, jobId: _Optional[str] = ..., nodeId: _Optional[str] = ...) -> None: ...
+    signature: str
+    def __init__(self, jobId: _Optional[str] = ..., nodeId: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class AckJobResponse(_message.Message):
     __slots__ = ("success", "jobId", "attempt", "status")

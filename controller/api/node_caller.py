@@ -1,0 +1,48 @@
+"""Which node is calling: from its credential (a client certificate or its node secret), never from a message."""
+
+from __future__ import annotations
+
+import grpc
+
+from controller.api.auth import Credentials, presented_key
+from controller.api.errors import abort
+from controller.domain.node_identity import NodeIdentities
+
+
+async def calling_node(
+    context: grpc.aio.ServicerContext, identities: NodeIdentities, credentials: Credentials, *, claimed: str = ""
+) -> str:
+    """The node id the call's credential belongs to; aborts UNAUTHENTICATED (no or an unknown credential)
+    or PERMISSION_DENIED (`claimed`, the id a message gives, is another node's).
+
+    With authentication off (--no-auth, trusted networks) the claimed id is taken as given.
+    """
+    if not credentials.enabled:
+        return claimed
+    node_id = _node_of(context, identities, credentials)
+    if node_id is None:
+        key = presented_key(dict(_metadata(context)))
+        if key and key == credentials.agent_token:
+            await _refuse(context, "the join token only registers a node: call AgentService.Register, then call"
+                                   " with the node's own credential")  # fmt: skip
+        await _refuse(context, "no valid node credential: present the node's client certificate (mutual TLS) or"
+                               " its node secret; a revoked node cannot join again")  # fmt: skip
+    if claimed and claimed != node_id:
+        code = grpc.StatusCode.PERMISSION_DENIED
+        await abort(context, code, f"this credential is node {node_id!r}'s, not {claimed!r}'s", "NOT_THIS_NODE")
+    return node_id  # type: ignore[return-value]
+
+
+def _node_of(context: grpc.aio.ServicerContext, identities: NodeIdentities, credentials: Credentials) -> str | None:
+    certificates = (context.auth_context() or {}).get("x509_pem_cert") or []
+    if certificates:
+        return identities.by_certificate(certificates[0])
+    return identities.by_secret(presented_key(dict(_metadata(context))))
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)]
+
+
+async def _refuse(context: grpc.aio.ServicerContext, message: str) -> None:
+    await abort(context, grpc.StatusCode.UNAUTHENTICATED, message, "NODE_CREDENTIAL")
