@@ -55,7 +55,8 @@ class Controller:
         for suffix in ("-wal", "-shm"):  # left by an older run, with whatever mode it had
             if (side := cfg.db_path.with_name(cfg.db_path.name + suffix)).exists():
                 private_file(side)
-        farm = self.farm = await Farm.open(store, _settings(cfg))
+        # With TLS a node registers a CSR and gets a certificate from the farm CA (else a node secret).
+        farm = self.farm = await Farm.open(store, _settings(cfg), signer=self.tls.ca if self.tls else None)
         bindings = all_surfaces()
         server = self._server = self._grpc_server(bindings, farm)
         serving = Serving(farm, cfg, self.credentials, time.time(), HostProbe(cfg.data_dir))

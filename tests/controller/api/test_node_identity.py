@@ -31,10 +31,12 @@ async def register(served: Served, node_id: str, token: str = AGENT_TOKEN) -> st
 class Wire:
     """One Connect stream: a hello, then whatever the test sends; what comes down is queued."""
 
-    def __init__(self, served: Served, secret: str, node_id: str, tasks: list[pb.TaskAttempt] | None = None) -> None:
-        self.stub = agent_service_pb2_grpc.AgentServiceStub(served.channel)
+    def __init__(self, served: Served, secret: str, node_id: str, *, channel: grpc.aio.Channel | None = None,
+                 tasks: list[pb.TaskAttempt] | None = None) -> None:  # fmt: skip
+        """With `channel` (mutual TLS) the node is its certificate and `secret` is "" (no bearer)."""
+        self.stub = agent_service_pb2_grpc.AgentServiceStub(channel or served.channel)
         self.secret, self.node_id = secret, node_id
-        self.call = self.stub.Connect(metadata=bearer(secret))
+        self.call = self.stub.Connect(metadata=bearer(secret) if secret else ())
         self.tasks = tasks or []
         self.down: asyncio.Queue[pb.ConnectResponse] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
@@ -199,3 +201,31 @@ async def test_rotating_the_join_token_leaves_admitted_nodes_alone(served: Serve
     await connected(served, wires, "n1", secret)
     await refused(system.RotateJoinToken(system_service_pb2.RotateJoinTokenRequest(), metadata=bearer(new)),
                   grpc.StatusCode.PERMISSION_DENIED)  # fmt: skip
+
+
+async def test_with_tls_a_node_registers_a_csr_and_is_known_by_its_certificate(tmp_path) -> None:  # noqa: ANN001
+    """The key never leaves the node; the agent port's mutual TLS names the node; a revoked certificate stops."""
+    from agent.channel import open_channel
+    from agent.credentials import certificate_request
+    from served_controller import served_controller
+
+    async with served_controller(tmp_path / "controller", tls=True, agent_port=0) as s:
+        ca_pem = (s.controller.config.data_dir / "pki" / "ca.crt").read_bytes()
+        main = open_channel(s.controller.address, ca_pem, None, [])
+        csr, key = certificate_request("n1")
+        stub = agent_service_pb2_grpc.AgentServiceStub(main)
+        answer = await stub.Register(pb.RegisterRequest(node_id="n1", csr_pem=csr.decode()), metadata=bearer(AGENT_TOKEN))
+        assert answer.certificate_pem.startswith("-----BEGIN CERTIFICATE") and not answer.node_secret
+        assert answer.ca_pem.encode() == ca_pem
+        agents = open_channel(s.controller.agent_address, ca_pem, (answer.certificate_pem.encode(), key), [])
+        try:
+            wire = Wire(s, "", "n1", channel=agents)
+            assert (await wire.open()).heartbeat_interval_ms > 0
+            wire.close()
+            assert "not 'n2'" in await refused(Wire(s, "", "n2", channel=agents).open(), grpc.StatusCode.PERMISSION_DENIED)
+            nodes = node_service_pb2_grpc.NodeServiceStub(main)
+            await nodes.RevokeNode(node_service_pb2.RevokeNodeRequest(name="nodes/n1"), metadata=METADATA)
+            await refused(Wire(s, "", "n1", channel=agents).open(), grpc.StatusCode.UNAUTHENTICATED)
+        finally:
+            await agents.close()
+            await main.close()
