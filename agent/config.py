@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+#: The controller's default mutual-TLS port for agents (its --agent-port).
+DEFAULT_AGENT_PORT = 50052
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     #: Controller gRPC address, "host:port".
@@ -25,3 +29,13 @@ class AgentConfig:
     backoff_max_seconds: float = 30.0
     #: After an NVML query fails (a GPU fell off the bus, say), the seconds before NVML is asked again.
     nvml_retry_seconds: float = 30.0
+    #: The CA certificate (PEM) that signed the controller's; the agent then speaks TLS. None: plaintext.
+    ca_pem: bytes | None = None
+    #: "host:port" of the controller's mutual-TLS port (its --agent-port) for a node holding a farm certificate;
+    #: empty: the `controller` host at port 50052.
+    controller_mtls: str = ""
+
+    @property
+    def mtls_address(self) -> str:
+        """Where a node with a farm certificate connects (mutual TLS)."""
+        return self.controller_mtls or f"{self.controller.rpartition(':')[0]}:{DEFAULT_AGENT_PORT}"

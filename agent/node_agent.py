@@ -20,6 +20,7 @@ import structlog
 
 from agent.backoff import Backoff
 from agent.capabilities import HostProbe
+from agent.channel import open_channel
 from agent.clock import Clock, LoopClock
 from agent.config import AgentConfig
 from agent.connection import ControllerLink
@@ -27,6 +28,7 @@ from agent.credentials import CredentialFiles, NodeCredential, RegistrationRefus
 from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
+from agent.private_files import private_directory
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
@@ -43,6 +45,7 @@ class NodeAgent:
     def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or LoopClock()
+        private_directory(config.data_dir)  # the node's credential, every task's environment and output
         self.node_id = load_node_id(config.data_dir)
         self.outbox = Outbox()
         self._channel: grpc.aio.Channel | None = None
@@ -75,8 +78,9 @@ class NodeAgent:
         if self._stopped:
             return
         cfg = self.config
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = open_channel(
             cfg.controller,
+            cfg.ca_pem,
             options=[
                 ("grpc.keepalive_time_ms", 10_000),
                 ("grpc.keepalive_timeout_ms", 5_000),

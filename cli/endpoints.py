@@ -20,6 +20,12 @@ class AgentEndpoints:
 class Endpoints:
     grpc: str
     api_key_file: str
+    #: The controller's ports and the REST listeners serve TLS.
+    tls: bool = False
+    #: The CA certificate clients verify them with (absent: a publicly trusted certificate, or no TLS).
+    ca_file: str = ""
+    #: The mutual-TLS port for agents holding a farm certificate (with TLS only).
+    grpc_agents: str = ""
     http: dict[str, str] = field(default_factory=dict)
     websocket: dict[str, str] = field(default_factory=dict)
     agents: list[AgentEndpoints] = field(default_factory=list)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gateway.envoy import DESCRIPTOR_FILE, split_address, write_envoy_config
+from gateway.envoy import DESCRIPTOR_FILE, EnvoyTls, split_address, write_envoy_config
 from gateway.listeners import LISTENERS, default_binds
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 
@@ -53,6 +53,13 @@ def _listens(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
               help="Largest unary upload (a google.api.HttpBody request body), buffered, 413 beyond; also Envoy's"
                    " limit on unary replies. Streamed uploads (client-streaming methods) pass unbuffered: the"
                    " controller's --max-upload-mb answers 413 for them.")
+@click.option("--controller-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE",
+              help="Speak TLS to the controller, checking its certificate against this CA (the farm's pki/ca.crt)"
+                   " and the --controller host.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE",
+              help="Serve HTTPS with this certificate chain (with --tls-key), e.g. the farm's pki/server.crt.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE",
+              help="The private key of --tls-cert.")
 def envoy_config(
     controller_address: str,
     out_dir: Path,
@@ -61,6 +68,9 @@ def envoy_config(
     descriptor_path: str | None,
     max_body_mb: float,
     max_upload_mb: float,
+    controller_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
     """Write an Envoy config that serves the REST API in front of a controller.
 
@@ -68,6 +78,8 @@ def envoy_config(
     descriptors as the Python gateway. Run it with `envoy -c OUT/envoy.yaml`.
     """
     _address(controller_address, "--controller")
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
     path = write_envoy_config(
         out_dir,
         controller_address,
@@ -76,5 +88,6 @@ def envoy_config(
         descriptor_path=descriptor_path,
         max_body_bytes=int(max_body_mb * 2**20),
         max_upload_bytes=int(max_upload_mb * 2**20),
+        tls=EnvoyTls.from_files(controller_ca, tls_cert, tls_key),
     )
     click.echo(f"wrote {path} and {out_dir / DESCRIPTOR_FILE}; check it with: envoy --mode validate -c {path}")

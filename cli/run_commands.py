@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 import click
 import structlog
 
+from agent.channel import ENV_CA_FILE, read_ca_file
 from agent.config import AgentConfig
 from agent.node_agent import NodeAgent
 from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
@@ -22,6 +23,7 @@ from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.config import ControllerConfig
 from controller.credentials import API_KEY_FILE
 from controller.server import Controller
+from controller.tls import InsecureBind, check_bind
 from gateway.listeners import LISTENERS, default_binds
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, Gateway
 
@@ -88,17 +90,48 @@ def _binds(kw: dict) -> dict[str, tuple[str, int]]:
     return default_binds(host=str(kw["host"]), ports=_http_ports(kw["http_ports"]))
 
 
-def _gateway(controller_address: str, kw: dict) -> Gateway:
+def _gateway(controller_address: str, kw: dict, *, controller_ca: bytes | None = None,
+             tls_files: tuple[Path, Path] | None = None) -> Gateway:  # fmt: skip
+    cert, key = tls_files or (None, None)
     return Gateway(controller_address, _binds(kw), max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
-                   max_upload_bytes=int(kw["max_upload_mb"]) << 20)  # fmt: skip
+                   max_upload_bytes=int(kw["max_upload_mb"]) << 20, controller_ca=controller_ca,
+                   tls_cert_file=cert, tls_key_file=key)  # fmt: skip
 
 
 #: How `aifarm up` sets the main REST port, for messages.
 _UP_MAIN_FLAG = "--port PORT or --http-port main=PORT"
 
 
-def _grpc_port(config: ControllerConfig) -> PlannedPort:
-    return PlannedPort("the controller's gRPC port", config.host, config.grpc_port, "--grpc-port PORT")
+def _grpc_ports(config: ControllerConfig) -> list[PlannedPort]:
+    ports = [PlannedPort("the controller's gRPC port", config.host, config.grpc_port, "--grpc-port PORT")]
+    if config.tls_enabled:
+        ports.append(PlannedPort("the agents' mutual-TLS port", config.host, config.agent_port, "--agent-port PORT"))
+    return ports
+
+
+def _existing_file(value: Path | None, flag: str) -> Path | None:
+    if value is None:
+        return None
+    if not value.is_file():
+        raise click.BadParameter(f"{value} is not a file", param_hint=flag)
+    return value.resolve()
+
+
+def _ca_pem(path: Path | None, flag: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return read_ca_file(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
+
+
+def _checked_bind(host: str, *, tls: bool, insecure: bool, what: str, **how: object) -> None:
+    """controller.tls.check_bind, its refusal a usage error (exit 2) before anything starts."""
+    try:
+        check_bind(host, tls=tls, insecure=insecure, what=what, **how)  # type: ignore[arg-type]
+    except InsecureBind as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _rest_ports(binds: dict[str, tuple[str, int]], *, main_flag: str) -> list[PlannedPort]:
@@ -130,6 +163,21 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
         click.option("--api-keys", envvar="API_KEYS", help="Comma-separated API keys (env API_KEYS)."),
         click.option("--agent-token", envvar="AIFARM_AGENT_TOKEN", help="Token agents join with."),
         click.option("--no-auth", is_flag=True, help="Accept calls without keys. Trusted networks only."),
+        click.option("--tls", is_flag=True,
+                     help="Serve TLS (gRPC and REST) with a certificate from the farm's own CA, generated into"
+                          " <data-dir>/pki on first start; clients verify it with <data-dir>/pki/ca.crt."),
+        click.option("--tls-cert", type=click.Path(path_type=Path), metavar="FILE",
+                     help="Serve TLS with this certificate chain instead (with --tls-key)."),
+        click.option("--tls-key", type=click.Path(path_type=Path), metavar="FILE", help="The key of --tls-cert."),
+        click.option("--tls-ca", type=click.Path(path_type=Path), metavar="FILE",
+                     help="The CA that signed --tls-cert, written to endpoints.json for local clients."),
+        click.option("--tls-san", "tls_hosts", multiple=True, metavar="NAME",
+                     help="Another host name or address clients use, for the generated certificate; repeatable"
+                          " (the bound address, this machine's names and loopback are always in)."),
+        click.option("--agent-port", type=int, default=50052, show_default=True,
+                     help="With TLS: the port for agents holding a farm certificate (mutual TLS); 0 picks one."),
+        click.option("--insecure", is_flag=True,
+                     help="Allow plaintext on a non-loopback --host. Trusted networks only; logged loudly."),
         click.option("--heartbeat-interval", type=float, default=2.0, show_default=True, help="Seconds."),
         click.option("--node-ttl", type=float, default=10.0, show_default=True,
                      help="Seconds without a heartbeat before a node is lost."),
@@ -147,6 +195,10 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
 
 
 def _controller_config(kw: dict) -> ControllerConfig:
+    if (kw["tls_cert"] is None) != (kw["tls_key"] is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if kw["tls_ca"] is not None and kw["tls_cert"] is None:
+        raise click.UsageError("--tls-ca names the CA of --tls-cert; with --tls the farm CA is used")
     return ControllerConfig(
         data_dir=kw["data_dir"].resolve(),
         host=kw["host"],
@@ -163,6 +215,13 @@ def _controller_config(kw: dict) -> ControllerConfig:
         concurrency_limits=_limits(kw["concurrency_limits"], kw["max_concurrent_sessions"]),
         max_upload_mb=int(kw["max_upload_mb"]),
         api_share=float(kw["api_share"]),
+        tls=bool(kw["tls"]),
+        tls_cert=_existing_file(kw["tls_cert"], "--tls-cert"),
+        tls_key=_existing_file(kw["tls_key"], "--tls-key"),
+        tls_ca=_existing_file(kw["tls_ca"], "--tls-ca"),
+        tls_hosts=tuple(kw["tls_hosts"]),
+        agent_port=int(kw["agent_port"]),
+        insecure=bool(kw["insecure"]),
     )
 
 
@@ -200,11 +259,17 @@ async def _serve_controller(
         try:
             address = await controller.start()
         except (OSError, RuntimeError):  # grpcio raises RuntimeError("Failed to bind to address ...")
-            refuse_if_taken([_grpc_port(config)])  # someone took the port since the check: say who
+            refuse_if_taken(_grpc_ports(config))  # someone took the port since the check: say who
             raise
-        endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE))
+        tls = controller.tls
+        endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE), tls=tls is not None,
+                              grpc_agents=controller.agent_address)  # fmt: skip
+        if tls is not None and tls.client_ca_file is not None:
+            endpoints.ca_file = str(tls.client_ca_file)
         if gateway_kw is not None:
-            gateway = _gateway(address, gateway_kw)
+            # The gateway serves the controller's certificate and checks the controller's against the farm CA.
+            gateway = _gateway(address, gateway_kw, controller_ca=tls.ca.ca_pem if tls else None,
+                               tls_files=(tls.cert_file, tls.key_file) if tls else None)  # fmt: skip
             try:
                 endpoints.http = await gateway.start()
             except OSError:
@@ -213,12 +278,14 @@ async def _serve_controller(
         if with_agent:
             assert controller.credentials is not None
             agent = NodeAgent(AgentConfig(controller=address, token=controller.credentials.agent_token,
-                                          data_dir=config.data_dir / "agent"))  # fmt: skip
+                                          data_dir=config.data_dir / "agent", ca_pem=tls.ca.ca_pem if tls else None,
+                                          controller_mtls=controller.agent_address))  # fmt: skip
             agent_job = asyncio.create_task(agent.run(), name="agent")
             endpoints.agents.append(AgentEndpoints(node_id=agent.node_id))
         written = endpoints.write(config.data_dir)
         rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())
-        click.echo(f"aifarm is up: gRPC {address}{rest}; endpoints in {written.path}. Ctrl-C stops it.", err=True)
+        ca = f" (TLS; clients trust {endpoints.ca_file})" if endpoints.ca_file else " (TLS)" if endpoints.tls else ""
+        click.echo(f"aifarm is up: gRPC {address}{ca}{rest}; endpoints in {written.path}. Ctrl-C stops it.", err=True)
         await stop.wait()
     finally:
         click.echo("shutting down...", err=True)
@@ -247,7 +314,8 @@ def up(no_agent: bool, port: int | None, **kw: object) -> None:
         kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
-    ports = [_grpc_port(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
+    _checked_bind(config.host, tls=config.tls_enabled, insecure=config.insecure, what="the REST listeners")
+    ports = [*_grpc_ports(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
     with exclusive(config.data_dir, ports):
         asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))
 
@@ -258,7 +326,9 @@ def controller(**kw: object) -> None:
     """Run only the controller."""
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
-    with exclusive(config.data_dir, [_grpc_port(config)]):
+    _checked_bind(config.host, tls=config.tls_enabled, insecure=config.insecure, what="the controller's gRPC port",
+                  warn=False)  # the controller says so itself
+    with exclusive(config.data_dir, _grpc_ports(config)):
         asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
 
 
@@ -268,14 +338,28 @@ def controller(**kw: object) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @gateway_options
 @_max_upload_option
+@click.option("--controller-ca", type=click.Path(path_type=Path), metavar="FILE", envvar=ENV_CA_FILE,
+              help="Speak TLS to the controller, verifying it with this CA (its <data-dir>/pki/ca.crt;"
+                   f" env {ENV_CA_FILE}).")
+@click.option("--tls-cert", type=click.Path(path_type=Path), metavar="FILE",
+              help="Serve HTTPS with this certificate chain (with --tls-key), e.g. the controller's pki/server.crt.")
+@click.option("--tls-key", type=click.Path(path_type=Path), metavar="FILE", help="The key of --tls-cert.")
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP on a non-loopback --host. Trusted networks only.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
-def gateway(controller_address: str, log_level: str, **kw: object) -> None:
+def gateway(controller_address: str, log_level: str, controller_ca: Path | None, tls_cert: Path | None,
+            tls_key: Path | None, insecure: bool, **kw: object) -> None:  # fmt: skip
     """Run only the REST gateway in front of a controller (API keys pass through to it)."""
     configure_logging(log_level)
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls_files = (_existing_file(tls_cert, "--tls-cert"), _existing_file(tls_key, "--tls-key")) if tls_cert else None
+    ca_pem = _ca_pem(controller_ca, "--controller-ca")
+    _checked_bind(str(kw["host"]), tls=tls_files is not None, insecure=insecure, what="the REST listeners",
+                  tls_flag="--tls-cert/--tls-key")
     ports = _rest_ports(_binds(kw), main_flag="--http-port main=PORT")
 
     async def main(stop: asyncio.Event) -> None:
-        door = _gateway(controller_address, kw)
+        door = _gateway(controller_address, kw, controller_ca=ca_pem, tls_files=tls_files)  # type: ignore[arg-type]
         try:
             try:
                 urls = await door.start()
@@ -292,23 +376,53 @@ def gateway(controller_address: str, log_level: str, **kw: object) -> None:
         asyncio.run(_until_signalled(main))
 
 
+#: Where the agent finds its join token when no --token-file is given.
+ENV_TOKEN = "AIFARM_AGENT_TOKEN"
+
+
+def _join_token(token_file: Path | None) -> str:
+    """The join token from the file given, else from the environment; never from argv (`ps` would show it)."""
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {token_file}: {exc.strerror}", param_hint="--token-file") from None
+        if not token:
+            raise click.BadParameter(f"{token_file} is empty", param_hint="--token-file")
+        return token
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    if not token:
+        raise click.UsageError(f"the agent needs the join token: --token-file FILE or env {ENV_TOKEN}"
+                               " (the controller keeps it in <data-dir>/agent_token)")  # fmt: skip
+    return token
+
+
 @click.command()
 @click.option("--controller", "controller_address", required=True, envvar="AIFARM_CONTROLLER",
               help="Controller gRPC address HOST:PORT.")
-@click.option("--token", required=True, envvar="AIFARM_AGENT_TOKEN",
-              help="Agent token (in <controller data dir>/agent_token).")
+@click.option("--token-file", type=click.Path(path_type=Path), metavar="FILE",
+              help=f"File holding the join token (the controller's <data-dir>/agent_token); else env {ENV_TOKEN}."
+                   " Never on the command line, where `ps` shows it.")
+@click.option("--ca-file", type=click.Path(path_type=Path), metavar="FILE", envvar=ENV_CA_FILE,
+              help="Verify the controller's TLS certificate with this CA (its <data-dir>/pki/ca.crt;"
+                   f" env {ENV_CA_FILE}); without it the agent speaks plaintext.")
+@click.option("--agent-port", type=int, default=50052, show_default=True,
+              help="The controller's mutual-TLS port for nodes holding a farm certificate (its --agent-port),"
+                   " on the --controller host.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".aifarm-agent"), show_default=True,
               help="Where the node id, work directories and dataset cache live.")
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label; repeatable.")
 @click.option("--cpus", type=int, default=0, help="Advertise at most this many CPU cores.")
 @click.option("--memory-mb", type=int, default=0, help="Advertise at most this much memory.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
-def agent(controller_address: str, token: str, data_dir: Path, labels: tuple[str, ...], cpus: int,
-          memory_mb: int, log_level: str) -> None:  # fmt: skip
+def agent(controller_address: str, token_file: Path | None, ca_file: Path | None, agent_port: int, data_dir: Path,
+          labels: tuple[str, ...], cpus: int, memory_mb: int, log_level: str) -> None:  # fmt: skip
     """Run an agent that joins a controller."""
     configure_logging(log_level)
-    config = AgentConfig(controller=controller_address, token=token, data_dir=data_dir.resolve(),
-                         labels=_labels(labels), cpu_cores=cpus, memory_mb=memory_mb)  # fmt: skip
+    host = controller_address.rpartition(":")[0]
+    config = AgentConfig(controller=controller_address, token=_join_token(token_file), data_dir=data_dir.resolve(),
+                         labels=_labels(labels), cpu_cores=cpus, memory_mb=memory_mb,
+                         ca_pem=_ca_pem(ca_file, "--ca-file"), controller_mtls=f"{host}:{agent_port}")  # fmt: skip
 
     async def main(stop: asyncio.Event) -> None:
         node = NodeAgent(config)

@@ -56,18 +56,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, *, tls: bool, insecure: bool, what: str, tls_flag: str = "--tls") -> None:
-    """Refuse a plaintext listener on a non-loopback address unless ``insecure``; warn loudly when it is allowed."""
+def check_bind(
+    host: str, *, tls: bool, insecure: bool, what: str, tls_flag: str = "--tls (or --tls-cert/--tls-key)",
+    warn: bool = True,
+) -> None:
+    """Refuse a plaintext listener on a non-loopback address unless ``insecure``; allowed, it is logged loudly
+    (unless ``warn`` is False, for a caller whose listener logs it itself)."""
     if tls or is_loopback(host):
         return
     if not insecure:
         raise InsecureBind(
             f"refusing to serve {what} on {host} without TLS: anyone on that network could read the API keys"
-            f" and tokens. Use {tls_flag} (or --tls-cert/--tls-key), bind 127.0.0.1, or pass --insecure"
-            " on a network you trust"
+            f" and tokens. Use {tls_flag}, bind 127.0.0.1, or pass --insecure on a network you trust"
         )
-    log.warning(f"NO TLS (--insecure): {what} on {host} is plaintext; API keys, tokens and task secrets cross "
-                "the network in the clear", host=host)  # fmt: skip
+    if warn:
+        log.warning(f"NO TLS (--insecure): {what} on {host} in plaintext; API keys, tokens and task secrets"
+                    " cross the network in the clear", host=host)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ descriptors, what the transcoder does not do by itself the Python gateway's way:
   and no timeouts on the JSON streams (Envoy cuts a stream silent for 5 minutes
   by default); downloads keep the idle timeout, since they are never silent;
 * Envoy's own errors (unknown path, bad JSON, 413, controller down) as
-  ``google.rpc.Status`` JSON, like the errors that come from the controller.
+  ``google.rpc.Status`` JSON, like the errors that come from the controller;
+* TLS, both ways, when asked (`EnvoyTls`): to the controller (its certificate checked
+  against the farm CA and its name or address), and for clients (HTTPS on every
+  listener, HTTP/2 or HTTP/1.1 by ALPN).
 
 `aifarm envoy-config` (cli/envoy_command.py) writes a config; the committed
 example in envoy/ comes from scripts/generate_envoy_example.py.
@@ -67,6 +70,7 @@ _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 _LUA = "envoy.filters.http.lua"
 _BUFFER = "envoy.filters.http.buffer"
 _HCM = "envoy.filters.network.http_connection_manager"
+_TLS_SOCKET = "envoy.transport_sockets.tls"
 _TYPES = {
     _BUFFER: "envoy.extensions.filters.http.buffer.v3.Buffer",
     "buffer_per_route": "envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
@@ -77,6 +81,8 @@ _TYPES = {
     "router": "envoy.extensions.filters.http.router.v3.Router",
     "http_options": "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     "connections": "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+    "upstream_tls": "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+    "downstream_tls": "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
 }
 
 # The HTTP codes Envoy itself answers with, as gRPC codes for a google.rpc.Status
@@ -95,6 +101,33 @@ def _typed(kind: str, **fields: Any) -> dict[str, Any]:
     return {"@type": f"type.googleapis.com/{_TYPES[kind]}", **fields}
 
 
+@dataclass(frozen=True)
+class EnvoyTls:
+    """TLS for Envoy's two sides; each is off while its files are None. Paths as Envoy will open them."""
+
+    controller_ca: str | None = None
+    """The CA that signed the controller's certificate (the farm's ``pki/ca.crt``): Envoy speaks TLS
+    to the controller and checks its certificate against this and the name or address dialled."""
+    cert_chain: str | None = None
+    """The certificate chain Envoy serves HTTPS with (needs ``private_key``)."""
+    private_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert_chain is None) != (self.private_key is None):
+            raise ValueError("HTTPS needs both a certificate chain and its private key")
+
+    @classmethod
+    def from_files(
+        cls, controller_ca: Path | None = None, cert_chain: Path | None = None, private_key: Path | None = None
+    ) -> EnvoyTls:
+        """Files on this machine, by absolute path (Envoy resolves a relative one against its working directory)."""
+
+        def absolute(path: Path | None) -> str | None:
+            return str(path.resolve()) if path is not None else None
+
+        return cls(absolute(controller_ca), absolute(cert_chain), absolute(private_key))
+
+
 def write_envoy_config(
     out_dir: Path,
     controller: str,
@@ -106,6 +139,7 @@ def write_envoy_config(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     pool: descriptor_pool.DescriptorPool | None = None,
+    tls: EnvoyTls | None = None,
 ) -> Path:
     """Write ``envoy.yaml`` and ``aifarm.pb`` into ``out_dir``; returns the yaml's path.
 
@@ -131,6 +165,7 @@ def write_envoy_config(
         descriptor_path or str(pb_path.resolve()),
         limits,
         admin=admin,
+        tls=tls,
     )
     yaml_path = out_dir / CONFIG_FILE
     yaml_path.write_text(_HEADER + yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=120))
@@ -196,14 +231,16 @@ def envoy_config(
     limits: _Limits,
     *,
     admin: tuple[str, int] | None = None,
+    tls: EnvoyTls | None = None,
 ) -> dict[str, Any]:
     """The bootstrap config as plain data: one Envoy listener per table listener, one upstream."""
+    tls = tls or EnvoyTls()
     config: dict[str, Any] = {}
     if admin is not None:
         config["admin"] = {"address": _socket_address(*admin)}
     config["static_resources"] = {
-        "listeners": [_listener(lst, bind, svcs, descriptor_path, limits) for lst, bind, svcs in listeners],
-        "clusters": [_cluster(controller)],
+        "listeners": [_listener(lst, bind, svcs, descriptor_path, limits, tls) for lst, bind, svcs in listeners],
+        "clusters": [_cluster(controller, tls.controller_ca)],
     }
     # Without a connection limit Envoy warns at every start, and a flood has no ceiling.
     config["overload_manager"] = {
@@ -225,6 +262,7 @@ def _listener(
     services: Sequence[ServiceDescriptor],
     descriptor_path: str,
     limits: _Limits,
+    tls: EnvoyTls,
 ) -> dict[str, Any]:
     routes = RouteTable.for_services(services).routes
     transcoder = _Transcoder(services, descriptor_path, limits.response)
@@ -241,11 +279,34 @@ def _listener(
         http_filters=_http_filters(routes, transcoder, limits),
         local_reply_config=_local_reply_config(),
     )
-    return {
-        "name": listener.name,
-        "address": _socket_address(*bind),
-        "filter_chains": [{"filters": [{"name": _HCM, "typed_config": hcm}]}],
+    chain: dict[str, Any] = {"filters": [{"name": _HCM, "typed_config": hcm}]}
+    if tls.cert_chain is not None and tls.private_key is not None:
+        chain["transport_socket"] = _downstream_tls(tls.cert_chain, tls.private_key)
+    return {"name": listener.name, "address": _socket_address(*bind), "filter_chains": [chain]}
+
+
+def _downstream_tls(cert_chain: str, private_key: str) -> dict[str, Any]:
+    """HTTPS for clients; ALPN offers HTTP/2 and HTTP/1.1 (the connection manager's codec is AUTO)."""
+    context = _typed("downstream_tls", common_tls_context={
+        "tls_certificates": [{"certificate_chain": {"filename": cert_chain}, "private_key": {"filename": private_key}}],
+        "alpn_protocols": ["h2", "http/1.1"],
+    })  # fmt: skip
+    return {"name": _TLS_SOCKET, "typed_config": context}
+
+
+def _upstream_tls(host: str, ca_file: str) -> dict[str, Any]:
+    """TLS to the controller: its certificate must chain to ``ca_file`` and name ``host`` (a DNS name, sent as
+    SNI too, or an IP address). ALPN h2, which gRPC servers expect."""
+    san_type = "IP_ADDRESS" if _is_ip(host) else "DNS"
+    common = {
+        "validation_context": {
+            "trusted_ca": {"filename": ca_file},
+            "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": host}}],
+        },
+        "alpn_protocols": ["h2"],
     }
+    context = _typed("upstream_tls", common_tls_context=common, **({} if _is_ip(host) else {"sni": host}))
+    return {"name": _TLS_SOCKET, "typed_config": context}
 
 
 class _Transcoder:
@@ -481,10 +542,10 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers, "body_format": status_json(grpc.StatusCode.UNKNOWN)}
 
 
-def _cluster(controller: str) -> dict[str, Any]:
-    """The controller's gRPC port, over HTTP/2 without TLS."""
+def _cluster(controller: str, ca_file: str | None = None) -> dict[str, Any]:
+    """The controller's gRPC port over HTTP/2: TLS when ``ca_file`` names the CA to check it with, else plaintext."""
     host, port = split_address(controller)
-    return {
+    cluster = {
         "name": CLUSTER,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "5s",
@@ -496,6 +557,9 @@ def _cluster(controller: str) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
         },
     }
+    if ca_file is not None:
+        cluster["transport_socket"] = _upstream_tls(host, ca_file)
+    return cluster
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -6,8 +6,10 @@ Nothing here knows an endpoint: the route table comes from the descriptors
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -83,6 +85,17 @@ def _serialize(msg: Message) -> bytes:
     return msg.SerializeToString()
 
 
+def _server_ssl(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext | None:
+    """HTTPS for the listeners (TLS 1.2 and up, Python's secure defaults); None: plain HTTP."""
+    if cert_file is None and key_file is None:
+        return None
+    if cert_file is None or key_file is None:
+        raise ValueError("HTTPS needs both a certificate file and its key file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class Gateway:
     """REST -> gRPC transcoder for the listeners given.
 
@@ -94,6 +107,9 @@ class Gateway:
     must be at least as large); a client-streaming upload is sent on as it is read,
     one message per piece of at most ``UPLOAD_PIECE_BYTES``, and is cut off with a
     413 as soon as it passes ``max_upload_bytes``.
+
+    TLS: with ``tls_cert_file`` and ``tls_key_file`` every listener serves HTTPS; with
+    ``controller_ca`` (PEM) the channel to the controller is TLS, verified against it.
     """
 
     def __init__(
@@ -108,8 +124,13 @@ class Gateway:
         generated_package: str | None = "aifarm",
         unescape: UnescapeSpec = UnescapeSpec.ALL_CHARACTERS_EXCEPT_RESERVED,
         channel_options: Sequence[tuple[str, Any]] = (),
+        controller_ca: bytes | None = None,
+        tls_cert_file: Path | None = None,
+        tls_key_file: Path | None = None,
     ) -> None:
         self._target = controller_target
+        self._controller_ca = controller_ca
+        self._ssl = _server_ssl(tls_cert_file, tls_key_file)
         self._binds = dict(listeners)
         self._max_body = max_body_bytes
         self._max_upload = max(max_upload_bytes, max_body_bytes)
@@ -136,7 +157,7 @@ class Gateway:
         unknown = set(self._binds) - set(self._table)
         if unknown:
             raise KeyError(f"unknown listeners {sorted(unknown)}; known: {sorted(self._table)}")
-        self._calls = _Calls(grpc.aio.insecure_channel(self._target, options=self._channel_options))
+        self._calls = _Calls(self._channel())
         try:
             for name, (host, port) in self._binds.items():
                 listener = self._table[name]
@@ -151,6 +172,12 @@ class Gateway:
             await self.shutdown()
             raise
         return self.urls
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self._controller_ca is None:
+            return grpc.aio.insecure_channel(self._target, options=self._channel_options)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self._controller_ca)
+        return grpc.aio.secure_channel(self._target, credentials, options=self._channel_options)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -172,12 +199,13 @@ class Gateway:
         app.router.add_route("*", "/{tail:.*}", self._make_handler(table))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=self._ssl)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
         shown = f"[{shown}]" if ":" in shown else shown
-        return _Door(listener, table, runner, f"http://{shown}:{bound_port}")
+        scheme = "https" if self._ssl is not None else "http"
+        return _Door(listener, table, runner, f"{scheme}://{shown}:{bound_port}")
 
     def _make_handler(self, table: RouteTable) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farm_processes import free_port, http_answers, terminate, wait_for
-from gateway.envoy import write_envoy_config
+from gateway.envoy import EnvoyTls, write_envoy_config
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 
 
@@ -33,13 +33,17 @@ class EnvoyProcess:
     controller_address: str
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: TLS to the controller and/or for clients; with a cert_chain, clients verify it with ``ca_file``.
+    tls: EnvoyTls | None = None
+    ca_file: Path | None = None
     port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        https = self.tls is not None and self.tls.cert_chain is not None
+        return f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def admin_url(self) -> str:
@@ -66,6 +70,7 @@ class EnvoyProcess:
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,
+            tls=self.tls,
         )
         # Envoys on one machine need distinct base ids (shared memory for hot
         # restart); a dynamic one never collides with another test's Envoy.
@@ -73,7 +78,7 @@ class EnvoyProcess:
                 "--base-id-path", str(self.work_dir / "base_id"), "--log-level", "warn"]  # fmt: skip
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.work_dir)
-        wait_for(lambda: http_answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+        wait_for(lambda: http_answers(f"{self.url}/v1/health", self.ca_file) or self.proc.poll() is not None,
                  what="Envoy to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"envoy exited at start:\n{self.log}")

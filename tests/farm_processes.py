@@ -1,4 +1,9 @@
-"""Real aifarm processes for tests: a controller and agents on 127.0.0.1 with free ports."""
+"""Real aifarm processes for tests: a controller and agents on 127.0.0.1 with free ports.
+
+TLS: start the controller with ``extra=["--tls", "--agent-port", str(free_port())]``; its
+``ca_file`` is then what the agents (``--ca-file``), `Client` (``ca_file=``) and a
+`GatewayProcess` (``ca_file=``, with ``--controller-ca`` and ``--tls-cert``/``--tls-key``) trust.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -64,8 +70,8 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=15)
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _spawn(args: list[str], log_path: Path, env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     env.pop("API_KEYS", None)
     out = log_path.open("ab")
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT,
@@ -110,6 +116,11 @@ class ControllerProcess:
     def endpoints(self) -> dict:
         return json.loads((self.data_dir / "endpoints.json").read_text())
 
+    @property
+    def ca_file(self) -> Path:
+        """The farm CA's certificate (with --tls)."""
+        return self.data_dir / "pki" / "ca.crt"
+
 
 @dataclass
 class AgentProcess:
@@ -129,10 +140,10 @@ class AgentProcess:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self) -> AgentProcess:
+        # The join token from the environment, never from argv (where `ps` shows it).
         self.proc = _spawn(
-            ["agent", "--controller", self.controller, "--token", AGENT_TOKEN, "--data-dir", str(self.data_dir),
-             *self.extra],
-            self.data_dir.parent / f"{self.data_dir.name}.log",
+            ["agent", "--controller", self.controller, "--data-dir", str(self.data_dir), *self.extra],
+            self.data_dir.parent / f"{self.data_dir.name}.log", {"AIFARM_AGENT_TOKEN": AGENT_TOKEN},
         )  # fmt: skip
         return self
 
@@ -147,10 +158,13 @@ class AgentProcess:
 
 
 class Client:
-    """Stubs with the API key attached."""
+    """Stubs with the API key attached; over TLS when given the CA's file."""
 
-    def __init__(self, address: str, key: str = API_KEY) -> None:
-        self.channel = grpc.insecure_channel(address)
+    def __init__(self, address: str, key: str = API_KEY, ca_file: Path | None = None) -> None:
+        if ca_file is None:
+            self.channel = grpc.insecure_channel(address)
+        else:
+            self.channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_file.read_bytes()))
         self.metadata = (("authorization", f"Bearer {key}"),)
         self.tasks = task_service_pb2_grpc.TaskServiceStub(self.channel)
         self.nodes = node_service_pb2_grpc.NodeServiceStub(self.channel)
@@ -196,11 +210,13 @@ class GatewayProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     extra: list[str] = field(default_factory=list)
+    #: The CA that signed the certificate the gateway serves (its extra has --tls-cert/--tls-key): HTTPS.
+    ca_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def log(self) -> str:
@@ -209,7 +225,7 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         self.proc = _spawn(["gateway", "--controller", self.controller, "--http-port", f"main={self.port}",
                             *self.extra], self.log_path)  # fmt: skip
-        wait_for(lambda: http_answers(f"{self.url}/v1/health") or self.proc.poll() is not None,
+        wait_for(lambda: http_answers(f"{self.url}/v1/health", self.ca_file) or self.proc.poll() is not None,
                  what="the gateway to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"gateway exited at start:\n{self.log}")
@@ -219,10 +235,11 @@ class GatewayProcess:
         terminate(self.proc)
 
 
-def http_answers(url: str) -> bool:
-    """True once something answers HTTP at url, whatever the status."""
+def http_answers(url: str, ca_file: Path | None = None) -> bool:
+    """True once something answers HTTP at url, whatever the status (HTTPS checked against ca_file)."""
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=2):
+        with urllib.request.urlopen(url, timeout=2, context=context):
             return True
     except urllib.error.HTTPError:
         return True  # it answered, even if not 200
