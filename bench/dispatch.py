@@ -2,7 +2,7 @@
 
     python bench/dispatch.py [--agents 50] [--tasks 2000] [--concurrency 32] [--agent-cores 4]
                              [--hold 0] [--heartbeat-interval 2] [--controller-log-level info]
-                             [--timeout 600] [--keep]
+                             [--timeout 600] [--keep] [--tls off|on|both] [--tls-rounds 2]
 
 Starts a real controller (`python -m cli.main controller`, as `aifarm controller`) as a
 subprocess on a free 127.0.0.1 port with a fresh temporary data directory (real SQLite in
@@ -24,6 +24,12 @@ first submit to the last completion), submit throughput (CreateTask answers per 
 CreateTask latency, submit-to-running latency (p50/p95/p99/max), and the CPU seconds the
 controller and this process spent, which tells whether either was saturated.
 
+With `--tls on` the controller serves TLS (`--tls`): each simulated agent makes a key
+and a CSR, registers over TLS with the join token, and holds its stream on the
+mutual-TLS agent port with the certificate it got, as the real agent does; the client
+calls over TLS. `--tls both` runs plaintext and TLS in turn, `--tls-rounds` times each
+(a fresh controller every run), and prints the TLS/plaintext ratios of the medians.
+
 Each task asks for nothing, so the controller gives it one CPU core: the farm runs
 `agents x agent-cores` tasks at once. With `--hold 0` that is the same as "one in flight per
 slot". A stream that breaks ends the run (the simulated agents do not reconnect).
@@ -33,12 +39,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +58,10 @@ from typing import Callable
 
 import grpc
 import psutil
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from google.protobuf import timestamp_pb2
 
 from aifarm.v1 import (
@@ -92,6 +104,8 @@ class BenchConfig:
     keep: bool
     #: More flags for `aifarm controller` (e.g. --api-share=1).
     controller_args: tuple[str, ...] = ()
+    #: Serve TLS; the agents hold their streams with farm certificates (mutual TLS).
+    tls: bool = False
 
 
 @dataclass
@@ -124,8 +138,12 @@ class ControllerProcess:
     heartbeat_interval: float
     log_level: str
     extra_args: tuple[str, ...] = ()
+    tls: bool = False
     proc: subprocess.Popen[bytes] | None = None
     address: str = ""
+    #: With TLS: the farm CA's certificate and the agents' mutual-TLS address (from endpoints.json).
+    ca_pem: bytes | None = None
+    agent_address: str = ""
 
     @property
     def log_path(self) -> Path:
@@ -138,6 +156,7 @@ class ControllerProcess:
             sys.executable, "-m", "cli.main", "controller", "--data-dir", str(self.data_dir), "--grpc-port", "0",
             "--api-keys", API_KEY, "--agent-token", AGENT_TOKEN,
             "--heartbeat-interval", str(self.heartbeat_interval), "--log-level", self.log_level, *self.extra_args,
+            *(["--tls", "--agent-port", "0"] if self.tls else []),
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
@@ -147,8 +166,21 @@ class ControllerProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the controller did not start:\n{self.log_tail()}")
             time.sleep(0.05)
-        self.address = json.loads(endpoints.read_text())["grpc"]
+        bound = json.loads(endpoints.read_text())
+        self.address = bound["grpc"]
+        if self.tls:
+            self.ca_pem = Path(bound["ca_file"]).read_bytes()
+            self.agent_address = bound["grpc_agents"]
         return self.address
+
+    def channel(self, address: str | None = None, pair: tuple[bytes, bytes] | None = None) -> grpc.aio.Channel:
+        """A channel to the controller (to `address`, default its gRPC port): TLS when it serves TLS."""
+        address = address or self.address
+        if self.ca_pem is None:
+            return grpc.aio.insecure_channel(address)
+        cert, key = pair or (None, None)
+        credentials = grpc.ssl_channel_credentials(self.ca_pem, private_key=key, certificate_chain=cert)
+        return grpc.aio.secure_channel(address, credentials)
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
@@ -183,9 +215,9 @@ def _now() -> timestamp_pb2.Timestamp:
 class SimAgent:
     """One node on the real wire protocol; its tasks report RUNNING at once and COMPLETED after `hold`."""
 
-    def __init__(self, index: int, address: str, cores: int, hold: float, timeline: Timeline) -> None:
+    def __init__(self, index: int, controller: ControllerProcess, cores: int, hold: float, timeline: Timeline) -> None:
         self.node_id = f"bench-node-{index:04d}"
-        self.address = address
+        self.controller = controller
         self.cores = cores
         self.hold = hold
         self.timeline = timeline
@@ -197,12 +229,22 @@ class SimAgent:
         self._final: OrderedDict[int, str] = OrderedDict()
 
     async def run(self) -> None:
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            stub = agent_service_pb2_grpc.AgentServiceStub(channel)
-            # A new node registers with the join token and connects with the secret it is given.
-            registered = await stub.Register(agent_service_pb2.RegisterRequest(node_id=self.node_id),
-                                             metadata=self.metadata, timeout=60)  # fmt: skip
+        ctl = self.controller
+        # A new node registers with the join token: over TLS it sends a CSR and holds its stream on the
+        # mutual-TLS port with the certificate it gets; in plaintext it connects with the secret it is given.
+        key, csr = _key_and_csr(self.node_id) if ctl.tls else (b"", b"")
+        async with ctl.channel() as channel:
+            registered = await agent_service_pb2_grpc.AgentServiceStub(channel).Register(
+                agent_service_pb2.RegisterRequest(node_id=self.node_id, csr_pem=csr.decode()),
+                metadata=self.metadata, timeout=60)  # fmt: skip
+        if ctl.tls:
+            self.metadata = ()
+            channel = ctl.channel(ctl.agent_address, (registered.certificate_pem.encode(), key))
+        else:
             self.metadata = (("authorization", f"Bearer {registered.node_secret}"),)
+            channel = ctl.channel()
+        async with channel:
+            stub = agent_service_pb2_grpc.AgentServiceStub(channel)
             call = stub.Connect(metadata=self.metadata)
             try:
                 await call.write(self._hello())
@@ -280,6 +322,16 @@ class SimAgent:
         while self._final and next(iter(self._final)) <= seq:
             _, task_id = self._final.popitem(last=False)
             self.timeline.complete(task_id)
+
+
+def _key_and_csr(node_id: str) -> tuple[bytes, bytes]:
+    """A fresh P-256 key and a CSR for it (PEM), as the real agent makes them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    return (key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()),
+            csr.public_bytes(serialization.Encoding.PEM))  # fmt: skip
 
 
 # The submitting client ------------------------------------------------------------
@@ -379,10 +431,10 @@ class Result:
 
 async def run_agents_and_tasks(config: BenchConfig, controller: ControllerProcess) -> Result:
     timeline = Timeline(expected=config.tasks)
-    agents = [SimAgent(i, controller.address, config.agent_cores, config.hold, timeline) for i in range(config.agents)]
+    agents = [SimAgent(i, controller, config.agent_cores, config.hold, timeline) for i in range(config.agents)]
     agent_jobs = [asyncio.create_task(a.run(), name=a.node_id) for a in agents]
     try:
-        async with grpc.aio.insecure_channel(controller.address) as channel:
+        async with controller.channel() as channel:
             stub = task_service_pb2_grpc.TaskServiceStub(channel)
             joined = asyncio.gather(*(a.welcomed.wait() for a in agents))
             await _first_of(joined, agent_jobs, timeout=60, what="every agent to be welcomed")
@@ -425,7 +477,7 @@ def _progress(t: Timeline) -> str:
 async def bench(config: BenchConfig) -> Result:
     data_dir = Path(tempfile.mkdtemp(prefix="aifarm-bench-dispatch-"))
     controller = ControllerProcess(data_dir, config.heartbeat_interval, config.controller_log_level,
-                                   config.controller_args)  # fmt: skip
+                                   config.controller_args, tls=config.tls)  # fmt: skip
     ok = False
     try:
         controller.start()
@@ -463,20 +515,61 @@ def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.Argumen
 def config_from(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> BenchConfig:
     if min(ns.agents, ns.tasks, ns.concurrency, ns.agent_cores) < 1:
         parser.error("--agents, --tasks, --concurrency and --agent-cores must be at least 1")
-    fields = {name: getattr(ns, name) for name in BenchConfig.__dataclass_fields__}
+    # Flags a parser does not have (bench/dispatch_under_load.py has no --tls) keep their defaults.
+    fields = {name: getattr(ns, name) for name in BenchConfig.__dataclass_fields__ if hasattr(ns, name)}
     return BenchConfig(**{**fields, "controller_args": tuple(fields["controller_args"])})
 
 
-def parse_args(argv: list[str] | None = None) -> BenchConfig:
+def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, str, int]:
+    """The run's config, the --tls mode (off, on, both) and --tls-rounds."""
     parser = build_parser()
-    return config_from(parser, parser.parse_args(argv))
+    parser.add_argument("--tls", choices=("off", "on", "both"), default="off",
+                        help="TLS: off (plaintext), on (TLS and mutual TLS for the agents), or both in turn (off)")
+    parser.add_argument("--tls-rounds", type=int, default=2, help="with --tls both: runs of each (default 2)")
+    ns = parser.parse_args(argv)
+    if ns.tls_rounds < 1:
+        parser.error("--tls-rounds must be at least 1")
+    mode, ns.tls = ns.tls, ns.tls == "on"
+    return config_from(parser, ns), mode, ns.tls_rounds
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(argv)
-    result = asyncio.run(bench(config))
-    print("dispatch benchmark")
-    print("\n".join(result.lines()))
+    config, mode, rounds = parse_args(argv)
+    if mode != "both":
+        result = asyncio.run(bench(config))
+        print(f"dispatch benchmark ({'TLS' if config.tls else 'plaintext'})")
+        print("\n".join(result.lines()))
+        return
+    runs: dict[bool, list[Result]] = {False: [], True: []}
+    for rnd in range(rounds):
+        for tls in (False, True):  # in turn, so that noise on a shared machine hits both alike
+            result = asyncio.run(bench(dataclasses.replace(config, tls=tls)))
+            runs[tls].append(result)
+            print(f"round {rnd + 1}/{rounds}, {'TLS' if tls else 'plaintext'}")
+            print("\n".join(result.lines()))
+    print(tls_comparison(runs[False], runs[True]))
+
+
+def tls_comparison(plain: list[Result], tls: list[Result]) -> str:
+    """Medians of both sides and their ratio (TLS / plaintext)."""
+
+    def median(results: list[Result], value: Callable[[Result], float]) -> float:
+        return statistics.median(value(r) for r in results)
+
+    rows = [
+        ("throughput (tasks/s)", lambda r: r.config.tasks / r.elapsed_s),
+        ("submit throughput (tasks/s)", lambda r: r.config.tasks / r.submit_s),
+        ("CreateTask p50 (ms)", lambda r: percentile(r.submit_ms, 50)),
+        ("submit->running p50 (ms)", lambda r: percentile(r.to_running_ms, 50)),
+        ("submit->running p99 (ms)", lambda r: percentile(r.to_running_ms, 99)),
+        ("controller CPU per task (ms)", lambda r: r.controller_cpu_s / r.config.tasks * 1000),
+    ]
+    lines = [f"TLS vs plaintext, medians of {len(plain)} runs each:",
+             f"  {'':<30} {'plaintext':>10} {'TLS':>10} {'TLS/plain':>10}"]  # fmt: skip
+    for name, value in rows:
+        a, b = median(plain, value), median(tls, value)
+        lines.append(f"  {name:<30} {a:>10.1f} {b:>10.1f} {b / a:>9.2f}x")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

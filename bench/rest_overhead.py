@@ -1,6 +1,6 @@
 """What a REST door costs over direct gRPC, measured side by side in one run.
 
-    python bench/rest_overhead.py [--requests 2000] [--concurrency 16] [--rounds 3]
+    python bench/rest_overhead.py [--requests 2000] [--concurrency 16] [--rounds 3] [--tls]
 
 Starts a real controller (fresh data dir, real SQLite), the Python gateway
 (`aifarm gateway`) and Envoy with the config `gateway.envoy` writes, all on
@@ -10,8 +10,14 @@ measures through each door:
 - latency: one request at a time, p50 and p99 in milliseconds;
 - throughput: requests per second with --concurrency requests in flight.
 
+With --tls a second farm runs beside the first, the same three doors with TLS
+everywhere: the controller with --tls, gRPC direct verifying its certificate,
+the gateway serving HTTPS and speaking TLS to the controller, Envoy likewise
+(its config from gateway.envoy with EnvoyTls). Each TLS door is reported beside
+its plaintext twin ("TLS/plain").
+
 Doors take turns within each round, so background noise on a shared machine
-hits all three alike; compare the ratios, not the absolute numbers.
+hits all of them alike; compare the ratios, not the absolute numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -39,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "gen" / "python")]
 
 from aifarm.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc  # noqa: E402
-from gateway.envoy import write_envoy_config  # noqa: E402
+from gateway.envoy import EnvoyTls, write_envoy_config  # noqa: E402
 
 API_KEY = "bench-key"
 AUTH = (("authorization", f"Bearer {API_KEY}"),)
@@ -56,13 +63,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 30, context: ssl.SSLContext | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1).close()
+            urllib.request.urlopen(url, timeout=1, context=context).close()
             return
         except OSError:
             time.sleep(0.1)
@@ -71,9 +80,10 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> N
 
 @dataclass
 class Farm:
-    """The controller and both doors, as processes."""
+    """The controller and both doors, as processes; with ``tls``, TLS on every hop."""
 
     work: Path
+    tls: bool = False
     grpc_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
     envoy_port: int = field(default_factory=free_port)
@@ -85,18 +95,51 @@ class Farm:
         self.procs.append(proc)
         return proc
 
+    @property
+    def pki(self) -> Path:
+        return self.work / "data" / "pki"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """What REST clients verify the doors' certificate with (the farm CA)."""
+        return ssl.create_default_context(cafile=str(self.pki / "ca.crt")) if self.tls else None
+
+    def channel(self) -> grpc.aio.Channel:
+        target = f"127.0.0.1:{self.grpc_port}"
+        if not self.tls:
+            return grpc.aio.insecure_channel(target)
+        return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials((self.pki / "ca.crt").read_bytes()))
+
     def start(self) -> Farm:
         aifarm = [sys.executable, "-m", "cli.main"]
         target = f"127.0.0.1:{self.grpc_port}"
+        tls_args = ["--tls", "--agent-port", "0"] if self.tls else []
         ctl = self._spawn([*aifarm, "controller", "--data-dir", str(self.work / "data"), "--grpc-port",
-                           str(self.grpc_port), "--api-keys", API_KEY, "--log-level", "warning"], "controller.log")  # fmt: skip
+                           str(self.grpc_port), "--api-keys", API_KEY, "--log-level", "warning", *tls_args],
+                          "controller.log")  # fmt: skip
+        endpoints = self.work / "data" / "endpoints.json"
+        deadline = time.monotonic() + 30
+        while not endpoints.exists():  # the controller's certificate is on disk once it serves
+            if ctl.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the controller did not start (see {self.work / 'controller.log'})")
+            time.sleep(0.05)
+        doors_tls = []
+        envoy_tls = None
+        if self.tls:
+            ca, cert, key = self.pki / "ca.crt", self.pki / "server.crt", self.pki / "server.key"
+            doors_tls = ["--controller-ca", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
+            envoy_tls = EnvoyTls.from_files(ca, cert, key)
         gw = self._spawn([*aifarm, "gateway", "--controller", target, "--http-port", f"main={self.gateway_port}",
-                          "--log-level", "warning"], "gateway.log")  # fmt: skip
-        config = write_envoy_config(self.work / "envoy", target, {"main": ("127.0.0.1", self.envoy_port)})
-        envoy = self._spawn(["envoy", "-c", str(config), "--log-level", "warn", "--base-id", str(os.getpid() % 60000)],
-                            "envoy.log")  # fmt: skip
-        wait_http(f"http://127.0.0.1:{self.gateway_port}/v1/health", gw)
-        wait_http(f"http://127.0.0.1:{self.envoy_port}/v1/health", envoy)
+                          "--log-level", "warning", *doors_tls], "gateway.log")  # fmt: skip
+        config = write_envoy_config(self.work / "envoy", target, {"main": ("127.0.0.1", self.envoy_port)},
+                                    tls=envoy_tls)  # fmt: skip
+        base_id = str((os.getpid() + (1 if self.tls else 0)) % 60000)
+        envoy = self._spawn(["envoy", "-c", str(config), "--log-level", "warn", "--base-id", base_id], "envoy.log")
+        wait_http(f"{self.scheme}://127.0.0.1:{self.gateway_port}/v1/health", gw, context=self.ssl_context())
+        wait_http(f"{self.scheme}://127.0.0.1:{self.envoy_port}/v1/health", envoy, context=self.ssl_context())
         assert ctl.poll() is None, "controller exited"
         return self
 
@@ -131,11 +174,14 @@ def grpc_calls(stub: task_service_pb2_grpc.TaskServiceStub, task_name: str) -> d
     return {"GetTask": get_task, "ListTasks": list_tasks, "CreateTask": create_task}
 
 
-def rest_calls(session: aiohttp.ClientSession, base: str, task_name: str) -> dict[str, Call]:
+def rest_calls(
+    session: aiohttp.ClientSession, base: str, task_name: str, context: ssl.SSLContext | None = None
+) -> dict[str, Call]:
     body = json.dumps(NEW_TASK).encode()
+    verify: ssl.SSLContext | bool = context if context is not None else True
 
     async def call(method: str, path: str, expect: int, data: bytes | None = None) -> None:
-        async with session.request(method, base + path, data=data, headers=HEADERS) as reply:
+        async with session.request(method, base + path, data=data, headers=HEADERS, ssl=verify) as reply:
             await reply.read()
             if reply.status != expect:
                 raise RuntimeError(f"{method} {base}{path}: HTTP {reply.status}")
@@ -186,21 +232,27 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def run(args: argparse.Namespace, farm: Farm) -> dict[tuple[str, str], Result]:
-    target = f"127.0.0.1:{farm.grpc_port}"
-    async with grpc.aio.insecure_channel(target) as channel, aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=args.concurrency)
-    ) as session:
-        stub = task_service_pb2_grpc.TaskServiceStub(channel)
-        for _ in range(40):  # tasks for ListTasks to page through
-            seed = await stub.CreateTask(task_service_pb2.CreateTaskRequest(
-                task=task_pb2.Task(script=task_pb2.ScriptSpec(source="print(1)"), resources={"gpus": 64})),
-                metadata=AUTH)  # fmt: skip
-        doors = {
-            "gRPC direct": grpc_calls(stub, seed.name),
-            "Python gateway": rest_calls(session, f"http://127.0.0.1:{farm.gateway_port}", seed.name),
-            "Envoy": rest_calls(session, f"http://127.0.0.1:{farm.envoy_port}", seed.name),
-        }
+async def seed(stub: task_service_pb2_grpc.TaskServiceStub) -> str:
+    """Tasks for ListTasks to page through; the name of one for GetTask."""
+    for _ in range(40):
+        created = await stub.CreateTask(task_service_pb2.CreateTaskRequest(
+            task=task_pb2.Task(script=task_pb2.ScriptSpec(source="print(1)"), resources={"gpus": 64})),
+            metadata=AUTH)  # fmt: skip
+    return created.name
+
+
+async def run(args: argparse.Namespace, farms: list[Farm]) -> dict[tuple[str, str], Result]:
+    channels = [farm.channel() for farm in farms]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as session:
+        doors: dict[str, dict[str, Call]] = {}
+        for farm, channel in zip(farms, channels):
+            stub = task_service_pb2_grpc.TaskServiceStub(channel)
+            name = await seed(stub)
+            suffix, context = (" (TLS)", farm.ssl_context()) if farm.tls else ("", None)
+            doors[f"gRPC direct{suffix}"] = grpc_calls(stub, name)
+            doors[f"Python gateway{suffix}"] = rest_calls(session, f"{farm.scheme}://127.0.0.1:{farm.gateway_port}",
+                                                          name, context)  # fmt: skip
+            doors[f"Envoy{suffix}"] = rest_calls(session, f"{farm.scheme}://127.0.0.1:{farm.envoy_port}", name, context)
         results: dict[tuple[str, str], Result] = {}
         for door, calls in doors.items():  # warm up connections and caches
             for call in calls.values():
@@ -212,18 +264,29 @@ async def run(args: argparse.Namespace, farm: Farm) -> dict[tuple[str, str], Res
                     result.latencies_ms += await measure_latency(calls[method], args.requests // 4)
                     result.rps.append(await measure_throughput(calls[method], args.requests, args.concurrency))
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
-        return results
+    for channel in channels:
+        await channel.close()
+    return results
 
 
 def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
+    """One row per call and door: latency, throughput, throughput against direct gRPC without TLS; a TLS door
+    also against its plaintext twin (TLS/plain: req/s, and p50 latency)."""
     print(f"\ncommand: python bench/rest_overhead.py --requests {args.requests} "
-          f"--concurrency {args.concurrency} --rounds {args.rounds}")  # fmt: skip
-    print(f"{'call':<11} {'door':<15} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'vs gRPC':>8}")
+          f"--concurrency {args.concurrency} --rounds {args.rounds}{' --tls' if args.tls else ''}")  # fmt: skip
+    twin = f" {'TLS/plain req/s':>15} {'TLS/plain p50':>13}" if args.tls else ""
+    print(f"{'call':<11} {'door':<21} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'vs gRPC':>8}{twin}")
     for (method, door), result in results.items():
         rps = statistics.median(result.rps)
         base = statistics.median(results[(method, "gRPC direct")].rps)
-        print(f"{method:<11} {door:<15} {percentile(result.latencies_ms, 50):>8.2f} "
-              f"{percentile(result.latencies_ms, 99):>8.2f} {rps:>8.0f} {rps / base:>7.2f}x")  # fmt: skip
+        p50 = percentile(result.latencies_ms, 50)
+        line = (f"{method:<11} {door:<21} {p50:>8.2f} {percentile(result.latencies_ms, 99):>8.2f} {rps:>8.0f} "
+                f"{rps / base:>7.2f}x")  # fmt: skip
+        plain = results.get((method, door.removesuffix(" (TLS)")))
+        if door.endswith(" (TLS)") and plain is not None:
+            ratio = rps / statistics.median(plain.rps)
+            line += f" {ratio:>14.2f}x {p50 / percentile(plain.latencies_ms, 50):>12.2f}x"
+        print(line)
 
 
 def main() -> None:
@@ -231,13 +294,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per throughput sample")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight for throughput")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; doors take turns within each")
+    parser.add_argument("--tls", action="store_true",
+                        help="also a farm with TLS on every hop, its doors beside their plaintext twins")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aifarm-bench-") as tmp:
-        farm = Farm(Path(tmp)).start()
+        farms = [Farm(Path(tmp) / "plain")]
+        if args.tls:
+            farms.append(Farm(Path(tmp) / "tls", tls=True))
         try:
-            report(asyncio.run(run(args, farm)), args)
+            for farm in farms:
+                farm.work.mkdir()
+                farm.start()
+            report(asyncio.run(run(args, farms)), args)
         finally:
-            farm.stop()
+            for farm in farms:
+                farm.stop()
 
 
 if __name__ == "__main__":
