@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from served_controller import API_KEY, METADATA
 
 from agent.channel import open_channel
-from aifarm.v1 import task_service_pb2, task_service_pb2_grpc
+from aifarm.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc
 from controller.config import ControllerConfig
 from controller.pki import FarmCA, peer_node_id
 from controller.server import Controller
@@ -163,3 +163,25 @@ async def test_a_non_loopback_bind_without_tls_needs_insecure(tmp_path: Path) ->
                                          tls=True, api_keys=(API_KEY,)))  # fmt: skip
     await served.start()
     await served.shutdown(grace=0.5)
+
+
+async def test_the_data_directory_and_database_are_private_with_or_without_tls(tmp_path: Path) -> None:
+    """Today's farms were 0755/0644: an existing data directory and database are tightened at start too."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / "aifarm.db").touch(mode=0o644)
+    (data_dir / "aifarm.db").chmod(0o644)
+    ctl = Controller(ControllerConfig(data_dir=data_dir, grpc_port=0, api_keys=(API_KEY,)))
+    address = await ctl.start()
+    try:
+        async with open_channel(address, None) as channel:
+            stub = task_service_pb2_grpc.TaskServiceStub(channel)
+            task = task_pb2.Task(script=task_pb2.ScriptSpec(source="print('secret env')"), resources={"gpus": 64})
+            await stub.CreateTask(task_service_pb2.CreateTaskRequest(task=task), metadata=METADATA, timeout=5)
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data_dir.iterdir() if p.is_file()}
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        for name in ("aifarm.db", "aifarm.db-wal", "aifarm.db-shm", "api_keys", "agent_token"):
+            assert modes[name] == 0o600, (name, oct(modes[name]))
+    finally:
+        await ctl.shutdown(grace=0.5)
