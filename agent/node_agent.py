@@ -36,6 +36,12 @@ from aifarm.v1 import agent_service_pb2_grpc
 log = structlog.get_logger(__name__)
 
 CHUNK = 1 << 20
+_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 256 << 20),
+]
 NODE_ID_METADATA = "x-aifarm-node-id"
 
 
@@ -66,7 +72,8 @@ class NodeAgent:
             return known
         cfg = self.config
         try:
-            credential = await register(channel, self.node_id, cfg.token, want_certificate=False,
+            # With TLS the node asks for a certificate (mutual TLS from then on); without, for a node secret.
+            credential = await register(channel, self.node_id, cfg.token, want_certificate=cfg.ca_pem is not None,
                                         backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds),
                                         clock=self.clock)  # fmt: skip
         except RegistrationRefused as exc:
@@ -81,14 +88,13 @@ class NodeAgent:
         self._channel = open_channel(
             cfg.controller,
             cfg.ca_pem,
-            options=[
-                ("grpc.keepalive_time_ms", 10_000),
-                ("grpc.keepalive_timeout_ms", 5_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.max_receive_message_length", 256 << 20),
-            ],
+            options=_OPTIONS,
         )
         self._credential = await self._load_or_register(self._channel)
+        if self._credential.client_pair is not None:
+            # A node holding a farm certificate talks to the controller's mutual-TLS port from now on.
+            await self._channel.close()
+            self._channel = open_channel(cfg.mtls_address, cfg.ca_pem, self._credential.client_pair, options=_OPTIONS)
         stub = agent_service_pb2_grpc.AgentServiceStub(self._channel)
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),

@@ -120,8 +120,9 @@ def test_up_with_tls_serves_grpc_and_rest_over_tls_and_the_cli_works(tmp_path: P
 
 
 def test_an_agent_joins_over_tls_only_with_the_ca_and_a_token_from_a_file(tmp_path: Path) -> None:
+    agent_port = free_port()
     controller = ControllerProcess(tmp_path / "controller", free_port(),
-                                   extra=["--tls", "--agent-port", str(free_port())]).start()  # fmt: skip
+                                   extra=["--tls", "--agent-port", str(agent_port)]).start()  # fmt: skip
     client = Client(controller.address, ca_file=controller.ca_file)
     agents: list[AgentProcess] = []
     try:
@@ -129,8 +130,10 @@ def test_an_agent_joins_over_tls_only_with_the_ca_and_a_token_from_a_file(tmp_pa
         token_file.write_text(AGENT_TOKEN + "\n")
         token_file.chmod(0o600)
         blind = AgentProcess(controller.address, tmp_path / "blind").start()  # no --ca-file: plaintext, refused
+        # It registers a CSR on the gRPC port, then connects with its certificate to the mutual-TLS port.
         good = AgentProcess(controller.address, tmp_path / "good", ["--ca-file", str(controller.ca_file),
-                                                                    "--token-file", str(token_file)]).start()  # fmt: skip
+                                                                    "--token-file", str(token_file),
+                                                                    "--agent-port", str(agent_port)]).start()  # fmt: skip
         agents += [blind, good]
         online = wait_for(client.online_nodes, what="the agent with the CA online")
         assert [n.name for n in online] == [f"nodes/{good.node_id}"]
@@ -139,6 +142,7 @@ def test_an_agent_joins_over_tls_only_with_the_ca_and_a_token_from_a_file(tmp_pa
         assert [n.name for n in client.online_nodes()] == [f"nodes/{good.node_id}"]
         assert blind.proc is not None and blind.proc.poll() is None  # still trying, never admitted
         assert mode(tmp_path / "good") == 0o700
+        assert mode(tmp_path / "good" / "node.key") == 0o600 and (tmp_path / "good" / "node.crt").exists()
         assert_private(controller.data_dir)
         # The token is nowhere on the agent's command line.
         assert good.proc is not None
