@@ -72,7 +72,7 @@ class Controller:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._loops = LoopSupervisor(farm.loops())
         self._loops.start()
-        log.info("controller serving", grpc=self.address, agents_mtls=self.agent_address or None,
+        log.info("controller serving", grpc=self.address, bound=cfg.host, agents_mtls=self.agent_address or None,
                  tls=self.tls is not None, data_dir=str(cfg.data_dir), tasks_active=len(farm.book.active))  # fmt: skip
         return self.address
 
@@ -87,7 +87,7 @@ class Controller:
         if port == 0:
             raise OSError(f"cannot bind the gRPC port {main}; is another controller running?"
                           " (choose another with --grpc-port, or 0 for a free one)")  # fmt: skip
-        self.address = f"{cfg.host}:{port}"
+        self.address = f"{_dial_host(cfg.host)}:{port}"
         if self.tls is None:
             return
         agents = f"{cfg.host}:{cfg.agent_port}"
@@ -95,7 +95,7 @@ class Controller:
         if agent_port == 0:
             raise OSError(f"cannot bind the agents' mutual-TLS port {agents}; is another controller running?"
                           " (choose another with --agent-port, or 0 for a free one)")  # fmt: skip
-        self.agent_address = f"{cfg.host}:{agent_port}"
+        self.agent_address = f"{_dial_host(cfg.host)}:{agent_port}"
 
     def _grpc_server(self, bindings: list[Binding], farm: Farm) -> grpc.aio.Server:
         assert self.credentials is not None
@@ -137,6 +137,12 @@ class Controller:
         if self._store is not None:
             await self._store.close()
         log.info("controller stopped")
+
+
+def _dial_host(bind_host: str) -> str:
+    """Where a client on this machine reaches a port bound to ``bind_host``: loopback for the
+    unspecified addresses (0.0.0.0 is no address to dial, nor one a certificate can name)."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]", "[::]": "[::1]"}.get(bind_host, bind_host)
 
 
 def _settings(cfg: ControllerConfig) -> FarmSettings:

@@ -161,8 +161,15 @@ async def test_a_non_loopback_bind_without_tls_needs_insecure(tmp_path: Path) ->
 
     served = Controller(ControllerConfig(data_dir=tmp_path / "tls", host="0.0.0.0", grpc_port=0, agent_port=0,
                                          tls=True, api_keys=(API_KEY,)))  # fmt: skip
-    await served.start()
-    await served.shutdown(grace=0.5)
+    address = await served.start()
+    try:
+        # Local clients (endpoints.json, aifarm up's gateway and agent) dial loopback, which the certificate names.
+        assert address.startswith("127.0.0.1:") and served.agent_address.startswith("127.0.0.1:")
+        assert served.tls is not None
+        async with open_channel(address, served.tls.ca.ca_pem) as channel:
+            assert await list_tasks(channel) == 0
+    finally:
+        await served.shutdown(grace=0.5)
 
 
 async def test_the_data_directory_and_database_are_private_with_or_without_tls(tmp_path: Path) -> None:
