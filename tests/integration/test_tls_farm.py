@@ -6,11 +6,13 @@ Every certificate is one the farm's own CA issued at start; nothing is mocked.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import ssl
 import stat
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,8 +40,6 @@ pytestmark = pytest.mark.slow
 def aifarm(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
            timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """`aifarm ...` as a process, with no AIFARM_* of the developer's shell."""
-    import os
-
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIFARM_") and k != "API_KEYS"}
     return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
