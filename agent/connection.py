@@ -91,8 +91,9 @@ class ControllerLink:
             except grpc.aio.AioRpcError as exc:
                 self._log.warning("controller stream ended", code=exc.code().name, detail=exc.details())
                 if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    self._log.error("the controller refused this agent's token; pass the right one with --token "
-                                    "(it is in <controller data dir>/agent_token)")  # fmt: skip
+                    self._log.error("the controller refused this node's credential (revoked, or from another farm);"
+                                    " a revoked node cannot join again: start the agent with a new --data-dir to"
+                                    " register as a new node (join token from --token-file or AIFARM_AGENT_TOKEN)")  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - any failed session is recovered by reconnecting
                 if not self._stopping.is_set():  # a stream torn down by stop() is not a failure
                     self._log.warning("controller stream failed", error=str(exc), error_type=type(exc).__name__)

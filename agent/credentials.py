@@ -9,7 +9,6 @@ the node by it; the join token is used for nothing else.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.backoff import Backoff
 from agent.clock import Clock
+from agent.private_files import write_private
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
 
@@ -64,21 +64,10 @@ class CredentialFiles:
 
     def save(self, credential: NodeCredential) -> None:
         if credential.certificate_pem:
-            _write_private(self.data_dir / KEY_FILE, credential.key_pem)
-            _write_private(self.data_dir / CERT_FILE, credential.certificate_pem)
+            write_private(self.data_dir / KEY_FILE, credential.key_pem)
+            write_private(self.data_dir / CERT_FILE, credential.certificate_pem)
         else:
-            _write_private(self.data_dir / SECRET_FILE, (credential.node_secret + "\n").encode())
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+            write_private(self.data_dir / SECRET_FILE, (credential.node_secret + "\n").encode())
 
 
 def certificate_request(node_id: str) -> tuple[bytes, bytes]:
