@@ -4,8 +4,9 @@ Every SQL statement of the controller lives in this package. Writes go through
 `Database.write()`, which serialises writers on the one write connection and
 commits before returning, so anything acknowledged to a client is on disk.
 Reads go through `Database.read()`, which lends one of a few read-only
-connections: in WAL mode each sees the last committed snapshot, never a write
-in progress, and never waits behind one.
+connections: in WAL mode each statement sees the last committed snapshot, never
+a write in progress, and never waits behind one. Every read is one statement, so
+it is one snapshot without a transaction a cancelled caller could leave open.
 """
 
 from __future__ import annotations
@@ -234,16 +235,6 @@ class Database:
             yield conn
         finally:
             self._readers.put_nowait(conn)
-
-    @contextlib.asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-only connection in one read transaction: several statements, one consistent snapshot."""
-        async with self.read() as conn:
-            await conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                await conn.execute("COMMIT")
 
     async def ping(self) -> bool:
         try:

@@ -43,13 +43,12 @@ class SqliteStore:
     # Tasks ------------------------------------------------------------------------
 
     async def get_task(self, task_id: str) -> Task | None:
-        async with self.db.snapshot() as conn:
+        async with self.db.read() as conn:
             return await task_store.get(conn, task_id)
 
     async def task_by_request_id(self, request_id: str) -> Task | None:
-        async with self.db.snapshot() as conn:
-            task_id = await task_store.id_by_request_id(conn, request_id)
-            return await task_store.get(conn, task_id) if task_id else None
+        async with self.db.read() as conn:
+            return await task_store.by_request_id(conn, request_id)
 
     async def task_states(self, task_ids: Sequence[str]) -> dict[str, TaskState]:
         if not task_ids:
@@ -62,7 +61,7 @@ class SqliteStore:
             return await task_store.active(conn)
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
-        async with self.db.snapshot() as conn:
+        async with self.db.read() as conn:
             return await task_store.page(conn, query)
 
     async def count_tasks_by_state(self) -> dict[TaskState, int]:

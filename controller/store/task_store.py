@@ -139,17 +139,26 @@ async def put_artifacts(conn: aiosqlite.Connection, artifacts: Sequence[Artifact
 # Reads ----------------------------------------------------------------------------
 
 
+#: A task's artifacts as one JSON column, so a task and its files are read in one statement (one snapshot).
+_WITH_ARTIFACTS = (
+    f"SELECT {_COLUMNS}, (SELECT json_group_array(json_array(file_name, attempt, size_bytes, sha256))"
+    " FROM (SELECT * FROM artifacts WHERE task_id = tasks.id ORDER BY file_name)) FROM tasks"
+)
+
+
+def _with_artifacts(row: aiosqlite.Row) -> Task:
+    files = tuple(Artifact(row[0], *entry) for entry in json.loads(row[-1] or "[]"))
+    return replace(_task(row), artifacts=files)
+
+
 async def get(conn: aiosqlite.Connection, task_id: str) -> Task | None:
-    rows = await conn.execute_fetchall(f"SELECT {_COLUMNS} FROM tasks WHERE id=?", (task_id,))
-    if not rows:
-        return None
-    row = rows[0]
-    return replace(_task(row), artifacts=tuple(await _artifacts(conn, task_id)))
+    rows = await conn.execute_fetchall(f"{_WITH_ARTIFACTS} WHERE id=?", (task_id,))
+    return _with_artifacts(rows[0]) if rows else None
 
 
-async def id_by_request_id(conn: aiosqlite.Connection, request_id: str) -> str | None:
-    rows = await conn.execute_fetchall("SELECT id FROM tasks WHERE request_id=?", (request_id,))
-    return rows[0][0] if rows else None
+async def by_request_id(conn: aiosqlite.Connection, request_id: str) -> Task | None:
+    rows = await conn.execute_fetchall(f"{_WITH_ARTIFACTS} WHERE request_id=?", (request_id,))
+    return _with_artifacts(rows[0]) if rows else None
 
 
 async def states(conn: aiosqlite.Connection, task_ids: Sequence[str]) -> dict[str, TaskState]:
@@ -170,7 +179,7 @@ async def completed_with_output_model(conn: aiosqlite.Connection) -> list[Task]:
 
 
 async def page(conn: aiosqlite.Connection, query: TaskQuery) -> TaskPage:
-    """The caller's read transaction makes the count and the page one snapshot."""
+    """The page and the total from one statement, so from one snapshot (the total rides on every row)."""
     where, params = [], []
     if query.concurrency_group:
         where.append("concurrency_group = ?")
@@ -182,11 +191,15 @@ async def page(conn: aiosqlite.Connection, query: TaskQuery) -> TaskPage:
         where.append("node_id = ?")
         params.append(query.node_id)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    total = (await conn.execute_fetchall(f"SELECT COUNT(*) FROM tasks {clause}", params))[0][0]
     columns = _SUMMARY_COLUMNS if query.summary else _COLUMNS
-    sql = f"SELECT {columns} FROM tasks {clause} ORDER BY create_time DESC, id LIMIT ? OFFSET ?"
-    tasks = [_task(row) for row in await conn.execute_fetchall(sql, [*params, query.limit, query.offset])]
-    return TaskPage(tasks, total)
+    sql = (f"SELECT {columns}, COUNT(*) OVER () FROM tasks {clause}"
+           " ORDER BY create_time DESC, id LIMIT ? OFFSET ?")  # fmt: skip
+    rows = await conn.execute_fetchall(sql, [*params, query.limit, query.offset])
+    if rows:
+        return TaskPage([_task(row) for row in rows], rows[0][-1])
+    # Past the last page: no row carries the total, so count apart (the page is empty either way).
+    total = (await conn.execute_fetchall(f"SELECT COUNT(*) FROM tasks {clause}", params))[0][0]
+    return TaskPage([], total)
 
 
 async def count_by_state(conn: aiosqlite.Connection) -> dict[TaskState, int]:
@@ -220,8 +233,3 @@ async def attempts(conn: aiosqlite.Connection, task_id: str) -> list[AttemptReco
            " FROM task_attempts WHERE task_id=? ORDER BY attempt")  # fmt: skip
     rows = await conn.execute_fetchall(sql, (task_id,))
     return [AttemptRecord(r[0], r[1], TaskState(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
-
-
-async def _artifacts(conn: aiosqlite.Connection, task_id: str) -> list[Artifact]:
-    sql = "SELECT task_id, file_name, attempt, size_bytes, sha256 FROM artifacts WHERE task_id=? ORDER BY file_name"
-    return [Artifact(*row) for row in await conn.execute_fetchall(sql, (task_id,))]

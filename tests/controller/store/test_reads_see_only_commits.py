@@ -50,3 +50,25 @@ async def test_a_rolled_back_write_was_never_visible(tmp_path: Path) -> None:
         assert (await store.list_tasks(TaskQuery())).total == 0
     finally:
         await store.close()
+
+
+async def test_reads_cancelled_midway_leave_the_readers_usable(tmp_path: Path) -> None:
+    """A caller that gives up (a REST client gone) must not leave a reader inside a read transaction;
+    that once made the next list on that connection fail with 'cannot start a transaction within a transaction'."""
+    store = await SqliteStore.open(tmp_path / "aifarm.db")
+    try:
+        await store.commit(Changes(created=[task(f"t{i}") for i in range(50)]))
+        for delay_steps in range(12):
+            reads = [asyncio.create_task(store.list_tasks(TaskQuery(limit=50))) for _ in range(8)]
+            reads += [asyncio.create_task(store.get_task("t1")) for _ in range(4)]
+            for _ in range(delay_steps):
+                await asyncio.sleep(0)
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+        pages = await asyncio.gather(*(store.list_tasks(TaskQuery(limit=10, offset=5)) for _ in range(16)))
+        assert all(p.total == 50 and len(p.tasks) == 10 for p in pages)
+        assert (await store.list_tasks(TaskQuery(offset=500))).total == 50, "past the last page, still a total"
+        assert (await store.get_task("t1")) is not None
+    finally:
+        await store.close()
