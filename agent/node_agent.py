@@ -29,6 +29,7 @@ from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
 from agent.private_files import private_directory
+from agent.runners.child_registry import ChildRegistry
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
@@ -53,7 +54,8 @@ class NodeAgent:
         self.clock = clock or LoopClock()
         private_directory(config.data_dir)  # the node's credential, every task's environment and output
         self.node_id = load_node_id(config.data_dir)
-        self.outbox = Outbox()
+        #: On disk: what the controller has not acked survives a crash and is replayed by the next run.
+        self.outbox = Outbox.open(config.data_dir / "outbox.log")
         self._channel: grpc.aio.Channel | None = None
         self._link: ControllerLink | None = None
         self._supervisor: TaskSupervisor | None = None
@@ -99,6 +101,7 @@ class NodeAgent:
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
             lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
+            children=ChildRegistry(cfg.data_dir / "children"),
         )  # fmt: skip
         probe = HostProbe(cpu_limit=cfg.cpu_cores, memory_limit_mb=cfg.memory_mb, node_id=self.node_id,
                           clock=self.clock, nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
@@ -158,6 +161,7 @@ class NodeAgent:
             self._link.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
+        self.outbox.close()  # what is still unacked stays in its file for the next run
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()

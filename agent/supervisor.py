@@ -8,23 +8,40 @@ Attempts belong to the process, not to a stream: their jobs run in the task
 group the composition root attaches (`attach`), so they outlive reconnects. A job
 never ends without a final update (a runner that crashes fails its attempt), and
 never raises into that group, so one runner's bug cannot end the others.
+
+A crash of the agent loses no attempt that finished. The final update is on
+disk (the outbox's file, synced) before the attempt is reported ended here; an
+attempt with artifacts to upload first has its outcome on disk before the
+uploads start (`.outcome.json` in its work directory). The next run of the agent
+finds both: attempts whose final update is still unacked are listed in its hello
+(so the controller reattaches them, then takes the replay), and an attempt whose
+uploads were cut short uploads again and reports. An attempt the agent itself
+cancels on its way out reports nothing: the controller requeues its work.
+
+Before anything runs, `attach` ends whatever processes a previous run of the
+agent left (agent.runners.child_registry) and says so, then starts the keeper
+that ends this run's task sessions the moment the agent dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
 import structlog
+from google.protobuf import timestamp_pb2
 
 from agent.clock import Clock, LoopClock
 from agent.errors import AgentError, UnsupportedTask
 from agent.outbox import Outbox
 from agent.reporter import AttemptReporter
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner
+from agent.runners.child_registry import ChildRegistry, Keeper, Leftover
 from agent.runners.environments import PythonEnvironments
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import task_pb2
@@ -40,6 +57,12 @@ FINAL_STATES = {
     FinalState.FAILED: task_pb2.TASK_STATE_FAILED,
     FinalState.CANCELLED: task_pb2.TASK_STATE_CANCELLED,
 }
+ENDED = frozenset(FINAL_STATES.values())
+#: In an attempt's work directory: its outcome, kept while its artifacts are being uploaded.
+OUTCOME_FILE = ".outcome.json"
+#: Line numbers of the system lines a restarted agent adds to an attempt of its previous run (one per
+#: ended process, numbered by pid) start here, above any line the attempt printed itself.
+LEFTOVER_LINES_FROM = 0xF000_0000
 #: Seconds between the tries of an artifact upload.
 UPLOAD_RETRY_DELAYS = (0.5, 1, 2, 4, 8)
 #: Seconds cancelled attempts get to end at shutdown before their jobs are cancelled.
@@ -50,7 +73,8 @@ SHUTDOWN_SECONDS = 10.0
 class Attempt:
     task_id: str
     attempt: int
-    runner: Runner
+    #: None for an attempt of the agent's previous run (ended, or finishing its uploads).
+    runner: Runner | None
     reporter: AttemptReporter
     state: int = task_pb2.TASK_STATE_RUNNING
     #: Sequence number of the final update, once sent.
@@ -82,9 +106,11 @@ class TaskSupervisor:
         upload: ArtifactUploader,
         *,
         clock: Clock | None = None,
+        children: ChildRegistry | None = None,
     ) -> None:
         self.work_dir = work_dir
-        self.environments = PythonEnvironments(work_dir.parent / "envs")
+        self.children = children
+        self.environments = PythonEnvironments(work_dir.parent / "envs", children=children)
         self.outbox = outbox
         self.fetch_dataset = fetch_dataset
         self.upload = upload
@@ -92,10 +118,19 @@ class TaskSupervisor:
         self.attempts: dict[tuple[str, int], Attempt] = {}
         self._group: asyncio.TaskGroup | None = None
         self._closing = False
+        self._keeper: Keeper | None = None
+        self._recover_ended()
 
     def attach(self, group: asyncio.TaskGroup) -> None:
-        """Run every attempt's job (and control) in `group`, the process's task group."""
+        """Run every attempt's job (and control) in `group`, the process's task group.
+
+        First end what a previous run of the agent left running, and go on with the
+        uploads of an attempt it had finished but not reported."""
         self._group = group
+        self._end_leftovers()
+        if self.children is not None and self._keeper is None:
+            self._keeper = self.children.start_keeper()
+        self._resume_finishing()
 
     def _spawn(self, work: Awaitable[None], name: str) -> asyncio.Task[None]:
         if self._group is None:
@@ -123,7 +158,7 @@ class TaskSupervisor:
         workdir.mkdir(parents=True)
         reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
-                         tuple(assignment.gpu_indices), self.environments)  # fmt: skip
+                         tuple(assignment.gpu_indices), self.environments, self.children)  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt
@@ -140,12 +175,25 @@ class TaskSupervisor:
         """The attempt's job: run, upload what it left, report how it ended. Never raises
         but CancelledError (the agent stopping, or the attempt dropped)."""
         bound = log.bind(task_id=entry.task_id, attempt=entry.attempt)
+        assert entry.runner is not None
         try:
             outcome = await entry.runner.run()
         except Exception as exc:  # noqa: BLE001 - a runner bug must still end the attempt
             bound.exception("runner crashed")
             outcome = Outcome(FinalState.FAILED, error=f"runner crashed: {exc}")
-        names = [await self._upload(entry, path) for path in outcome.artifacts if path.is_file()]
+        if self._closing and outcome.state is FinalState.CANCELLED:
+            # Cancelled by the agent on its way out: not the attempt's end, and not to be replayed
+            # by the next run. The controller requeues the work of a node that left.
+            bound.info("task attempt cancelled as the agent stops; not reported")
+            return
+        artifacts = [path for path in outcome.artifacts if path.is_file()]
+        if artifacts:
+            await asyncio.to_thread(_save_outcome, self._workdir(entry), outcome, artifacts)
+        await self._report_end(entry, outcome, artifacts)
+
+    async def _report_end(self, entry: Attempt, outcome: Outcome, artifacts: list[Path]) -> None:
+        """Upload the artifacts, put the final update, and have it on disk before saying the attempt ended."""
+        names = [await self._upload(entry, path) for path in artifacts]
         entry.state = FINAL_STATES[outcome.state]
         entry.final_seq = entry.reporter.update(
             state=entry.state,
@@ -154,7 +202,13 @@ class TaskSupervisor:
                                        error=outcome.error),  # fmt: skip
             artifacts=[n for n in names if n],
         )
-        bound.info("task attempt ended", state=outcome.state.value, exit_code=outcome.exit_code, error=outcome.error)
+        await self.outbox.sync()
+        (self._workdir(entry) / OUTCOME_FILE).unlink(missing_ok=True)
+        log.info("task attempt ended", task_id=entry.task_id, attempt=entry.attempt, state=outcome.state.value,
+                 exit_code=outcome.exit_code, error=outcome.error)  # fmt: skip
+
+    def _workdir(self, entry: Attempt) -> Path:
+        return self.work_dir / f"{entry.task_id}-{entry.attempt}"
 
     async def _upload(self, entry: Attempt, path: Path) -> str:
         for delay in UPLOAD_RETRY_DELAYS:
@@ -174,7 +228,7 @@ class TaskSupervisor:
         and the stream must go on meanwhile.
         """
         entry = self.attempts.get((control.task_id, control.attempt))
-        if entry is None or entry.final_seq:
+        if entry is None or entry.final_seq or entry.runner is None:
             return
         action = {
             pb.TASK_ACTION_PAUSE: entry.runner.pause,
@@ -202,8 +256,13 @@ class TaskSupervisor:
         if entry is not None and not entry.final_seq:
             log.info("cancelling a superseded attempt", task_id=task_id, attempt=attempt)
             await self._cancel(entry)
+            (self._workdir(entry) / OUTCOME_FILE).unlink(missing_ok=True)
 
     async def _cancel(self, entry: Attempt) -> None:
+        if entry.runner is None:  # an attempt of the previous run, finishing its uploads
+            if entry.job is not None:
+                entry.job.cancel()
+            return
         try:
             await entry.runner.cancel()
         except Exception:  # noqa: BLE001 - a runner bug; its job is cancelled instead
@@ -212,7 +271,8 @@ class TaskSupervisor:
                 entry.job.cancel()
 
     async def shutdown(self) -> None:
-        """Cancel every running attempt and wait for their jobs; safe to call twice."""
+        """Cancel every running attempt and wait for their jobs, then let the keeper go (it ends
+        whatever is still recorded); safe to call twice."""
         self._closing = True
         for entry in list(self.attempts.values()):
             if not entry.final_seq:
@@ -222,3 +282,81 @@ class TaskSupervisor:
             _, late = await asyncio.wait(jobs, timeout=SHUTDOWN_SECONDS)
             for job in late:  # cancelling a runner's job kills its process group
                 job.cancel()
+        if self._keeper is not None:
+            keeper, self._keeper = self._keeper, None
+            await asyncio.to_thread(keeper.close)
+
+    # --- what a previous run of the agent left ----------------------------------------
+
+    def _recover_ended(self) -> None:
+        """Attempts whose final update the previous run put in the outbox but did not get acked."""
+        for seq, message in self.outbox.after(0):
+            update = message.task_update if message.WhichOneof("message") == "task_update" else None
+            if update is not None and update.state in ENDED:
+                reporter = AttemptReporter(self.outbox, update.task_id, update.attempt, clock=self.clock)
+                self.attempts[(update.task_id, update.attempt)] = Attempt(
+                    update.task_id, update.attempt, None, reporter, state=update.state, final_seq=seq)
+        if self.attempts:
+            log.info("attempts ended before a restart, their results to be replayed",
+                     attempts=[f"{t}#{a}" for t, a in self.attempts])  # fmt: skip
+
+    def _resume_finishing(self) -> None:
+        """Attempts that had ended, with their artifacts still to upload, when the previous run stopped."""
+        for path in sorted(self.work_dir.glob(f"*/{OUTCOME_FILE}")) if self.work_dir.is_dir() else ():
+            task_id, _, number = path.parent.name.rpartition("-")
+            saved = _load_outcome(path)
+            if saved is None or not number.isdigit() or (task_id, int(number)) in self.attempts:
+                path.unlink(missing_ok=True)  # unreadable, or its final update is already in the outbox
+                continue
+            outcome, artifacts = saved
+            attempt = int(number)
+            reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
+            entry = Attempt(task_id, attempt, None, reporter)
+            self.attempts[(task_id, attempt)] = entry
+            log.info("uploading the artifacts of an attempt that ended before a restart", task_id=task_id,
+                     attempt=attempt, state=outcome.state.value)  # fmt: skip
+            entry.job = self._spawn(self._report_end(entry, outcome, artifacts), name=f"finish {task_id}#{attempt}")
+
+    def _end_leftovers(self) -> None:
+        if self.children is None:
+            return
+        for left in self.children.sweep():
+            log.warning("ended a process left running by a previous run of this agent", pid=left.pid,
+                        task_id=left.task_id or None, attempt=left.attempt or None, command=left.command)  # fmt: skip
+            if left.task_id:
+                self._tell_attempt(left)
+
+    def _tell_attempt(self, left: Leftover) -> None:
+        """A system line on the attempt the process belonged to (kept if the controller still has it here)."""
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        line = task_pb2.LogLine(
+            seq=LEFTOVER_LINES_FROM + (left.pid & 0x0FFF_FFFF), attempt=left.attempt,
+            stream=task_pb2.LOG_STREAM_SYSTEM, time=now,
+            text=f"the agent restarted and ended process {left.pid} ({left.command or 'unknown command'}), "
+                 "left running by its previous run",
+        )  # fmt: skip
+        self.outbox.put_logs(pb.TaskLogBatch(task_id=left.task_id, attempt=left.attempt, lines=[line]))
+
+
+def _save_outcome(workdir: Path, outcome: Outcome, artifacts: list[Path]) -> None:
+    """Write (and sync) an ended attempt's outcome, to finish reporting it after a crash."""
+    path, tmp = workdir / OUTCOME_FILE, workdir / f"{OUTCOME_FILE}.tmp"
+    data = {"state": outcome.state.value, "exit_code": outcome.exit_code, "output_sha256": outcome.output_sha256,
+            "error": outcome.error, "artifacts": [str(p) for p in artifacts]}  # fmt: skip
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _load_outcome(path: Path) -> tuple[Outcome, list[Path]] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        artifacts = [Path(p) for p in data["artifacts"] if Path(p).is_file()]
+        outcome = Outcome(FinalState(data["state"]), int(data["exit_code"]), str(data["output_sha256"]),
+                          str(data["error"]), artifacts)  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return outcome, artifacts

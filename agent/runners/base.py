@@ -13,7 +13,10 @@ import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
+
+if TYPE_CHECKING:
+    from agent.runners.child_registry import ChildRegistry
 
 
 class LogSource(enum.Enum):
@@ -85,6 +88,8 @@ class RunContext:
     gpu_indices: tuple[int, ...] = ()
     #: Where scripts with requirements get their Python environments (None: such scripts fail).
     environments: Environments | None = None
+    #: Where the attempt's processes are recorded while they run (None: not recorded).
+    children: ChildRegistry | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

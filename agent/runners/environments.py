@@ -22,6 +22,7 @@ from typing import Callable
 import structlog
 
 from agent.errors import RequirementsError
+from agent.runners.child_registry import ChildRegistry
 from agent.runners.process import drain, pump_lines, spawn
 
 log = structlog.get_logger(__name__)
@@ -40,9 +41,12 @@ def requirements_key(requirements: str) -> str:
 class PythonEnvironments:
     """Implements agent.runners.base.Environments."""
 
-    def __init__(self, root: Path, *, install_timeout_seconds: float = INSTALL_TIMEOUT_SECONDS) -> None:
+    def __init__(self, root: Path, *, install_timeout_seconds: float = INSTALL_TIMEOUT_SECONDS,
+                 children: ChildRegistry | None = None) -> None:  # fmt: skip
         self.root = root
         self.install_timeout_seconds = install_timeout_seconds
+        #: Where pip and venv are recorded while they run.
+        self.children = children
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def ensure(self, requirements: str, say: Callable[[str], None]) -> Path:
@@ -84,7 +88,7 @@ class PythonEnvironments:
 
     async def _run(self, argv: list[str], cwd: Path, say: Callable[[str], None]) -> int:
         cwd.mkdir(parents=True, exist_ok=True)
-        child = await spawn(argv, cwd=cwd, stderr=asyncio.subprocess.STDOUT)
+        child = await spawn(argv, cwd=cwd, stderr=asyncio.subprocess.STDOUT, registry=self.children)
         proc = child.proc
         assert proc.stdout is not None
         pump = asyncio.create_task(pump_lines(proc.stdout, say))
@@ -96,6 +100,7 @@ class PythonEnvironments:
             child.signal_group(9)
             raise
         finally:
+            child.reap_group()
             await drain([pump])
         return proc.returncode or 0
 

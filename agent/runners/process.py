@@ -2,17 +2,24 @@
 read line by line, how it exited, and the hashes of what it left.
 
 `ChildProcess` signals the whole group, so whatever a task spawned is paused or
-ended with it; `pump_lines` passes each line on as soon as it is read.
+ended with it; `pump_lines` passes each line on as soon as it is read. Children
+die with the agent (`spawn`) and are recorded while they run, so that the next
+run of the agent ends what survived this one (agent.runners.child_registry).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Any, Callable
+
+from agent.runners.child_registry import ChildRegistry
 
 #: Lines longer than this are passed on in pieces of this size.
 MAX_LINE_BYTES = 64 * 1024
@@ -29,8 +36,9 @@ class ChildProcess:
     or ended with it.
     """
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, registry: ChildRegistry | None = None) -> None:
         self.proc = proc
+        self._registry = registry
 
     @property
     def running(self) -> bool:
@@ -59,11 +67,13 @@ class ChildProcess:
             await self.proc.wait()
 
     def reap_group(self) -> None:
-        """Kill what the task left running in its group after the leader exited.
+        """Kill what the task left running in its group after the leader exited, and forget the child.
 
         Leftovers would keep the pipes open and outlive the attempt.
         """
         _killpg(self.proc.pid, signal.SIGKILL)
+        if self._registry is not None:
+            self._registry.forget(self.proc.pid)
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -161,6 +171,40 @@ def describe_exit(returncode: int) -> tuple[int, str]:
     return 128 + signum, f"killed by signal {name} ({signum})"
 
 
+#: Run as `python -I -S -c _TRAMPOLINE <agent pid> <argv...>`: asks the kernel for SIGKILL when the
+#: agent dies (PR_SET_PDEATHSIG is 1; the setting survives exec), then becomes the task's process.
+_TRAMPOLINE = """\
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0) != 0:
+    sys.exit("aifarm agent: prctl(PR_SET_PDEATHSIG) failed: " + os.strerror(ctypes.get_errno()))
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)  # the agent died before the signal was armed: it will never come
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    sys.exit(f"aifarm agent: cannot start {sys.argv[2]}: {e}")
+"""
+
+
+def _dying_with_agent(argv: list[str], env: dict[str, str] | None) -> list[str]:
+    """`argv` started so that it gets SIGKILL when the agent dies (on Linux; elsewhere `argv` as is).
+
+    The kernel sends a parent-death signal when the *thread* that forked the child ends, not
+    the process, so children must be started from a thread that lives as long as the agent:
+    `spawn` runs on the event loop's thread, and asyncio forks there. The signal is armed by
+    a trampoline (the same pid, exec'd into `argv`), not by a preexec_fn: running Python in
+    a forked child of a process with gRPC's threads can crash the child or stall gRPC, and
+    without a preexec_fn the child is started with vfork, which runs no fork handlers.
+    Raises FileNotFoundError, as an exec would, when `argv[0]` cannot be found.
+    """
+    if not sys.platform.startswith("linux"):
+        return argv
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if "/" not in argv[0] and shutil.which(argv[0], path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+    return [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), *argv]
+
+
 async def spawn(
     argv: list[str],
     *,
@@ -168,10 +212,20 @@ async def spawn(
     env: dict[str, str] | None = None,
     stdin: int = asyncio.subprocess.DEVNULL,
     stderr: int = asyncio.subprocess.PIPE,
+    registry: ChildRegistry | None = None,
+    task_id: str = "",
+    attempt: int = 0,
 ) -> ChildProcess:
-    """Start `argv` in a session of its own (its pid is its group id), stdout piped; raises OSError."""
+    """Start `argv` in a session of its own (its pid is its group id), stdout piped; raises OSError.
+
+    The child gets SIGKILL when the agent dies (`_dying_with_agent`), and is recorded in
+    `registry` (as running for `task_id`/`attempt`) until `ChildProcess.reap_group`, so that
+    the agent's next run ends whatever of its session is left (its own children).
+    """
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=env, stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-        start_new_session=True,
+        *_dying_with_agent(argv, env), cwd=cwd, env=env, stdin=stdin, stdout=asyncio.subprocess.PIPE,
+        stderr=stderr, start_new_session=True,
     )  # fmt: skip
-    return ChildProcess(proc)
+    if registry is not None:
+        registry.record(proc.pid, task_id, attempt, " ".join(argv))
+    return ChildProcess(proc, registry)

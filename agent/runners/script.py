@@ -101,8 +101,9 @@ class ScriptRunner(ChildRunner):
         self._reporter.log(LogSource.SYSTEM, f"starting: {launch.display}")
         self._log.info("script starting", argv=launch.argv)
         try:
-            child = await spawn(launch.argv, cwd=self._ctx.workdir,
-                                env=launch.env(task_env(self._ctx, dict(self._spec.env))))  # fmt: skip
+            ctx = self._ctx
+            child = await spawn(launch.argv, cwd=ctx.workdir, env=launch.env(task_env(ctx, dict(self._spec.env))),
+                                registry=ctx.children, task_id=ctx.task_id, attempt=ctx.attempt)  # fmt: skip
         except OSError as exc:
             return self._finish(Outcome(FinalState.FAILED, exit_code=-1, error=f"cannot start {launch.argv[0]}: {exc}"))
         limit = self._ctx.time_limit_seconds

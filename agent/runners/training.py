@@ -117,7 +117,8 @@ class TrainingRunner(ChildRunner):
         self._reporter.log(LogSource.SYSTEM, f"starting: training {self._spec.architecture} (python -m agent.training.worker)")
         self._log.info("training worker starting", argv=argv)
         try:
-            return await spawn(argv, cwd=self._ctx.workdir, env=env, stdin=asyncio.subprocess.PIPE)
+            return await spawn(argv, cwd=self._ctx.workdir, env=env, stdin=asyncio.subprocess.PIPE,
+                               registry=self._ctx.children, task_id=self._ctx.task_id, attempt=self._ctx.attempt)
         except OSError as exc:
             self._log.error("training worker did not start", error=str(exc))
             return None
