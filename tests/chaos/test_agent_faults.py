@@ -114,8 +114,6 @@ def test_a_killed_agents_work_is_requeued_after_the_ttl(killed_agent: KilledAgen
     assert len(k.farm.ledger.of(task_id(k.name), "end", 2)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 4 (the 'agent' helper): task processes die with their agent "
-                                       "and a restarted agent ends what its previous life left")  # fmt: skip
 def test_a_killed_agent_leaves_no_orphan(killed_agent: KilledAgent) -> None:
     k = killed_agent
     assert not k.orphan_alive, f"attempt 1 (pid {k.first.pid}) outlived its agent by {k.detect:.1f} s and more"

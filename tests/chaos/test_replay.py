@@ -1,11 +1,10 @@
 """A crashed agent's replay: results it had when it died are not lost, and the tasks do not run again.
 
-Lands with the durable outbox (issue 10 item 3, the "agent" helper): an agent
-writes each final update to its data dir before it counts the attempt as
-finished, and after a restart its hello lists the attempts whose final update
-was never acknowledged, so the controller reattaches them and takes the replay.
-Today the outbox lives in memory: both scenarios lose every result and rerun
-the tasks as attempt 2.
+The agent's outbox is durable (agent/outbox_store.py): each final update is on
+disk before the attempt counts as finished, and after a restart the hello lists
+the attempts whose final update was never acknowledged, so the controller
+reattaches them and takes the replay. (With the outbox in memory, both scenarios
+lost every result and ran the tasks again as attempt 2.)
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 
 T = task_pb2
 ENDED = {T.TASK_STATE_COMPLETED, T.TASK_STATE_FAILED, T.TASK_STATE_CANCELLED}
-DURABLE_OUTBOX = pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 3 (the 'agent' helper's durable outbox): today an agent's unacknowledged results die with it",
-)
 #: Seconds the agent gets to see its tasks exit (and, with a durable outbox, write their results down).
 SEE_EXIT_SECONDS = 0.5
 
@@ -67,7 +62,6 @@ def _judge(farm: Farm, agent: AgentProcess, tasks: list[task_pb2.Task], scenario
     assert not rerun, f"tasks run again after their agent crashed: {rerun}"
 
 
-@DURABLE_OUTBOX
 def test_results_on_their_way_when_the_agent_dies_are_replayed(make_farm, figures: Figures) -> None:
     """The agent is killed a moment after its tasks exit, their results not yet through: a relay holds them."""
     farm: Farm = make_farm("--node-ttl", "15")  # the node must outlive its agent's restart
@@ -86,10 +80,9 @@ def test_results_on_their_way_when_the_agent_dies_are_replayed(make_farm, figure
         proxy.close()
 
 
-@DURABLE_OUTBOX
 def test_results_kept_through_a_controller_outage_survive_an_agent_crash(make_farm, figures: Figures) -> None:
     """The tasks end while the controller is down; the agent, holding their results, is killed before it is back."""
-    farm: Farm = make_farm()
+    farm: Farm = make_farm("--restart-grace", "30")  # the agent's restart (seconds on a busy machine) must fit in it
     agent = farm.agent("a", "--cpus", "2")
     tasks = _run_held(farm)
     farm.controller.kill(signal.SIGKILL)
