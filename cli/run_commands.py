@@ -14,6 +14,7 @@ import structlog
 
 from agent.channel import ENV_CA_FILE, read_ca_file
 from agent.config import AgentConfig
+from agent.errors import AgentError
 from agent.node_agent import NodeAgent
 from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
 from cli.exclusive_start import exclusive, refuse_if_taken
@@ -433,4 +434,7 @@ def agent(controller_address: str, token_file: Path | None, ca_file: Path | None
         with contextlib.suppress(asyncio.CancelledError):
             await job
 
-    asyncio.run(_until_signalled(main))
+    try:
+        asyncio.run(_until_signalled(main))
+    except AgentError as exc:  # refused by the controller, a data directory in use: say so, no traceback
+        raise click.ClickException(str(exc)) from None
