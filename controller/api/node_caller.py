@@ -19,7 +19,7 @@ async def calling_node(
     """
     if not credentials.enabled:
         return claimed
-    node_id = _node_of(context, identities, credentials)
+    node_id = _node_of(context, identities)
     if node_id is None:
         key = presented_key(dict(_metadata(context)))
         if key and key == credentials.agent_token:
@@ -33,7 +33,7 @@ async def calling_node(
     return node_id  # type: ignore[return-value]
 
 
-def _node_of(context: grpc.aio.ServicerContext, identities: NodeIdentities, credentials: Credentials) -> str | None:
+def _node_of(context: grpc.aio.ServicerContext, identities: NodeIdentities) -> str | None:
     certificates = (context.auth_context() or {}).get("x509_pem_cert") or []
     if certificates:
         return identities.by_certificate(certificates[0])

@@ -50,9 +50,6 @@ class GroupCommitter:
         self._queue: list[Staged] = []
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        #: Batches written so far, and the changes they held (for benchmarks and tests).
-        self.batches = 0
-        self.changes = 0
 
     def submit(self, changes: Changes, sends: Sequence[tuple[str, DownMessage]]) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -97,8 +94,6 @@ class GroupCommitter:
             if not isinstance(exc, Exception):
                 raise
             return
-        self.batches += 1
-        self.changes += len(batch)
         for staged in batch:
             self._settle(staged)
 

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -172,9 +171,6 @@ class NodeIdentities:
         self._remember(revoked)
         log.warning("node credential revoked", node_id=node_id)
         return revoked
-
-    def revoke_times(self) -> Mapping[str, float]:
-        return {i: c.revoke_time for i, c in self._by_node.items() if c.revoke_time}
 
 
 def _der(certificate_pem: bytes) -> bytes:

@@ -193,11 +193,6 @@ class TaskBook:
     def nodes_busy(self, window_seconds: float = 0.05) -> bool:
         return time.monotonic() - self._node_traffic_at < window_seconds
 
-    @property
-    def write_batches(self) -> tuple[int, int]:
-        """(batches written, changes they held) since start."""
-        return self._committer.batches, self._committer.changes
-
     # Reads ----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> Task:

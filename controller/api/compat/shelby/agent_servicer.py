@@ -54,7 +54,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         if self.identities.credential(node_id) is None:
             raise NotFound(f"node {node_id!r} is not registered", reason="NODE_NOT_FOUND")
         if not self.identities.signed_by(node_id, message or node_id, claimed):
-            what = (f"the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
+            what = ("the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
                     else f"the {SIGNATURE_METADATA} header (hex HMAC-SHA256 of the node id under its handshakeKey)")
             raise PermissionDenied(f"node {node_id!r} is not proved: send {what}", reason="NODE_NOT_PROVED")
 
