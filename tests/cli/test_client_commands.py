@@ -264,7 +264,11 @@ def test_logs_follow_streams_a_running_task_until_it_ends(farm: Farm, tmp_path: 
         assert proc.stdout.readline().startswith("[aifarm] starting")
         assert proc.stdout.readline() == "tick 0\n"
         assert farm.client.get(name).state == T.TASK_STATE_RUNNING  # streamed while it still runs
-        rest, err = proc.communicate(timeout=30)  # ends by itself when the task ends
+        # Read on through the same buffered reader: communicate() reads the pipe's fd directly and would
+        # miss lines readline() had already buffered (two lines often arrive in one chunk).
+        rest = proc.stdout.read()  # to EOF: the command ends by itself when the task ends
+        proc.wait(timeout=30)
+        err = proc.stderr.read() if proc.stderr else ""
     finally:
         proc.kill()
     assert proc.returncode == 0, err
