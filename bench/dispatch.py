@@ -486,12 +486,17 @@ async def bench(config: BenchConfig) -> Result:
         return result
     finally:
         controller.stop()
-        if not ok:
-            print(f"controller log (last lines of {controller.log_path}):\n{controller.log_tail()}", file=sys.stderr)
-        if config.keep or not ok:
-            print(f"data directory kept: {data_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        clean_up(controller, data_dir, ok=ok, keep=config.keep)
+
+
+def clean_up(controller: ControllerProcess, data_dir: Path, *, ok: bool, keep: bool) -> None:
+    """After a run: the controller's log when it failed; the data directory removed unless kept or failed."""
+    if not ok:
+        print(f"controller log (last lines of {controller.log_path}):\n{controller.log_tail()}", file=sys.stderr)
+    if keep or not ok:
+        print(f"data directory kept: {data_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:

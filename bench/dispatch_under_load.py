@@ -29,7 +29,6 @@ import asyncio
 import json
 import select
 import shlex
-import shutil
 import signal
 import socket
 import statistics
@@ -202,12 +201,7 @@ async def measure(config: dispatch.BenchConfig, load: LoadConfig, round_: int, l
         _stop(rest.proc)
         _stop(gateway.proc)
         controller.stop()
-        if not ok:
-            print(f"controller log (last lines of {controller.log_path}):\n{controller.log_tail()}", file=sys.stderr)
-        if config.keep or not ok:
-            print(f"data directory kept: {data_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        dispatch.clean_up(controller, data_dir, ok=ok, keep=config.keep)
 
 
 async def bench(config: dispatch.BenchConfig, load: LoadConfig) -> list[Measurement]:

@@ -1,4 +1,9 @@
-"""Which node is calling: from its credential (a client certificate or its node secret), never from a message."""
+"""Which node is calling: from its credential, never from a message.
+
+A streaming agent presents a client certificate or its node secret (`calling_node`);
+a ShelbyCompute polling node proves each call with an HMAC under the handshake key it
+registered (`prove_polling_node`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import grpc
 
 from controller.api.auth import Credentials, presented_key
 from controller.api.errors import abort
+from controller.domain.errors import NotFound, PermissionDenied
 from controller.domain.node_identity import NodeIdentities
+
+#: The header a polling node's calls carry: hex HMAC-SHA256 of its node id under its handshake key.
+SIGNATURE_METADATA = "x-node-signature"
 
 
 async def calling_node(
@@ -46,3 +55,24 @@ def _metadata(context: grpc.aio.ServicerContext) -> list[tuple[str, str]]:
 
 async def _refuse(context: grpc.aio.ServicerContext, message: str) -> None:
     await abort(context, grpc.StatusCode.UNAUTHENTICATED, message, "NODE_CREDENTIAL")
+
+
+def prove_polling_node(
+    context: grpc.aio.ServicerContext, identities: NodeIdentities, credentials: Credentials, node_id: str, *,
+    signed: str | None = None, message: str = "",
+) -> None:  # fmt: skip
+    """The call comes from the holder of the polling node's handshake key (a no-op with --no-auth).
+
+    `signed` is an HMAC of `message` the call carries itself (an ack's signature of its jobId);
+    otherwise the x-node-signature header, an HMAC of the node id, is the proof.
+    """
+    if not credentials.enabled:
+        return
+    if identities.credential(node_id) is None:
+        raise NotFound(f"node {node_id!r} is not registered", reason="NODE_NOT_FOUND")
+    claimed = signed if signed is not None else next(
+        (v for k, v in _metadata(context) if k == SIGNATURE_METADATA), "")  # fmt: skip
+    if not identities.signed_by(node_id, message or node_id, claimed):
+        what = ("the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
+                else f"the {SIGNATURE_METADATA} header (hex HMAC-SHA256 of the node id under its handshakeKey)")
+        raise PermissionDenied(f"node {node_id!r} is not proved: send {what}", reason="NODE_NOT_PROVED")

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import structlog
 
-from controller.domain.errors import FailedPrecondition, NotFound
+from controller.domain.errors import FailedPrecondition, NotFound, PermissionDenied
 from controller.domain.registry import NodeRegistry
 from controller.domain.store import Changes, NodeStateChange
 from controller.domain.task_actions import validate_id
@@ -100,7 +100,20 @@ class PollingNodes:
         """The node began running its attempt (it fetched the script or printed a line)."""
         task = self.current(node_id, task_id)
         if task is not None and task.state is TaskState.ASSIGNED:
-            await self.reports.apply_update(node_id, TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING, time=self.registry.clock()))
+            update = TaskUpdate(task_id, task.attempt, state=TaskState.RUNNING, time=self.registry.clock())
+            await self.reports.apply_update(node_id, update)
+
+    async def fetch_script(self, node_id: str, task_id: str, *, only_if_placed: bool) -> Task:
+        """The task whose script the node fetches; it counts as running on the node from now.
+
+        With `only_if_placed` (nodes proved by their credentials) the script and its environment
+        go only to the node the task is placed on.
+        """
+        task = await self.book.get(task_id)
+        if only_if_placed and self.current(node_id, task_id) is None:
+            raise PermissionDenied(f"job {task_id!r} is not placed on node {node_id!r}", reason="NOT_RUNNING_HERE")
+        await self.started(node_id, task_id)
+        return task
 
     async def append_logs(self, node_id: str, task_id: str, attempt: int, texts: Sequence[str], first_line_no: int) -> bool:
         """Store lines of the node's attempt; False (nothing stored) when it no longer runs there."""

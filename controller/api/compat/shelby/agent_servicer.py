@@ -16,18 +16,14 @@ from aifarm.compat.shelby.v1 import agent_service_pb2_grpc
 from controller.api.auth import Credentials
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
-from controller.domain.errors import InvalidArgument, NotFound, PermissionDenied
+from controller.api.node_caller import prove_polling_node
+from controller.domain.errors import InvalidArgument
 from controller.domain.node_identity import NodeIdentities
 from controller.domain.polling import PollingNodes
 from controller.domain.types import TaskResult
 
 #: Most lines one stream-log call takes.
 MAX_LINES = 10000
-SIGNATURE_METADATA = "x-node-signature"
-
-
-def _signature_header(context: grpc.aio.ServicerContext) -> str:
-    return next((v for k, v in (context.invocation_metadata() or ()) if k == SIGNATURE_METADATA and isinstance(v, str)), "")
 
 
 def _require(**fields: str) -> None:
@@ -47,16 +43,8 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self.credentials = credentials
         self.heartbeat_interval_seconds = heartbeat_interval_seconds
 
-    def _prove(self, node_id: str, claimed: str, *, message: str = "") -> None:
-        """`claimed` is the node's HMAC of `message` (default: its id) under its handshake key; no-op with --no-auth."""
-        if not self.credentials.enabled:
-            return
-        if self.identities.credential(node_id) is None:
-            raise NotFound(f"node {node_id!r} is not registered", reason="NODE_NOT_FOUND")
-        if not self.identities.signed_by(node_id, message or node_id, claimed):
-            what = ("the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
-                    else f"the {SIGNATURE_METADATA} header (hex HMAC-SHA256 of the node id under its handshakeKey)")
-            raise PermissionDenied(f"node {node_id!r} is not proved: send {what}", reason="NODE_NOT_PROVED")
+    def _prove(self, node_id: str, context: grpc.aio.ServicerContext, **signed: str) -> None:
+        prove_polling_node(context, self.identities, self.credentials, node_id, **signed)
 
     async def RegisterNode(
         self, request: pb.RegisterNodeRequest, context: grpc.aio.ServicerContext
@@ -74,14 +62,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
         _require(nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
+        self._prove(request.nodeId, context)
         usage = node_convert.usage(request.specs.cpuUsage, request.specs.ramUsage) if request.HasField("specs") else None
         node = await self.polling.beat(request.nodeId, usage)
         return pb.HeartbeatResponse(success=True, status=node_convert.STATUS[node.state])
 
     async def PollJobs(self, request: pb.PollJobsRequest, context: grpc.aio.ServicerContext) -> pb.PollJobsResponse:
         _require(nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
+        self._prove(request.nodeId, context)
         task = await self.polling.offer(request.nodeId)
         if task is None:
             return pb.PollJobsResponse(count=0)
@@ -97,7 +85,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def AckJob(self, request: pb.AckJobRequest, context: grpc.aio.ServicerContext) -> pb.AckJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, request.signature, message=request.jobId)
+        self._prove(request.nodeId, context, signed=request.signature, message=request.jobId)
         task = await self.polling.claim(request.nodeId, request.jobId)
         return pb.AckJobResponse(success=True, jobId=task.id, attempt=task.attempt, status=job_convert.STATUS[task.state])
 
@@ -105,12 +93,8 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.FetchScriptRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchScriptResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
-        task = await self.polling.book.get(request.jobId)
-        if self.polling.current(request.nodeId, task.id) is None and self.credentials.enabled:
-            # The script and its environment go only to the node the job is placed on.
-            raise PermissionDenied(f"job {task.id!r} is not placed on node {request.nodeId!r}", reason="NOT_RUNNING_HERE")
-        await self.polling.started(request.nodeId, task.id)
+        self._prove(request.nodeId, context)
+        task = await self.polling.fetch_script(request.nodeId, request.jobId, only_if_placed=self.credentials.enabled)
         spec = job_convert.script_spec(task)
         return pb.FetchScriptResponse(
             jobId=task.id, script=spec.source, requirements=spec.requirements, entrypoint=spec.entrypoint,
@@ -120,14 +104,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
     async def FinishJob(self, request: pb.FinishJobRequest, context: grpc.aio.ServicerContext) -> pb.FinishJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
+        self._prove(request.nodeId, context)
         result = TaskResult(exit_code=request.exitCode, output_sha256=request.modelHash, error=request.error)
         task = await self.polling.finish(request.nodeId, request.jobId, request.attempt, result)
         return pb.FinishJobResponse(success=True, jobId=task.id, status=job_convert.STATUS[task.state])
 
     async def StreamLog(self, request: pb.StreamLogRequest, context: grpc.aio.ServicerContext) -> pb.StreamLogResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
+        self._prove(request.nodeId, context)
         texts = ([request.line] if request.line else []) + list(request.lines)
         if len(texts) > MAX_LINES:
             raise InvalidArgument(f"at most {MAX_LINES} lines per call", reason="TOO_MANY_LINES")
@@ -140,6 +124,6 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.ReportUsageRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportUsageResponse:
         _require(nodeId=request.nodeId)
-        self._prove(request.nodeId, _signature_header(context))
+        self._prove(request.nodeId, context)
         await self.polling.beat(request.nodeId, node_convert.usage(request.cpuUsage, request.ramUsage))
         return pb.ReportUsageResponse(success=True)
