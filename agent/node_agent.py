@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import uuid
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -101,7 +102,7 @@ class NodeAgent:
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
             lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
-            children=ChildRegistry(cfg.data_dir / "children"),
+            children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
         )  # fmt: skip
         probe = HostProbe(cpu_limit=cfg.cpu_cores, memory_limit_mb=cfg.memory_mb, node_id=self.node_id,
                           clock=self.clock, nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
@@ -138,6 +139,28 @@ class NodeAgent:
         if fmt and not dataset_id.endswith(f".{fmt}"):
             # The loader reads the format from the suffix; an id like "my_dataset" has none.
             target = cache / f"{dataset_id}.{fmt}"
+        tmp.replace(target)
+        return target
+
+    async def _fetch_model(self, stub: agent_service_pb2_grpc.AgentServiceStub, name: str) -> Path:
+        """Download a model of the registry for this attempt, checking its sha256 (models change
+        name but never content, yet are small and rarely reused: no cache, one file per fetch)."""
+        folder = self.config.data_dir / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{uuid.uuid4().hex}.part"
+        digest, expected = hashlib.sha256(), ""
+        try:
+            with tmp.open("wb") as f:
+                async for chunk in stub.FetchModel(pb.FetchModelRequest(name=name), metadata=self._metadata()):
+                    expected = expected or chunk.sha256
+                    digest.update(chunk.chunk)
+                    f.write(chunk.chunk)
+            if expected and digest.hexdigest() != expected:
+                raise TransferError(f"model {name} arrived corrupted (sha256 mismatch)")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        target = folder / f"{digest.hexdigest()}.pt"
         tmp.replace(target)
         return target
 

@@ -51,6 +51,7 @@ log = structlog.get_logger(__name__)
 #: Uploads a file as an artifact of (task_id, attempt); returns its resource name.
 ArtifactUploader = Callable[[str, int, Path], Awaitable[str]]
 DatasetFetcher = Callable[[str], Awaitable[Path]]
+ModelFetcher = Callable[[str], Awaitable[Path]]
 
 FINAL_STATES = {
     FinalState.COMPLETED: task_pb2.TASK_STATE_COMPLETED,
@@ -107,8 +108,10 @@ class TaskSupervisor:
         *,
         clock: Clock | None = None,
         children: ChildRegistry | None = None,
+        fetch_model: ModelFetcher | None = None,
     ) -> None:
         self.work_dir = work_dir
+        self.fetch_model = fetch_model
         self.children = children
         self.environments = PythonEnvironments(work_dir.parent / "envs", children=children)
         self.outbox = outbox
@@ -158,7 +161,8 @@ class TaskSupervisor:
         workdir.mkdir(parents=True)
         reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
-                         tuple(assignment.gpu_indices), self.environments, self.children)  # fmt: skip
+                         tuple(assignment.gpu_indices), self.environments, self.children,
+                         self.fetch_model)  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt

@@ -30,7 +30,7 @@ TERMINAL_STATES = frozenset(
     {task_pb2.TASK_STATE_COMPLETED, task_pb2.TASK_STATE_FAILED, task_pb2.TASK_STATE_CANCELLED}
 )
 
-ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50")
+ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50", "vgg16")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("cross_entropy", "mse", "mae", "bce")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cli.cors_option import cors_origin_option
+from gateway.cors import CorsPolicy
 from gateway.envoy import DESCRIPTOR_FILE, EnvoyTls, split_address, write_envoy_config
 from gateway.listeners import LISTENERS, default_binds
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
@@ -60,6 +62,7 @@ def _listens(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
               help="Serve HTTPS with this certificate chain (with --tls-key), e.g. the farm's pki/server.crt.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE",
               help="The private key of --tls-cert.")
+@cors_origin_option
 def envoy_config(
     controller_address: str,
     out_dir: Path,
@@ -71,6 +74,7 @@ def envoy_config(
     controller_ca: Path | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    cors_policy: CorsPolicy,
 ) -> None:
     """Write an Envoy config that serves the REST API in front of a controller.
 
@@ -89,5 +93,9 @@ def envoy_config(
         max_body_bytes=int(max_body_mb * 2**20),
         max_upload_bytes=int(max_upload_mb * 2**20),
         tls=EnvoyTls.from_files(controller_ca, tls_cert, tls_key),
+        cors=cors_policy,
     )
+    if cors_policy.any_origin:
+        click.echo("warning: CORS allows every origin, with credentials (--cors-origin '*'): for development only",
+                   err=True)  # fmt: skip
     click.echo(f"wrote {path} and {out_dir / DESCRIPTOR_FILE}; check it with: envoy --mode validate -c {path}")

@@ -16,6 +16,7 @@ from agent.channel import ENV_CA_FILE, read_ca_file
 from agent.config import AgentConfig
 from agent.errors import AgentError
 from agent.node_agent import NodeAgent
+from cli.cors_option import cors_origin_option
 from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
 from cli.exclusive_start import exclusive, refuse_if_taken
 from cli.log_config import LEVELS, configure_logging
@@ -72,6 +73,7 @@ def gateway_options(f: Callable[..., object]) -> Callable[..., object]:
                      help=f"Port of a REST listener; 0 picks a free one; repeatable (defaults: {defaults})."),
         click.option("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20, show_default=True,
                      help="Largest JSON request body; larger ones are answered 413."),
+        cors_origin_option,
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
@@ -96,7 +98,7 @@ def _gateway(controller_address: str, kw: dict, *, controller_ca: bytes | None =
     cert, key = tls_files or (None, None)
     return Gateway(controller_address, _binds(kw), max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
                    max_upload_bytes=int(kw["max_upload_mb"]) << 20, controller_ca=controller_ca,
-                   tls_cert_file=cert, tls_key_file=key)  # fmt: skip
+                   tls_cert_file=cert, tls_key_file=key, cors_policy=kw["cors_policy"])  # fmt: skip
 
 
 #: How `aifarm up` sets the main REST port, for messages.
@@ -179,6 +181,13 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
                      help="With TLS: the port for agents holding a farm certificate (mutual TLS); 0 picks one."),
         click.option("--insecure", is_flag=True,
                      help="Allow plaintext on a non-loopback --host. Trusted networks only; logged loudly."),
+        click.option("--open-legacy", "open_legacy", multiple=True, metavar="GROUP",
+                     help="Serve a legacy-open group (e.g. shelby-agents: the original ShelbyCompute agent) to"
+                          " callers WITHOUT credentials, from loopback and --trusted-network only; repeatable."
+                          " Logged loudly."),
+        click.option("--trusted-network", "trusted_networks", multiple=True, metavar="CIDR",
+                     help="A network trusted besides loopback: served by --open-legacy groups, and its REST doors'"
+                          " X-Forwarded-For believed; repeatable."),
         click.option("--heartbeat-interval", type=float, default=2.0, show_default=True, help="Seconds."),
         click.option("--node-ttl", type=float, default=10.0, show_default=True,
                      help="Seconds without a heartbeat before a node is lost."),
@@ -223,7 +232,32 @@ def _controller_config(kw: dict) -> ControllerConfig:
         tls_hosts=tuple(kw["tls_hosts"]),
         agent_port=int(kw["agent_port"]),
         insecure=bool(kw["insecure"]),
+        open_legacy=_legacy_groups(kw["open_legacy"]),
+        trusted_networks=_trusted_networks(kw["trusted_networks"]),
     )
+
+
+def _legacy_groups(groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The groups as given, each one the protos declare (auth.legacy_open)."""
+    from controller.api.auth import legacy_methods
+    from controller.api.surfaces import all_surfaces
+
+    declared = sorted(set(legacy_methods(b.service for b in all_surfaces()).values()))
+    for group in groups:
+        if group not in declared:
+            raise click.BadParameter(f"no legacy-open group {group!r}; the protos declare: {', '.join(declared)}",
+                                     param_hint="--open-legacy")  # fmt: skip
+    return tuple(dict.fromkeys(groups))
+
+
+def _trusted_networks(networks: tuple[str, ...]) -> tuple[str, ...]:
+    from controller.api.auth import LegacyAccess
+
+    try:
+        LegacyAccess.parse((), networks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-network") from None
+    return networks
 
 
 def _resolved(path: Path | None) -> Path | None:

@@ -45,6 +45,12 @@ class ControllerConfig:
     agent_port: int = 50052
     #: Allow plaintext on a non-loopback address (trusted networks only; logged loudly).
     insecure: bool = False
+    #: Legacy-open groups (a proto's auth.legacy_open, e.g. "shelby-agents") whose methods take calls
+    #: without credentials from loopback and trusted_networks (controller.api.auth; logged loudly).
+    open_legacy: tuple[str, ...] = ()
+    #: CIDRs trusted besides loopback: callers served by the open legacy groups, and REST doors
+    #: whose x-forwarded-for is believed.
+    trusted_networks: tuple[str, ...] = ()
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
     database_path: Path | None = None

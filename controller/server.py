@@ -10,7 +10,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controller.api.admission import ApiAdmission, read_methods
-from controller.api.auth import AGENT_PREFIX, AuthInterceptor, Credentials, agent_methods, open_methods
+from controller.api.auth import (
+    AGENT_PREFIX,
+    AuthInterceptor,
+    Credentials,
+    LegacyAccess,
+    agent_methods,
+    legacy_methods,
+    open_methods,
+)
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.api.request_decoding import RequestDecodingInterceptor
 from controller.api.request_id import RequestIdInterceptor
@@ -59,7 +67,8 @@ class Controller:
         farm = self.farm = await Farm.open(store, _settings(cfg), signer=self.tls.ca if self.tls else None)
         bindings = all_surfaces()
         server = self._server = self._grpc_server(bindings, farm)
-        serving = Serving(farm, cfg, self.credentials, time.time(), HostProbe(cfg.data_dir))
+        host = HostProbe(cfg.data_dir)
+        serving = Serving(farm, cfg, self.credentials, time.time(), host)
         for b in bindings:
             b.add_to_server(b.build(serving), server)
         names = [b.service.full_name for b in bindings]
@@ -70,7 +79,8 @@ class Controller:
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._loops = LoopSupervisor(farm.loops())
+        # The host sampler too: system/info serves its latest sample and never waits for one.
+        self._loops = LoopSupervisor({**farm.loops(), "host sampler": host.run})
         self._loops.start()
         log.info("controller serving", grpc=self.address, bound=cfg.host, agents_mtls=self.agent_address or None,
                  tls=self.tls is not None, data_dir=str(cfg.data_dir), tasks_active=len(farm.book.active))  # fmt: skip
@@ -103,11 +113,13 @@ class Controller:
         # Health checks (the open methods) and the agents' reads do not wait behind people's reads.
         reads = read_methods(services, except_prefix=AGENT_PREFIX) - agent_methods(services) - open_methods(services)
         max_message = self.config.max_message_mb << 20
+        legacy, legacy_paths = self._legacy_access(services)
         return grpc.aio.server(
             # Outermost first: the inner ones get the decoded request.
             interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, reads, share=self.config.api_share),
                           RequestIdInterceptor(),
-                          AuthInterceptor(self.credentials, open_methods(services), agent_methods(services))],
+                          AuthInterceptor(self.credentials, open_methods(services), agent_methods(services),
+                                          legacy, legacy_paths)],
             options=[
                 ("grpc.max_receive_message_length", max_message),
                 ("grpc.max_send_message_length", max_message),
@@ -119,6 +131,23 @@ class Controller:
                 ("grpc.so_reuseport", 0),
             ],
         )  # fmt: skip
+
+    def _legacy_access(self, services: list[ServiceDescriptor]) -> tuple[LegacyAccess, dict[str, str]]:
+        """The opened legacy groups (--open-legacy), checked against the protos' and said loudly."""
+        cfg = self.config
+        paths = legacy_methods(services)
+        declared = sorted(set(paths.values()))
+        unknown = sorted(set(cfg.open_legacy) - set(declared))
+        if unknown:
+            raise ValueError(f"--open-legacy {', '.join(unknown)}: no such legacy-open group;"
+                             f" the protos declare {', '.join(declared) or 'none'}")  # fmt: skip
+        legacy = LegacyAccess.parse(cfg.open_legacy, cfg.trusted_networks)
+        for group in sorted(legacy.groups):
+            log.warning("LEGACY-OPEN: these methods accept calls WITHOUT credentials from loopback and the trusted"
+                        " networks; their nodes prove themselves by handshake key only", group=group,
+                        trusted_networks=[str(n) for n in legacy.trusted_networks] or None,
+                        methods=sorted(m for m, g in paths.items() if g == group))  # fmt: skip
+        return legacy, paths
 
     async def wait(self) -> None:
         if self._server is not None:

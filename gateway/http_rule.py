@@ -231,6 +231,7 @@ class PathMatcher(Generic[T]):
     def __init__(self) -> None:
         self._root: _Node[T] = _Node()
         self._verbs: set[str] = set()
+        self._methods: set[str] = set()
 
     def register(self, method: str, template: PathTemplate, value: T) -> None:
         """Add a template; raises TemplateError when (method, template) is taken."""
@@ -241,8 +242,14 @@ class PathMatcher(Generic[T]):
         if method in methods:
             raise TemplateError(f"conflicting bindings: {method} {template.source} is registered twice")
         methods[method] = value
+        self._methods.add(method)
         if template.verb:
             self._verbs.add(template.verb)
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """Every HTTP method some template is registered with."""
+        return frozenset(self._methods)
 
     def lookup(self, method: str, raw_path: str) -> tuple[T, list[str], str] | None:
         """Return (value, raw segments, verb) of the best match, or None."""

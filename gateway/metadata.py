@@ -23,13 +23,18 @@ def _printable(value: str) -> bool:
     return all(" " <= ch <= "~" for ch in value)
 
 
-def metadata_from_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Request headers as gRPC metadata: lower-cased, hop-by-hop and unsafe ones dropped."""
+def metadata_from_headers(headers: Iterable[tuple[str, str]], client: str | None = None) -> list[tuple[str, str]]:
+    """Request headers as gRPC metadata: lower-cased, hop-by-hop and unsafe ones dropped.
+
+    `client` (the socket's peer address) becomes x-forwarded-for, replacing any the client sent:
+    the controller believes that header from a trusted door only (controller.api.auth).
+    """
     out: list[tuple[str, str]] = []
     for name, value in headers:
         key = name.lower()
         if (
             key in _SKIP_REQUEST
+            or key == "x-forwarded-for"
             or key.startswith((":", "grpc-"))
             or key.endswith("-bin")  # would need base64 of binary; no REST client sends these
             or not key.isascii()
@@ -37,6 +42,8 @@ def metadata_from_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str,
         ):
             continue
         out.append((key, value))
+    if client:
+        out.append(("x-forwarded-for", client))
     return out
 
 

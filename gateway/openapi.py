@@ -49,25 +49,27 @@ _WKT: dict[str, dict[str, Any]] = {
     "google.protobuf.StringValue": {"type": "string", "nullable": True},
     "google.protobuf.BytesValue": {"type": "string", "format": "byte", "nullable": True},
 }
-_ERROR_SCHEMA: dict[str, Any] = {
+_DOCUMENT_ERROR: dict[str, Any] = {
     "type": "object",
-    "description": "google.rpc.Status JSON plus the keys older clients read (Envoy sends only code, message, details).",
-    "properties": {
-        "code": {"type": "integer", "description": "gRPC status code"},
-        "message": {"type": "string"},
-        "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}},
-        "detail": {"type": "string", "description": "Same as message."},
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "integer"},
-                "message": {"type": "string"},
-                "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}},
-            },
-        },
-        "success": {"type": "boolean"},
-    },
-}
+    "properties": {"code": {"type": "string", "description": "the document's code, e.g. NOT_FOUND"},
+                   "message": {"type": "string"}, "details": {"type": "object"}},
+}  # fmt: skip
+_ERROR_SCHEMA: dict[str, Any] = {
+    "description": "In the shape the service's aifarm.options.v1.error_body option declares (gateway.errors):"
+                   " google.rpc.Status JSON for the core API.",
+    "oneOf": [
+        {"type": "object", "title": "GOOGLE_RPC_STATUS", "properties": {
+            "code": {"type": "integer", "description": "gRPC status code"},
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}},
+        }},
+        {"type": "object", "title": "DETAIL", "properties": {"detail": {"type": "string"}}},
+        {"type": "object", "title": "ERROR_OBJECT", "properties": {"error": _DOCUMENT_ERROR}},
+        {"type": "object", "title": "SUCCESS_ENVELOPE", "properties": {
+            "success": {"type": "boolean"}, "data": {"nullable": True}, "error": _DOCUMENT_ERROR,
+        }},
+    ],
+}  # fmt: skip
 
 
 @dataclass

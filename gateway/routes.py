@@ -123,6 +123,12 @@ class RouteTable:
         bindings = bind(route.template, segs, self._unescape)
         return None if bindings is None else Match(route, bindings)
 
+    def allowed_methods(self, raw_path: str) -> tuple[str, ...]:
+        """The HTTP methods some route answers on ``raw_path`` (sorted); empty: the path is unknown.
+
+        What a 405's ``Allow`` header says, by the same matching as :meth:`match`."""
+        return tuple(sorted(m for m in self._matcher.methods if self.match(m, raw_path) is not None))
+
 
 def routes_of(method: MethodDescriptor) -> list[Route]:
     """Routes for one method's google.api.http rule and its additional_bindings."""

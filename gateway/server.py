@@ -20,7 +20,8 @@ from aiohttp import web
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
-from gateway import docs, errors
+from aifarm.options.v1 import auth_options_pb2
+from gateway import cors, docs, errors
 from gateway.descriptors import find_services, import_generated
 from gateway.http_rule import UnescapeSpec
 from gateway.listeners import LISTENERS, Listener, by_name
@@ -127,10 +128,12 @@ class Gateway:
         controller_ca: bytes | None = None,
         tls_cert_file: Path | None = None,
         tls_key_file: Path | None = None,
+        cors_policy: cors.CorsPolicy = cors.CorsPolicy(),
     ) -> None:
         self._target = controller_target
         self._controller_ca = controller_ca
         self._ssl = _server_ssl(tls_cert_file, tls_key_file)
+        self._cors = cors_policy
         self._binds = dict(listeners)
         self._max_body = max_body_bytes
         self._max_upload = max(max_upload_bytes, max_body_bytes)
@@ -152,6 +155,7 @@ class Gateway:
         if self._started:
             return self.urls
         self._started = True
+        self._cors.log_start("gateway")
         if self._package:
             import_generated(self._package)
         unknown = set(self._binds) - set(self._table)
@@ -195,6 +199,7 @@ class Gateway:
     async def _serve(self, listener: Listener, table: RouteTable, host: str, port: int) -> _Door:
         # The body limit is enforced per route in _read_body, so aiohttp's own is lifted.
         app = web.Application(client_max_size=self._max_upload + 1)
+        cors.install(app, self._cors)
         docs.add_routes(app, listener, table)
         app.router.add_route("*", "/{tail:.*}", self._make_handler(table))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -208,9 +213,11 @@ class Gateway:
         return _Door(listener, table, runner, f"{scheme}://{shown}:{bound_port}")
 
     def _make_handler(self, table: RouteTable) -> Any:
+        path_shapes = errors.PathShapes.of(table.routes)
+
         async def handle(request: web.Request) -> web.StreamResponse:
             try:
-                return await self._handle(table, request)
+                return await self._handle(table, request, path_shapes)
             except (web.HTTPException, ConnectionError):
                 raise
             except Exception:
@@ -218,15 +225,20 @@ class Gateway:
                 # answered INTERNAL in the usual error body rather than aiohttp's text/plain 500.
                 log.exception("gateway.unexpected_error", method=request.method, path=request.rel_url.raw_path,
                               request_id=request.headers.get("x-request-id", ""))  # fmt: skip
-                return error_response(grpc.StatusCode.INTERNAL, "the gateway failed on this request; its log says why")
+                return error_response(grpc.StatusCode.INTERNAL, "the gateway failed on this request; its log says why",
+                                      shape=path_shapes.for_path(request.rel_url.raw_path))  # fmt: skip
 
         return handle
 
-    async def _handle(self, table: RouteTable, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, table: RouteTable, request: web.Request, path_shapes: errors.PathShapes) -> web.StreamResponse:
         raw_path = request.rel_url.raw_path
         match = table.match(request.method, raw_path)
         if match is None:
-            return error_response(grpc.StatusCode.NOT_FOUND, f"no method is bound to {request.method} {raw_path}")
+            allowed = table.allowed_methods(raw_path)
+            if allowed:
+                return method_not_allowed(request.method, raw_path, allowed, shape=path_shapes.for_path(raw_path))
+            return error_response(grpc.StatusCode.NOT_FOUND, f"no method is bound to {request.method} {raw_path}",
+                                  shape=path_shapes.for_path(raw_path))  # fmt: skip
         route = match.route
         if route.client_streaming:
             return await self._upload(match, request)
@@ -240,6 +252,7 @@ class Gateway:
                     f"request body is larger than {limit} bytes",
                     http_code=413,
                     close=True,
+                    route=route,
                 )
             body = read
         try:
@@ -247,8 +260,9 @@ class Gateway:
                 match, parse_query(request.rel_url.raw_query_string), body, request.headers.get("Content-Type", "")
             )
         except TranscodeError as exc:
-            return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc), route=route)
-        metadata = metadata_from_headers(request.headers.items())
+            refusal = await self._auth_refusal(route, request)
+            return refusal or error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc), route=route)
+        metadata = metadata_from_headers(request.headers.items(), request.remote)
         assert self._calls is not None
         if route.server_streaming:
             call = self._calls.stream_for(route)(message, metadata=metadata)
@@ -259,11 +273,36 @@ class Gateway:
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
             status = errors.status_of(exc)
-            code, payload = errors.error_payload(status, route.error_statuses)
+            code, payload = errors.error_payload(status, route.error_statuses, errors.shape_for(route))
             return web.Response(
                 status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
             )
         return _unary_reply(route, reply, initial)
+
+    async def _auth_refusal(self, route: Route, request: web.Request) -> web.Response | None:
+        """The controller's 401/403 for a request whose body or query cannot be transcoded, if it refuses it.
+
+        Authentication comes before the body: the call goes with bytes no request message decodes, so
+        the controller's auth interceptor answers first; past it, its decoding refuses them
+        (INVALID_ARGUMENT, controller.api.request_decoding) and no servicer sees them, so None: the
+        caller gets the gateway's own message. Uploads are not tried (their messages are a stream).
+        """
+        if route.client_streaming or not _needs_credentials(route):
+            return None
+        assert self._calls is not None
+        metadata = metadata_from_headers(request.headers.items(), request.remote)
+        try:
+            if route.server_streaming:
+                await self._calls.channel.unary_stream(route.grpc_path)(UNDECODABLE, metadata=metadata).read()
+            else:
+                await self._calls.channel.unary_unary(route.grpc_path)(UNDECODABLE, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return None
+            code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses, errors.shape_for(route))
+            return web.Response(status=code, body=payload, content_type="application/json")
+        log.error("gateway.undecodable_request_answered", method=route.grpc_path)  # the controller must refuse it
+        return None
 
     async def _upload(self, match: Match, request: web.Request) -> web.StreamResponse:
         """A client-streaming upload: the body as a stream of messages, sent as it is read.
@@ -276,7 +315,8 @@ class Gateway:
         route = match.route
         limit = self._max_upload
         too_large = error_response(
-            grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_code=413, close=True
+            grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_code=413, close=True,
+            route=route,
         )
         if request.content_length is not None and request.content_length > limit:
             return too_large
@@ -285,7 +325,7 @@ class Gateway:
             first = await anext(pieces, b"")
         except (aiohttp.ClientError, ConnectionError) as exc:
             log.info("gateway.upload_interrupted", method=route.grpc_path, error=str(exc))
-            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True)
+            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True, route=route)
         try:
             message = build_request(
                 match, parse_query(request.rel_url.raw_query_string), first, request.headers.get("Content-Type", "")
@@ -295,7 +335,7 @@ class Gateway:
         if len(first) > limit:
             return too_large
         assert self._calls is not None
-        call = self._calls.upload_for(route)(metadata=metadata_from_headers(request.headers.items()))
+        call = self._calls.upload_for(route)(metadata=metadata_from_headers(request.headers.items(), request.remote))
         sent, finished = len(first), False
         try:
             await call.wait_for_connection()
@@ -317,7 +357,7 @@ class Gateway:
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
             # The controller refused the upload (too large, already exists, ...), maybe before its end.
-            code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses)
+            code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses, errors.shape_for(route))
             response = web.Response(
                 status=code, body=payload, content_type="application/json", headers=headers_from_metadata(exc.initial_metadata())
             )
@@ -326,7 +366,7 @@ class Gateway:
             return response
         except (aiohttp.ClientError, ConnectionError) as exc:
             log.info("gateway.upload_interrupted", method=route.grpc_path, error=str(exc))
-            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True)
+            return error_response(grpc.StatusCode.CANCELLED, "the request body was cut off", close=True, route=route)
         finally:
             if not finished:
                 call.cancel()
@@ -334,6 +374,17 @@ class Gateway:
         if not finished:
             response.force_close()  # answered before the body's end: the rest is left unread
         return response
+
+
+#: Bytes no protobuf message decodes (field number 0 is illegal): a probe that only the auth check can answer.
+UNDECODABLE = b"\x07"
+
+
+def _needs_credentials(route: Route) -> bool:
+    """False for methods marked ``(aifarm.options.v1.auth).allow_unauthenticated``."""
+    method = route.input.file.pool.FindMethodByName(f"{route.service}.{route.method}")
+    options = method.GetOptions()
+    return not (options.HasExtension(auth_options_pb2.auth) and options.Extensions[auth_options_pb2.auth].allow_unauthenticated)
 
 
 async def _send(call: Any, message: Message) -> bool:
@@ -387,13 +438,30 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 def error_response(
-    code: grpc.StatusCode, message: str, *, http_code: int | None = None, close: bool = False, route: Route | None = None
+    code: grpc.StatusCode,
+    message: str,
+    *,
+    http_code: int | None = None,
+    close: bool = False,
+    route: Route | None = None,
+    shape: errors.ErrorShape | None = None,
 ) -> web.Response:
-    """An error the gateway itself raises, in the same body shape as upstream errors."""
+    """An error the gateway itself raises, in the body shape of the route's surface (``shape`` without a route)."""
     overrides = route.error_statuses if route is not None else ()
-    status_code, payload = errors.error_payload(errors.make_status(code, message), overrides)
+    shape = shape or errors.shape_for(route)
+    status_code, payload = errors.error_payload(errors.make_status(code, message), overrides, shape)
     response = web.Response(status=http_code or status_code, body=payload, content_type="application/json")
     if close:
         # The unread rest of an oversized body would otherwise be parsed as the next request.
         response.force_close()
+    return response
+
+
+def method_not_allowed(
+    method: str, raw_path: str, allowed: Sequence[str], *, shape: errors.ErrorShape | None = None
+) -> web.Response:
+    """405 for a known path and another method, with ``Allow``; gRPC has no such code, so UNIMPLEMENTED."""
+    message = f"{method} is not allowed on {raw_path}; allowed: {', '.join(allowed)}"
+    response = error_response(grpc.StatusCode.UNIMPLEMENTED, message, http_code=405, shape=shape)
+    response.headers["Allow"] = ", ".join(allowed)
     return response

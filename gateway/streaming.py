@@ -33,7 +33,7 @@ async def stream_response(request: web.Request, route: Route, call: Any) -> web.
         first = await call.read()
         initial = await call.initial_metadata()
     except grpc.aio.AioRpcError as exc:
-        code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses)
+        code, payload = errors.error_payload(errors.status_of(exc), route.error_statuses, errors.shape_for(route))
         headers = headers_from_metadata(exc.initial_metadata())
         return web.Response(status=code, body=payload, content_type="application/json", headers=headers)
     response = web.StreamResponse(status=route.success_code if route.success_code != 204 else 200)
@@ -69,7 +69,8 @@ async def stream_response(request: web.Request, route: Route, call: Any) -> web.
     except grpc.aio.AioRpcError as exc:
         if not response.prepared:
             await response.prepare(request)
-        body = dumps(errors.error_body(errors.status_of(exc))["error"])
+        # Past the headers a stream's error is google.rpc.Status JSON, whatever the surface's shape.
+        body = dumps(errors.status_json(errors.status_of(exc)))
         if sse:
             await response.write(b"event: error\ndata: " + body + b"\n\n")
         elif not raw:

@@ -128,8 +128,11 @@ def _apply_body(route: Route, msg: Message, body: bytes, content_type: str) -> N
         value = value or {}
     else:
         value = {route.body: value}
+    _require_nested_objects(msg.DESCRIPTOR, value, route.body if route.body != "*" else "")
     try:
-        json_format.ParseDict(value, msg, max_recursion_depth=MAX_JSON_DEPTH)
+        # Unknown fields are ignored, as Envoy's transcoder and grpc-gateway v2 do (a newer client's
+        # extra field is no error); wrong types stay a 400.
+        json_format.ParseDict(value, msg, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH)
     except OverflowError:  # an integer beyond a double's range, bound for a google.protobuf.Value
         raise TranscodeError("invalid JSON body: a number is too large for its field") from None
     except (json_format.ParseError, ValueError, TypeError) as exc:
@@ -190,6 +193,36 @@ def _require_object(msg: Message, value: Any) -> None:
         return
     kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
     raise TranscodeError(f"invalid JSON body: expected an object ({msg.DESCRIPTOR.full_name}), got {kind}")
+
+
+def _require_nested_objects(msg: Descriptor, value: Any, where: str) -> None:
+    """Every message field's value is an object (or null). json_format, told to ignore unknown
+    fields, would take a string there as an object of unknown one-letter fields and say nothing."""
+    if not isinstance(value, dict) or msg.full_name.startswith("google.protobuf."):
+        return
+    for key, item in value.items():
+        fd = _field(msg, key)
+        mt = fd.message_type if fd is not None else None
+        if fd is None or mt is None or mt.full_name.startswith("google.protobuf.") or item is None:
+            continue
+        name = f"{where}.{key}" if where else key
+        if mt.GetOptions().map_entry:
+            value_type = mt.fields_by_name["value"].message_type
+            items = list(item.values()) if isinstance(item, dict) and value_type is not None else []
+            kind = "an object" if isinstance(item, dict) else None
+        elif _is_repeated(fd):
+            items = item if isinstance(item, list) else []
+            kind = "an array" if isinstance(item, list) else None
+        else:
+            items = [item]
+            kind = "an object"
+        if kind is None:
+            raise TranscodeError(f"invalid JSON body: field {name!r} must be {'an object' if mt.GetOptions().map_entry else 'an array'}")
+        target = mt.fields_by_name["value"].message_type if mt.GetOptions().map_entry else mt
+        for element in items:
+            if element is not None and not isinstance(element, dict) and not target.full_name.startswith("google.protobuf."):
+                raise TranscodeError(f"invalid JSON body: field {name!r} takes objects ({target.full_name}), got {element!r:.40}")
+            _require_nested_objects(target, element, name)
 
 
 def _field(msg: Descriptor, name: str) -> FieldDescriptor | None:

@@ -5,6 +5,10 @@ Files:
 - `.pt`: a dict `{"x": Tensor, "y": Tensor}` in the zip format `torch.save` writes.
 - `.csv`: numeric columns, an optional header row; the label is the column
   named `label`, else the last column.
+- `images`: a `.tar.gz`, `.tgz`, `.tar` or `.zip` of PNG or JPEG images in one
+  folder per class (`taskspec.image_archive`); samples are (channels, height,
+  width) with pixel values scaled to 0..1, and the API shows them as
+  "height x width x channels" ("32x32x3").
 
 `x` of shape (N,) is one feature per sample; (N, H, W) is read as one-channel
 images; anything else is taken as (N, *input_shape). `y` may be (N,) or (N, 1).
@@ -29,9 +33,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from taskspec.errors import DatasetError
+from taskspec.image_archive import describe_images, is_image_archive_name
 from taskspec.torch_archive import TensorInfo, TorchFileError, read_torch_file
 
-FORMATS = ("npz", "pt", "csv")
+FORMATS = ("npz", "pt", "csv", "images")
 #: More classes than this is taken as a labelling mistake rather than a task.
 MAX_CLASSES = 100_000
 #: The first bytes `np.load` takes for an .npz (a zip's local header, or an empty zip's end record).
@@ -52,22 +57,34 @@ class DatasetShape:
     samples: int
     #: Shape of one sample, e.g. (3, 16, 16) or (13,).
     input_shape: tuple[int, ...]
+    #: How the API shows the shape when not as `input_shape` is (images: "32x32x3").
+    shown: str = ""
 
     @property
     def dims(self) -> str:
-        """The input shape as the API shows it: "3x16x16"."""
-        return "x".join(str(d) for d in self.input_shape)
+        """The input shape as the API shows it: "3x16x16" (images: height x width x channels)."""
+        return self.shown or "x".join(str(d) for d in self.input_shape)
+
+
+def format_of_name(name: str) -> str:
+    """The format a file name implies: "images" for an image archive, else its suffix ("" for none)."""
+    if is_image_archive_name(name):
+        return "images"
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
 def choose_format(path: Path, fmt: str = "") -> str:
-    """The format of a dataset file: ``fmt`` when given, else the file's suffix; one of `FORMATS`.
+    """The format of a dataset file: ``fmt`` when given, else what its name implies; one of `FORMATS`.
 
     Raises `DatasetError` when that is not a supported format.
     """
-    chosen = fmt or path.suffix.lower().removeprefix(".")
+    chosen = fmt or format_of_name(path.name)
     if chosen not in FORMATS:
         shown = f".{fmt}" if fmt else path.suffix.lower()
-        raise DatasetError(f"dataset file {path.name}: unsupported format {shown!r}; use .npz, .pt or .csv")
+        raise DatasetError(
+            f"dataset file {path.name}: unsupported format {shown!r}; use .npz, .pt, .csv"
+            " or an image archive (.tar.gz, .tgz, .zip)"
+        )
     return chosen
 
 
@@ -107,6 +124,7 @@ def check_classes(num_classes: int, source: str) -> None:
 def describe(path: Path, fmt: str = "") -> DatasetShape:
     """What the trainer would find in a dataset file, read without torch and in bounded memory.
 
+    Image archives have every image decoded, one at a time (`taskspec.image_archive`).
     .npz and .pt are read from their headers (the .npy headers; the pickle of a
     `torch.save` file, which is never executed): shapes, dtypes and that the data
     is all there, but not the values. Whether the features are finite and the
@@ -121,6 +139,9 @@ def describe(path: Path, fmt: str = "") -> DatasetShape:
         return _describe_npz(path)
     if chosen == "pt":
         return _describe_pt(path)
+    if chosen == "images":
+        images = describe_images(path)
+        return DatasetShape(images.samples, (images.channels, images.height, images.width), images.dims)
     return _describe_csv(path)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from taskspec.errors import SpecError
 
-ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50")
+ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50", "vgg16")
 #: Architectures that need image input (channels, height, width).
-IMAGE_ARCHITECTURES = ("cnn", "resnet18", "resnet50")
+IMAGE_ARCHITECTURES = ("cnn", "resnet18", "resnet50", "vgg16")
+#: An architecture may instead name a model of the registry, "models/{name}", to continue training it.
+MODEL_PREFIX = "models/"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("cross_entropy", "mse", "mae", "bce")
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,7 +79,11 @@ class TrainingSpec:
 
 def validate_config(config: TrainingConfig) -> None:
     """Raise `SpecError` naming the first field out of range."""
-    _check(config.architecture in ARCHITECTURES, f"architecture {config.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    _check(
+        config.architecture in ARCHITECTURES or registry_model(config.architecture) is not None,
+        f"architecture {config.architecture!r} is not one of {', '.join(ARCHITECTURES)}"
+        f" nor a model of the registry ({MODEL_PREFIX}NAME)",
+    )
     _check(1 <= config.epochs <= 1000, f"epochs must be 1 to 1000, got {config.epochs}")
     _check(1 <= config.batch_size <= 256, f"batch_size must be 1 to 256, got {config.batch_size}")
     _check(0.0001 <= config.learning_rate <= 1.0, f"learning_rate must be 0.0001 to 1.0, got {config.learning_rate}")
@@ -83,6 +91,14 @@ def validate_config(config: TrainingConfig) -> None:
     _check(config.loss_function in LOSSES, f"loss_function {config.loss_function!r} is not one of {', '.join(LOSSES)}")
     _check(0.0 < config.validation_split < 1.0, f"validation_split must be between 0 and 1, got {config.validation_split}")
     _check(config.device in DEVICES, f"device {config.device!r} is not one of {', '.join(DEVICES)}")
+
+
+def registry_model(architecture: str) -> str | None:
+    """The registry model an architecture names ("models/NAME" -> "NAME"), or None for a built-in one."""
+    if not architecture.startswith(MODEL_PREFIX):
+        return None
+    name = architecture.removeprefix(MODEL_PREFIX)
+    return name if _MODEL_NAME.match(name) and ".." not in name else None
 
 
 def validate_synthetic(data: SyntheticData, architecture: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farm_processes import free_port, http_answers, terminate, wait_for
+from gateway.cors import CorsPolicy
 from gateway.envoy import EnvoyTls, write_envoy_config
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 
@@ -37,7 +38,11 @@ class EnvoyProcess:
     tls: EnvoyTls | None = None
     ca_file: Path | None = None
     port: int = field(default_factory=free_port)
+    #: Address the REST listener binds ("0.0.0.0": reachable on this machine's other addresses too).
+    host: str = "127.0.0.1"
     admin_port: int = field(default_factory=free_port)
+    #: Origins allowed by CORS (`aifarm envoy-config --cors-origin`); none: CORS off.
+    cors_origins: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,11 +71,12 @@ class EnvoyProcess:
         write_envoy_config(
             self.work_dir,
             self.controller_address,
-            {"main": ("127.0.0.1", self.port)},
+            {"main": (self.host, self.port)},
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,
             tls=self.tls,
+            cors=CorsPolicy.parse(self.cors_origins),
         )
         # Envoys on one machine need distinct base ids (shared memory for hot
         # restart); a dynamic one never collides with another test's Envoy.

@@ -62,6 +62,8 @@ class Outcome:
 
 #: Resolves a dataset resource name ("datasets/x") to a local file, fetching it if needed.
 DatasetFetcher = Callable[[str], Awaitable[Path]]
+#: "models/NAME" -> the local path of that model's file.
+ModelFetcher = Callable[[str], Awaitable[Path]]
 
 
 class Environments(Protocol):
@@ -90,6 +92,8 @@ class RunContext:
     environments: Environments | None = None
     #: Where the attempt's processes are recorded while they run (None: not recorded).
     children: ChildRegistry | None = None
+    #: Fetches a model of the registry ("models/NAME") a training continues (None: such trainings fail).
+    fetch_model: ModelFetcher | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

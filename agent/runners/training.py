@@ -14,6 +14,7 @@ import collections
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from agent.training.spec import WorkerSpec
 from aifarm.v1 import task_pb2
 from taskspec.errors import SpecError
 from taskspec.proto import training_from_proto
-from taskspec.training import CHECKPOINT_FILE
+from taskspec.training import CHECKPOINT_FILE, registry_model
 
 #: The directory holding the `agent` package, put on the worker's PYTHONPATH.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,12 @@ class TrainingRunner(ChildRunner):
             return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
         except Exception as exc:  # whatever the fetcher raises, the attempt fails with its message
             return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch dataset {self._spec.dataset!r}: {exc}"))
+        try:
+            worker_spec = await asyncio.wait_for(self._resolve_base_model(worker_spec), _remaining(deadline, loop))
+        except TimeoutError:
+            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
+        except Exception as exc:  # noqa: BLE001 - as for the dataset
+            return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch {self._spec.architecture!r}: {exc}"))
         if (early := self._ended_before_start()) is not None:
             return early
         spec_path = self._ctx.workdir / SPEC_FILE
@@ -107,7 +114,18 @@ class TrainingRunner(ChildRunner):
             return worker_spec
         self._reporter.log(LogSource.SYSTEM, f"fetching {self._spec.dataset}")
         path = await self._ctx.fetch_dataset(self._spec.dataset)
-        return WorkerSpec(worker_spec.config, worker_spec.checkpoint_path, dataset_path=str(Path(path).resolve()))
+        return replace(worker_spec, dataset_path=str(Path(path).resolve()))
+
+    async def _resolve_base_model(self, worker_spec: WorkerSpec) -> WorkerSpec:
+        """Fetch the registry model a "models/NAME" architecture names, to train it further."""
+        name = registry_model(self._spec.architecture)
+        if name is None:
+            return worker_spec
+        if self._ctx.fetch_model is None:
+            raise SpecError("this agent cannot fetch models of the registry")
+        self._reporter.log(LogSource.SYSTEM, f"fetching {self._spec.architecture}")
+        path = await self._ctx.fetch_model(self._spec.architecture)
+        return replace(worker_spec, base_model_path=str(Path(path).resolve()), base_model_name=name)
 
     async def _start_worker(self, spec_path: Path) -> ChildProcess | None:
         argv = [sys.executable, "-m", "agent.training.worker", str(spec_path)]

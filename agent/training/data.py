@@ -4,7 +4,8 @@ The file formats, how one is chosen and how array shapes become a sample's
 shape are `taskspec.datasets`' (the controller describes uploads by the same
 rules); `.pt` files are loaded with `weights_only=True`. Labels are integers
 from 0; the number of classes is the largest label + 1. Features are used as
-given (no normalisation), so the user's preprocessing is not second-guessed.
+given (no normalisation), so the user's preprocessing is not second-guessed;
+image archives' pixels are scaled from 0..255 to 0..1.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.nn import functional as F
 
 from taskspec.datasets import check_classes, check_numeric, choose_format, dataset_shape, is_number
 from taskspec.errors import DatasetError
+from taskspec.image_archive import read_images
 from taskspec.training import SyntheticData
 
 
@@ -68,7 +70,7 @@ def load_dataset(path: Path, fmt: str = "") -> Dataset:
     """
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
-    read = {"npz": _read_npz, "pt": _read_pt, "csv": _read_csv}[choose_format(path, fmt)]
+    read = {"npz": _read_npz, "pt": _read_pt, "csv": _read_csv, "images": _read_images}[choose_format(path, fmt)]
     x, y = read(path)
     return from_arrays(x, y, source=path.name)
 
@@ -110,6 +112,13 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(exc, DatasetError):
             raise
         raise DatasetError(f"{path.name}: not a readable .npz file ({exc})") from exc
+
+
+def _read_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C, H, W) float32 pixels in 0..1 (as torchvision's ToTensor scales them) and the class indices."""
+    images = read_images(path)
+    assert images.pixels is not None and images.labels is not None
+    return images.pixels.transpose(0, 3, 1, 2).astype(np.float32, order="C") / 255.0, images.labels
 
 
 def _read_pt(path: Path) -> tuple[np.ndarray, np.ndarray]:

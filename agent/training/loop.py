@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from agent.errors import TrainingError
 from agent.training.data import Dataset
-from agent.training.models import build_model
+from agent.training.models import BaseModel, build_model
 from taskspec.training import TrainingConfig
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
@@ -92,6 +92,8 @@ class _Session:
     """Everything one run works with."""
 
     config: TrainingConfig
+    #: The built-in architecture trained (a registry model's own, when continuing one).
+    architecture: str
     device: torch.device
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -103,17 +105,23 @@ class _Session:
     checkpoint_path: Path
     generator: torch.Generator
     history: list[dict[str, float]] = field(default_factory=list)
+    continued_from: str = ""
 
     @property
     def steps_per_epoch(self) -> int:
         return len(_bounds(len(self.train[1]), self.config.batch_size))
 
 
-def train(config: TrainingConfig, data: Dataset, checkpoint_path: Path, control: Control, events: Events) -> TrainResult:
-    """Train `config.epochs` epochs unless stopped; raises `TrainingError` for unusable input."""
-    session = _open_session(config, data, checkpoint_path)
+def train(
+    config: TrainingConfig, data: Dataset, checkpoint_path: Path, control: Control, events: Events,
+    base: BaseModel | None = None,
+) -> TrainResult:
+    """Train `config.epochs` epochs unless stopped, from `base`'s weights when given (with a fresh
+    optimizer: its hyperparameters are this config's); raises `TrainingError` for unusable input."""
+    session = _open_session(config, data, checkpoint_path, base)
+    start = f" from model {base.name!r}" if base else ""
     events.log(
-        f"training {config.architecture} on {session.device}: {len(session.train[1])} train / "
+        f"training {session.architecture}{start} on {session.device}: {len(session.train[1])} train / "
         f"{len(session.val[1])} val samples, input {session.input_shape}, {session.num_classes} classes, "
         f"{session.steps_per_epoch} steps per epoch"
     )
@@ -133,14 +141,20 @@ def train(config: TrainingConfig, data: Dataset, checkpoint_path: Path, control:
     return TrainResult("completed", config.epochs, session.checkpoint_path, session.history)
 
 
-def _open_session(config: TrainingConfig, data: Dataset, checkpoint_path: Path) -> _Session:
+def _open_session(config: TrainingConfig, data: Dataset, checkpoint_path: Path, base: BaseModel | None) -> _Session:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_part, val_part = split(data, config.validation_split, generator)
-    model = build_model(config.architecture, data.input_shape, data.num_classes).to(device)
+    architecture = base.architecture if base else config.architecture
+    model = build_model(architecture, data.input_shape, data.num_classes)
+    if base is not None:
+        _load_base(model, base, data)
+    model = model.to(device)
     return _Session(
         config=config,
+        architecture=architecture,
+        continued_from=base.name if base else "",
         device=device,
         model=model,
         optimizer=make_optimizer(config.optimizer, model.parameters(), config.learning_rate),
@@ -152,6 +166,20 @@ def _open_session(config: TrainingConfig, data: Dataset, checkpoint_path: Path) 
         checkpoint_path=checkpoint_path,
         generator=generator,
     )
+
+
+def _load_base(model: nn.Module, base: BaseModel, data: Dataset) -> None:
+    """Put the base model's weights into `model`, built for `data`: the data must be what they were trained for."""
+    if tuple(base.input_shape) != data.input_shape or base.num_classes != data.num_classes:
+        shape = "x".join(map(str, data.input_shape))
+        raise TrainingError(
+            f"model {base.name!r} takes input {'x'.join(map(str, base.input_shape))} with {base.num_classes} classes; "
+            f"the dataset has input {shape} with {data.num_classes} classes"
+        )
+    try:
+        model.load_state_dict(base.state_dict)
+    except (RuntimeError, KeyError, TypeError) as exc:  # missing, unexpected or mis-shaped weights
+        raise TrainingError(f"model {base.name!r}: its weights do not fit a {base.architecture}: {exc}") from exc
 
 
 def _end(session: _Session, state: str, epochs_done: int, events: Events) -> TrainResult:
@@ -263,7 +291,8 @@ def save_checkpoint(session: _Session, epoch: int) -> None:
         "model_state_dict": _to_cpu(session.model.state_dict()),
         "optimizer_state_dict": _to_cpu(session.optimizer.state_dict()),
         "epoch": epoch,
-        "architecture": session.config.architecture,
+        "architecture": session.architecture,
+        "continued_from": session.continued_from,
         "input_shape": list(session.input_shape),
         "num_classes": session.num_classes,
         "metrics": list(session.history),

@@ -10,21 +10,59 @@ The ResNets follow He et al. (BasicBlock for 18, Bottleneck for 50) with the
 stem adapted to small images, as is usual for CIFAR-sized inputs: a 3x3
 stride-1 convolution and no max-pool, so that 32x32 images still have a 4x4
 map in the last stage. Global average pooling makes any image size work.
+
+VGG-16 is configuration D of Simonyan and Zisserman: thirteen 3x3 convolutions
+in five blocks, each block ending in a 2x2 max-pool, then three fully connected
+layers with dropout. Batch normalisation follows each convolution (as
+torchvision's vgg16_bn), which lets it train from scratch in a few epochs. For
+small images the pools round up (ceil_mode), so a 16x16 image reaches the last
+block as 1x1 instead of vanishing, and the map is average-pooled to 1x1 rather
+than 7x7; the fully connected layers are therefore 512 wide instead of 4096
+(the usual CIFAR adaptation: 15M parameters instead of 138M).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from agent.errors import TrainingError
+from taskspec.checkpoint import checkpoint_info
+from taskspec.errors import SpecError
 from taskspec.training import ARCHITECTURES, IMAGE_ARCHITECTURES
 
 
 class ModelError(TrainingError, ValueError):
     """The architecture cannot be built for this input."""
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A model of the registry to train further: its checkpoint's weights and what they were built for."""
+
+    #: The registry's name of it, for messages and the new checkpoint's `continued_from`.
+    name: str
+    architecture: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    state_dict: dict[str, Tensor]
+
+
+def load_base_model(path: Path, name: str) -> BaseModel:
+    """Read a registry model's checkpoint (`weights_only`: its pickle may hold tensors and plain data only)."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+        info = checkpoint_info(content, name)
+    except SpecError as exc:
+        raise ModelError(str(exc)) from exc
+    except Exception as exc:  # torch raises many kinds for a file it cannot load; all mean the same here
+        raise ModelError(f"model {name!r} is not a loadable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    return BaseModel(name, info.architecture, info.input_shape, info.num_classes, content["model_state_dict"])
 
 
 def build_model(architecture: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
@@ -47,6 +85,8 @@ def build_model(architecture: str, input_shape: Sequence[int], num_classes: int)
         return SmallCNN(channels, num_classes)
     if architecture == "resnet18":
         return ResNet(BasicBlock, (2, 2, 2, 2), channels, num_classes)
+    if architecture == "vgg16":
+        return VGG(VGG16_LAYERS, channels, num_classes)
     assert architecture in IMAGE_ARCHITECTURES
     return ResNet(Bottleneck, (3, 4, 6, 3), channels, num_classes)
 
@@ -184,3 +224,42 @@ class ResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.stages(self.stem(x)))
+
+
+#: VGG configuration D: output channels of each 3x3 convolution, "M" a 2x2 max-pool.
+VGG16_LAYERS: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                                      512, 512, 512, "M")  # fmt: skip
+
+
+class VGG(nn.Module):
+    """Blocks of 3x3 convolutions and max-pools, then three fully connected layers with dropout."""
+
+    def __init__(self, layers: Sequence[int | str], in_channels: int, num_classes: int, hidden: int = 512) -> None:
+        super().__init__()
+        features: list[nn.Module] = []
+        cin = in_channels
+        for layer in layers:
+            if layer == "M":
+                features.append(nn.MaxPool2d(2, ceil_mode=True))
+            else:
+                assert isinstance(layer, int)
+                features.append(_conv_block(cin, layer))
+                cin = layer
+        self.features = nn.Sequential(*features)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(cin, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(hidden, num_classes),
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)))

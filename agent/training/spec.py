@@ -23,6 +23,9 @@ class WorkerSpec:
     #: Exactly one of `synthetic` and `dataset_path` is set.
     synthetic: SyntheticData | None = None
     dataset_path: str = ""
+    #: A registry model to train further: its checkpoint's local copy and its name ("" for none).
+    base_model_path: str = ""
+    base_model_name: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -36,4 +39,6 @@ class WorkerSpec:
             checkpoint_path=raw["checkpoint_path"],
             synthetic=SyntheticData(**synthetic) if synthetic else None,
             dataset_path=raw.get("dataset_path", ""),
+            base_model_path=raw.get("base_model_path", ""),
+            base_model_name=raw.get("base_model_name", ""),
         )

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from agent.training.data import Dataset, load_dataset, make_synthetic
 from agent.training.loop import Control, train
+from agent.training.models import load_base_model
 from agent.training.spec import WorkerSpec
 from taskspec.errors import WorkError
 from taskspec.training import validate_config
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = WorkerSpec.from_json(Path(args[0]).read_text(encoding="utf-8"))
         validate_config(spec.config)
         data = load_data(spec)
-        result = train(spec.config, data, Path(spec.checkpoint_path), control, events)
+        base = load_base_model(Path(spec.base_model_path), spec.base_model_name) if spec.base_model_path else None
+        result = train(spec.config, data, Path(spec.checkpoint_path), control, events, base)
     except WorkError as exc:
         events.log(f"error: {exc}")
         events.done("failed", str(exc))

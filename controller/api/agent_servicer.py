@@ -27,6 +27,7 @@ from controller.api.task_convert import (
 from controller.domain.artifacts import ArtifactShelf
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import DomainError, InvalidArgument
+from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
 from controller.domain.task_reports import TaskReports
@@ -76,8 +77,9 @@ def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
 class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
         self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf,
-        credentials: Credentials, *, heartbeat_interval_ms: int,
+        credentials: Credentials, *, heartbeat_interval_ms: int, models: ModelRegistry,
     ) -> None:  # fmt: skip
+        self.models = models
         self.nodes = nodes
         self.identities = nodes.identities
         self.credentials = credentials
@@ -171,6 +173,18 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         if first:
             yield pb.FetchDatasetResponse(sha256=dataset.sha256, format=dataset.format)
 
+    async def FetchModel(
+        self, request: pb.FetchModelRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FetchModelResponse]:
+        await calling_node(context, self.identities, self.credentials)  # any admitted node may read models
+        model, chunks = await self.models.read(resource_id(request.name, "models"))
+        first = True
+        async for chunk in chunks:
+            yield pb.FetchModelResponse(chunk=chunk, sha256=model.sha256 if first else "")
+            first = False
+        if first:
+            yield pb.FetchModelResponse(sha256=model.sha256)
+
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext
     ) -> pb.UploadArtifactResponse:
@@ -188,4 +202,3 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
         artifact = await self.artifacts.upload(node_id, header.task_id, header.attempt, header.file_name, chunks())
         return pb.UploadArtifactResponse(artifact=artifact_to_proto(artifact))
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import grpc
 
-from controller.api.auth import Credentials, presented_key
+from controller.api.auth import Credentials, legacy_call, presented_key
 from controller.api.errors import abort
 from controller.domain.errors import NotFound, PermissionDenied
 from controller.domain.node_identity import NodeIdentities
@@ -65,13 +65,24 @@ def prove_polling_node(
 
     `signed` is an HMAC of `message` the call carries itself (an ack's signature of its jobId);
     otherwise the x-node-signature header, an HMAC of the node id, is the proof.
+
+    A call let in by a legacy-open group (no credential, a trusted address: controller.api.auth)
+    may leave the header out, as ShelbyCompute's own agent does: the node must then be one bound
+    to a handshake key, and what the call may touch is only the node's own: an ack is still
+    verified by its signature, and the domain takes a script fetch, log lines and a finish only
+    for a job placed on that node, which only its signed ack put there.
     """
     if not credentials.enabled:
         return
     if identities.credential(node_id) is None:
         raise NotFound(f"node {node_id!r} is not registered", reason="NODE_NOT_FOUND")
-    claimed = signed if signed is not None else next(
-        (v for k, v in _metadata(context) if k == SIGNATURE_METADATA), "")  # fmt: skip
+    header = next((v for k, v in _metadata(context) if k == SIGNATURE_METADATA), "")
+    if signed is None and not header and legacy_call() is not None:
+        if identities.holds_handshake(node_id):
+            return
+        raise PermissionDenied(f"node {node_id!r} is not a polling node bound to a handshakeKey; a call without"
+                               " credentials cannot act for it", reason="NODE_NOT_PROVED")  # fmt: skip
+    claimed = signed if signed is not None else header
     if not identities.signed_by(node_id, message or node_id, claimed):
         what = ("the ack's signature (hex HMAC-SHA256 of the jobId under the node's handshakeKey)" if message
                 else f"the {SIGNATURE_METADATA} header (hex HMAC-SHA256 of the node id under its handshakeKey)")

@@ -18,11 +18,20 @@ from taskspec.errors import DatasetError
 log = structlog.get_logger(__name__)
 
 
-def describe_file(path: Path, fmt: str) -> tuple[int, str]:
-    """``(samples, "3x16x16")`` of a dataset file, or ``(0, "")`` when it is not a usable dataset."""
+#: Formats refused at upload when unreadable: an image archive is nothing but its images.
+STRICT_FORMATS = ("images",)
+
+
+def describe_file(path: Path, fmt: str, *, strict: bool = False) -> tuple[int, str]:
+    """``(samples, "3x16x16")`` of a dataset file, or ``(0, "")`` when it is not a usable dataset.
+
+    With ``strict`` (or for `STRICT_FORMATS`) an unusable file raises `DatasetError` instead.
+    """
     try:
         shape = describe(path, fmt)
     except DatasetError as exc:
+        if strict or fmt in STRICT_FORMATS:
+            raise
         # The file is kept all the same; a training task that uses it fails with this reason from the trainer.
         log.info("dataset not readable for training", path=str(path), format=fmt, error=str(exc))
         return 0, ""

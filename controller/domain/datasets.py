@@ -13,7 +13,8 @@ from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from controller.domain.types import Dataset
 from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
-from taskspec.datasets import FORMATS
+from taskspec.datasets import FORMATS, format_of_name
+from taskspec.errors import DatasetError
 
 #: The dataset every controller has: small images of 4 classes (see dataset_shape.synthetic_npz).
 BUILTIN_SYNTHETIC = "synthetic"
@@ -29,13 +30,16 @@ class DatasetLibrary:
         #: Ids being uploaded now: a second upload of one id must not overwrite (or delete) the first's file.
         self._uploading: set[str] = set()
 
-    async def create(self, dataset_id: str, fmt: str, description: str, chunks: AsyncIterable[bytes]) -> Dataset:
+    async def create(
+        self, dataset_id: str, fmt: str, description: str, chunks: AsyncIterable[bytes], *, strict: bool = False
+    ) -> Dataset:
+        """Keep an uploaded file. A file training cannot read is kept (its tasks fail saying why)
+        unless ``strict`` or an image archive: then it is refused and nothing is kept."""
         if not DATASET_ID.match(dataset_id) or ".." in dataset_id:
             raise InvalidArgument(
                 f"invalid dataset id {dataset_id!r}: use 1-63 letters, digits, '-', '_' or '.'"
             )
-        if not fmt and "." in dataset_id:
-            fmt = dataset_id.rsplit(".", 1)[-1]
+        fmt = fmt or format_of_name(dataset_id)
         if fmt not in FORMATS:
             raise InvalidArgument(f"dataset format must be one of {', '.join(FORMATS)} (got {fmt!r})")
         exists = AlreadyExists(f"dataset {dataset_id!r} already exists", reason="DATASET_EXISTS")
@@ -47,7 +51,11 @@ class DatasetLibrary:
                 raise exists
             blob = await self.blobs.write((*self.folder, dataset_id), chunks)
             try:
-                samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt)
+                try:
+                    samples, dims = await asyncio.to_thread(describe_file, blob.path, fmt, strict=strict)
+                except DatasetError as exc:
+                    raise InvalidArgument(f"dataset {dataset_id!r} is not usable for training: {exc}",
+                                          reason="DATASET_UNREADABLE") from exc  # fmt: skip
                 dataset = Dataset(dataset_id, fmt, blob.size_bytes, blob.sha256, description, time.time(), samples, dims)
                 try:
                     await self.store.commit(Changes(new_datasets=[dataset]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidA
 from controller.domain.types import Model, Task
 from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
+from taskspec.checkpoint import CheckpointInfo, describe_checkpoint
+from taskspec.errors import SpecError
 from taskspec.training import CHECKPOINT_FILE
 
 log = structlog.get_logger(__name__)
@@ -68,6 +71,15 @@ class ModelRegistry:
         if model is None:
             raise NotFound(f"model {name!r} not found", reason="MODEL_NOT_FOUND")
         return model
+
+    async def checkpoint(self, name: str) -> CheckpointInfo:
+        """What a model holds, for a training to continue it; InvalidArgument when it is no
+        training checkpoint (read without torch, its pickle never run: see taskspec.checkpoint)."""
+        await self.get(name)
+        try:
+            return await asyncio.to_thread(describe_checkpoint, self.blobs.path(name), name)
+        except SpecError as exc:
+            raise InvalidArgument(str(exc), reason="MODEL_NOT_TRAINABLE") from exc
 
     async def list(self) -> list[Model]:
         return await self.store.list_models()

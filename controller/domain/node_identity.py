@@ -153,6 +153,11 @@ class NodeIdentities:
             return None
         return found.node_id if found is not None and found.kind is CredentialKind.CERTIFICATE else None
 
+    def holds_handshake(self, node_id: str) -> bool:
+        """Whether the node is a polling node bound to a handshake key (and not revoked)."""
+        known = self._by_node.get(node_id)
+        return known is not None and not known.revoke_time and known.kind is CredentialKind.HANDSHAKE
+
     def signed_by(self, node_id: str, message: str, claimed: str) -> bool:
         """Whether `claimed` is the node's HMAC of `message` under its handshake key."""
         known = self._by_node.get(node_id)

@@ -96,6 +96,11 @@ class PollingNodes:
             return None
         return task
 
+    def placed_node(self, task_id: str) -> str | None:
+        """The node the task is placed on now (ShelbyCompute's agent names no node in some calls), else None."""
+        task = self.book.active.get(task_id)
+        return task.node_id if task is not None and task.state.placed and task.node_id else None
+
     async def started(self, node_id: str, task_id: str) -> None:
         """The node began running its attempt (it fetched the script or printed a line)."""
         task = self.current(node_id, task_id)
@@ -141,6 +146,9 @@ class PollingNodes:
         state = TaskState.COMPLETED if result.exit_code == 0 else TaskState.FAILED
         if state is TaskState.FAILED and not result.error:
             result = replace(result, error=f"exited with code {result.exit_code}")
+        if state is TaskState.FAILED:
+            # The node's words end the log too, where people read first.
+            await self.append_logs(node_id, task_id, task.attempt, [f"[aifarm] the run failed: {result.error}"], 0)
         update = TaskUpdate(task_id, task.attempt, state=state, result=result, reason=result.error,
                             time=self.registry.clock())  # fmt: skip
         await self.reports.apply_update(node_id, update)

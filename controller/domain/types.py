@@ -308,6 +308,8 @@ class TaskQuery:
     limit: int = 50
     #: Leave out what can be large (a script's source, requirements and environment).
     summary: bool = True
+    #: Read each task's last epoch with a metric point of its current attempt (TaskPage.last_epochs).
+    last_epochs: bool = False
 
 
 @dataclass(frozen=True)
@@ -316,3 +318,6 @@ class TaskPage:
 
     tasks: list[Task]
     total: int
+    #: With TaskQuery.last_epochs: task id -> the last epoch of its current attempt with a metric
+    #: point, read with the page (tasks with none are left out); a list costs one statement, not one a task.
+    last_epochs: Mapping[str, int] = field(default_factory=dict)

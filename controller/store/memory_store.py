@@ -78,9 +78,15 @@ class MemoryStore:
         matching.sort(key=lambda t: t.id)
         matching.sort(key=lambda t: t.create_time, reverse=True)
         page = matching[query.offset : query.offset + query.limit]
+        epochs: dict[str, int] = {}
+        if query.last_epochs:
+            for t in page:
+                mine = [e for (attempt, e) in self._t.metrics.get(t.id, {}) if attempt == t.attempt]
+                if mine:
+                    epochs[t.id] = max(mine)
         if query.summary:
             page = [_summary(t) for t in page]
-        return TaskPage(page, len(matching))
+        return TaskPage(page, len(matching), epochs)
 
     async def count_tasks_by_state(self) -> dict[TaskState, int]:
         counts: dict[TaskState, int] = {}

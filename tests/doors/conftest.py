@@ -73,3 +73,14 @@ def door(request: pytest.FixtureRequest, farm: Farm, tmp_path_factory: pytest.Te
     proc = start_door(request.param, tmp_path_factory.mktemp(request.param), farm.controller.address)
     yield Door(request.param, proc.url)
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def both_doors(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The gateway and Envoy at once, in front of the module's farm (tests/doors/both_doors.py)."""
+    from both_doors import Doors
+
+    procs = {kind: start_door(kind, tmp_path_factory.mktemp(kind), farm.controller.address) for kind in ("gateway", "envoy")}
+    yield Doors(*(Door(kind, proc.url) for kind, proc in procs.items()))
+    for proc in procs.values():
+        proc.stop()

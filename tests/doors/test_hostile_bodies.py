@@ -27,13 +27,15 @@ def _arrays(depth: int) -> bytes:
 
 
 def _refused(door: Door, reply: requests.Response, status: int) -> dict:
-    """The usual error body of an INVALID_ARGUMENT (Envoy: the google.rpc.Status JSON only)."""
+    """The error body of an INVALID_ARGUMENT in the surface's shape, the same keys from both doors:
+    google.rpc.Status on the core API, {"detail"} on the documents' (aifarm.options.v1.error_body)."""
     assert reply.status_code == status, reply.text[:500]
     assert reply.headers["Content-Type"].startswith("application/json")
     body = reply.json()
-    assert body["code"] == 3 and body["message"], body
-    if door.name == "gateway":
-        assert body["detail"] == body["message"] and body["success"] is False and body["error"]["code"] == 3
+    if "detail" in body:
+        assert set(body) == {"detail"} and body["detail"], body
+        return {"code": 3, "message": body["detail"], "details": []}
+    assert set(body) == {"code", "message", "details"} and body["code"] == 3 and body["message"], body
     return body
 
 

@@ -31,10 +31,11 @@ def _ok(reply: requests.Response) -> Any:
 
 
 def _error(door: Door, reply: requests.Response, status: int, words: str) -> dict:
-    """The documented error: the status and {"detail": "..."} (Envoy: the google.rpc.Status message)."""
+    """The documented error: the status and {"detail": "..."}, through both doors (aifarm.options.v1.error_body)."""
     assert reply.status_code == status, reply.text
     body = reply.json()
-    text = body["detail"] if door.name == "gateway" else body["message"]
+    assert set(body) == {"detail"}, body
+    text = body["detail"]
     assert words.lower() in text.lower(), body
     return body
 

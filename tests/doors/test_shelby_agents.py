@@ -194,7 +194,8 @@ def test_a_polling_agent_that_overruns_the_time_bound_is_told_to_stop(door: Door
     job_id, ack = claim_one(door, agent, "import time\ntime.sleep(600)\n", runtimeMinutesEstimate=0.01)  # 1 s
     attempt = ack.json()["attempt"]
     _ok(agent.call("GET", "/api/jobs/fetch-script", params={"jobId": job_id, "nodeId": agent.node_id}))
-    assert job(door, job_id)["status"] == "running"
+    assert job(door, job_id)["status"] == "assigned"  # the document's word for running on a node
+    assert _ok(door.call("GET", f"/v1/tasks/{job_id}"))["state"] == "TASK_STATE_RUNNING"
 
     def told_to_stop() -> bool:
         reply = _ok(agent.post("/api/jobs/stream-log", {"jobId": job_id, "attempt": attempt, "line": "still going"}))

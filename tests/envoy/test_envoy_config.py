@@ -157,7 +157,7 @@ def test_non_200_success_codes_become_per_route_lua_from_the_descriptors(tmp_pat
     found = {}
     for route in routes(listener):
         lua = route.get("typed_per_filter_config", {}).get("envoy.filters.http.lua")
-        if lua:
+        if lua and "name" in lua:  # the 405 routes carry their own inline script
             code = re.search(r'replace\(":status", "(\d+)"\)', scripts[lua["name"]]["inline_string"])
             if code:  # a route may have only error statuses (test below)
                 found[route["match"]["path"]] = int(code.group(1))

@@ -57,7 +57,9 @@ def envoy(upstream: tuple[str, ScriptedTasks], tmp_path_factory: pytest.TempPath
 
 def open_stream(envoy: EnvoyProcess, task: str, accept: str | None = None):
     conn = connect(envoy.url)
-    conn.request("GET", f"/v1/tasks/{task}/logs:stream", headers={"Accept": accept} if accept else {})
+    # A key, as every client sends: Envoy answers 401 itself to a request with no credential header.
+    headers = {"Authorization": "Bearer scripted", **({"Accept": accept} if accept else {})}
+    conn.request("GET", f"/v1/tasks/{task}/logs:stream", headers=headers)
     return conn, conn.getresponse()
 
 

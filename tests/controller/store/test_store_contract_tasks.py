@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 
 from controller.domain.store import Changes, Conflict, Store, TaskQuery
-from controller.domain.types import TaskState
+from controller.domain.types import MetricPoint, TaskState
+from controller.store.sqlite_store import SqliteStore
 from store_contract_parts import (
     FULL_SCRIPT,
     TRAINING,
@@ -272,3 +273,52 @@ async def test_a_key_taken_twice_within_one_commit_is_a_conflict(store: Store, c
         await store.commit(changes)
     assert await store.get_task("a") is None and await store.get_dataset("d.csv") is None
     assert await store.get_model("m") is None
+
+
+# A list with each task's current epoch (the Server Management sessions list) ------------------------
+
+
+async def test_a_page_reads_the_current_attempts_last_epoch_of_each_task(store: Store) -> None:
+    first, second, fresh = (placed(task(i, created, spec=TRAINING, concurrency_group="sessions"))
+                            for i, created in (("s1", 1.0), ("s2", 2.0), ("s3", 3.0)))  # fmt: skip
+    second = placed(second, attempt=2)  # its second attempt: the first attempt's epochs do not count
+    other = placed(task("other", 4.0, spec=TRAINING))
+    points = [("s1", MetricPoint(1, e, {"loss": 1.0}, 10.0)) for e in (1, 2, 3)]
+    points += [("s2", MetricPoint(1, e, {"loss": 1.0}, 10.0)) for e in (1, 2, 3, 4)]
+    points += [("s2", MetricPoint(2, 1, {"loss": 1.0}, 11.0)), ("other", MetricPoint(1, 9, {}, 12.0))]
+    await store.commit(Changes(created=[first, second, fresh, other], metrics=points))
+    page = await store.list_tasks(TaskQuery(concurrency_group="sessions", last_epochs=True))
+    assert [t.id for t in page.tasks] == ["s3", "s2", "s1"] and page.total == 3
+    assert page.last_epochs == {"s1": 3, "s2": 1}  # s3 has none yet
+    assert (await store.list_tasks(TaskQuery(concurrency_group="sessions"))).last_epochs == {}
+
+
+async def test_the_page_with_epochs_is_one_statement(sqlite_store: SqliteStore) -> None:
+    """One statement for the page whatever its length (it was one metrics read per session)."""
+    sessions = [placed(task(f"s{i}", float(i), spec=TRAINING, concurrency_group="sessions")) for i in range(30)]
+    points = [(s.id, MetricPoint(1, e, {"loss": 1.0}, 10.0)) for s in sessions for e in (1, 2)]
+    await sqlite_store.commit(Changes(created=sessions, metrics=points))
+    statements: list[str] = []
+    readers = sqlite_store.db._all_readers  # the read connections a list can take
+    for conn in readers:
+        await conn.set_trace_callback(statements.append)
+    page = await sqlite_store.list_tasks(TaskQuery(concurrency_group="sessions", limit=1000, last_epochs=True))
+    for conn in readers:
+        await conn.set_trace_callback(None)
+    assert len(page.tasks) == 30 and set(page.last_epochs.values()) == {2}
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1, statements
+
+
+async def test_pages_over_several_states_are_in_order_and_complete(store: Store) -> None:
+    """Several states (each walked on its own index in the SQLite store) page like one list: newest first, ties by id."""
+    states = [TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED, TaskState.PENDING]
+    tasks = [replace(task(f"t{i:02d}", float(i // 3)), state=states[i % 4]) for i in range(40)]
+    await store.commit(Changes(created=tasks))
+    wanted = (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED)
+    expected = [t.id for t in sorted((t for t in tasks if t.state in wanted), key=lambda t: (-t.create_time, t.id))]
+    got: list[str] = []
+    for offset in range(0, 40, 7):
+        page = await store.list_tasks(TaskQuery(states=wanted, offset=offset, limit=7))
+        assert page.total == len(expected)
+        got += [t.id for t in page.tasks]
+    assert got == expected

@@ -17,6 +17,7 @@ from controller.api.http_body import first_message, upload_pieces
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import Dataset
+from taskspec.datasets import format_of_name
 
 #: Datasets listed at most.
 MAX_DATASETS = 10_000
@@ -51,8 +52,9 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
             raise InvalidArgument("dataset_name is required (?dataset_name=...)")
         upload = MultipartUpload(first.file.content_type, upload_pieces(first, requests, "file", context))
         filename = await upload.open()
-        fmt = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        dataset = await self.datasets.create(first.dataset_name, fmt, filename, upload.chunks())
+        # The document's server keeps datasets to train on: one that cannot be read is refused.
+        fmt = format_of_name(filename)
+        dataset = await self.datasets.create(first.dataset_name, fmt, filename, upload.chunks(), strict=True)
         return pb.UploadDatasetResponse(
             message=f"Dataset '{dataset.id}' uploaded successfully", name=dataset.id, size_mb=size_mb(dataset.size_bytes)
         )

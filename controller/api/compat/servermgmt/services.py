@@ -26,7 +26,7 @@ SERVICES: list[Binding] = [
             lambda s: HealthServicer(s.farm.book)),
     binding(training_service_pb2.DESCRIPTOR, "TrainingService",
             training_service_pb2_grpc.add_TrainingServiceServicer_to_server,
-            lambda s: TrainingServicer(s.farm.book, s.farm.actions, s.farm.datasets)),
+            lambda s: TrainingServicer(s.farm.book, s.farm.actions, s.farm.datasets, s.farm.models)),
     binding(system_service_pb2.DESCRIPTOR, "SystemService", system_service_pb2_grpc.add_SystemServiceServicer_to_server,
             lambda s: SystemServicer(s.host)),
     binding(model_service_pb2.DESCRIPTOR, "ModelService", model_service_pb2_grpc.add_ModelServiceServicer_to_server,

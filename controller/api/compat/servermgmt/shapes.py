@@ -1,4 +1,4 @@
-"""Small conversions the Server Management shapes share: ISO times, nulls, JSON arrays, sizes in MB."""
+"""Small conversions the Server Management shapes share: ISO times, nulls, JSON arrays and nulls, sizes in MB."""
 
 from __future__ import annotations
 
@@ -21,8 +21,21 @@ def json_array(messages: Iterable[Message]) -> struct_pb2.ListValue:
     """A bare JSON array of messages, printed as both doors print messages (proto names, zero values)."""
     out = struct_pb2.ListValue()
     for msg in messages:
-        as_dict = json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-        out.values.add().struct_value.update(as_dict)
+        out.values.add().struct_value.update(_as_dict(msg))
+    return out
+
+
+def _as_dict(msg: Message) -> dict:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def json_value(msg: Message | None) -> struct_pb2.Value:
+    """One message as a JSON object (printed as `json_array` prints its items), or JSON null for None."""
+    out = struct_pb2.Value()
+    if msg is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    else:
+        out.struct_value.update(_as_dict(msg))
     return out
 
 

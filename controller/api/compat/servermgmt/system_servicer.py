@@ -1,9 +1,10 @@
-"""GET /api/v1/system/info: the controller host's figures (psutil, and every GPU through NVML)."""
+"""GET /api/v1/system/info: the controller host's figures (psutil, and every GPU through NVML).
+
+The latest sample of the controller's host sampler (controller.host_probe): at most
+``max_age_seconds`` old, its time in ``timestamp``; a request never waits for a reading.
+"""
 
 from __future__ import annotations
-
-import asyncio
-import time
 
 import grpc
 
@@ -21,7 +22,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         self.probe = probe
 
     async def GetSystemInfo(self, request: pb.GetSystemInfoRequest, context: grpc.aio.ServicerContext) -> pb.SystemInfo:
-        s = await asyncio.to_thread(self.probe.sample)
+        s = self.probe.latest()
         gpu = bool(s.gpu_count)
         return pb.SystemInfo(
             cpu_usage_percent=s.cpu_percent,
@@ -34,5 +35,5 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
             gpu_usage_percent=value(s.gpu_utilization_percent if gpu else None),
             gpu_memory_used_mb=value(s.gpu_memory_used_mb if gpu else None),
             gpu_memory_total_mb=value(s.gpu_memory_total_mb if gpu else None),
-            timestamp=iso(time.time()),
+            timestamp=iso(s.taken_at),
         )

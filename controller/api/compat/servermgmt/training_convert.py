@@ -11,7 +11,7 @@ from controller.api.compat.json_values import value
 from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import LogLine, MetricPoint, Task, TaskState
-from taskspec.training import TrainingConfig, TrainingSpec
+from taskspec.training import MODEL_PREFIX, TrainingConfig, TrainingSpec
 
 #: Task states as the document names them.
 STATES = {
@@ -60,7 +60,7 @@ def config(task: Task) -> training_pb2.TrainingConfig:
     spec = spec_of(task)
     c = spec.config
     return training_pb2.TrainingConfig(
-        model_architecture=c.architecture,
+        model_architecture=c.architecture.removeprefix(MODEL_PREFIX),
         dataset_name=spec.dataset,
         learning_rate=c.learning_rate,
         batch_size=c.batch_size,
@@ -75,13 +75,18 @@ def current_points(task: Task, points: Sequence[MetricPoint]) -> list[MetricPoin
     return sorted((p for p in points if p.attempt == task.attempt), key=lambda p: p.epoch)
 
 
-def status(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingStatus:
+def last_epoch(task: Task, points: Sequence[MetricPoint]) -> int | None:
+    """The last epoch of the current attempt with a metric point (None before the first)."""
     current = current_points(task, points)
+    return current[-1].epoch if current else None
+
+
+def status(task: Task, current_epoch: int | None) -> training_pb2.TrainingStatus:
     failed = task.state is TaskState.FAILED
     return training_pb2.TrainingStatus(
         session_id=task.id,
         state=STATES[task.state],
-        current_epoch=value(current[-1].epoch if current else None),
+        current_epoch=value(current_epoch),
         total_epochs=spec_of(task).config.epochs,
         start_time=value(iso(task.start_time) if task.start_time else None),
         end_time=value(iso(task.end_time) if task.state.terminal and task.end_time else None),
@@ -89,9 +94,9 @@ def status(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingSt
     )
 
 
-def session(task: Task, points: Sequence[MetricPoint]) -> training_pb2.TrainingSession:
+def session(task: Task, current_epoch: int | None) -> training_pb2.TrainingSession:
     return training_pb2.TrainingSession(
-        session_id=task.id, config=config(task), status=status(task, points), created_at=iso(task.create_time)
+        session_id=task.id, config=config(task), status=status(task, current_epoch), created_at=iso(task.create_time)
     )
 
 

@@ -12,14 +12,16 @@ from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
 from aifarm.compat.servermgmt.v1 import training_service_pb2_grpc
 from aifarm.v1 import task_pb2
 from controller.api.compat.servermgmt import training_convert as convert
-from controller.api.compat.servermgmt.shapes import json_array
+from controller.api.compat.servermgmt.shapes import json_array, json_value
 from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import task_from_proto
 from controller.domain.datasets import DatasetLibrary
-from controller.domain.errors import FailedPrecondition, NotFound
+from controller.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from controller.domain.models import ModelRegistry
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.types import Task, TaskQuery, TaskState
+from taskspec.training import ARCHITECTURES, MODEL_PREFIX
 
 #: The concurrency group of sessions; the controller's limit for it is MAX_CONCURRENT_SESSIONS.
 SESSION_GROUP = "training-sessions"
@@ -30,7 +32,9 @@ MAX_SESSIONS = 1000
 
 @maps_domain_errors
 class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
-    def __init__(self, book: TaskBook, actions: TaskActions, datasets: DatasetLibrary, group: str = SESSION_GROUP) -> None:
+    def __init__(self, book: TaskBook, actions: TaskActions, datasets: DatasetLibrary, models: ModelRegistry,
+                 group: str = SESSION_GROUP) -> None:  # fmt: skip
+        self.models = models
         self.book = book
         self.actions = actions
         self.datasets = datasets
@@ -40,9 +44,11 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
         self, request: pb.StartTrainingRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartTrainingResponse:
         session_id = f"sess_{uuid.uuid4().hex[:12]}"
+        spec = convert.training_spec(request)
+        spec.architecture = await self._architecture(request.model_architecture)
         msg = task_pb2.Task(
             display_name=f"{request.model_architecture} on {request.dataset_name}",
-            training=convert.training_spec(request),
+            training=spec,
             concurrency_group=self.group,
             output_model=f"{request.model_architecture}_{request.dataset_name}_{session_id}",
         )
@@ -67,16 +73,14 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
         self, request: pb.GetTrainingStatusRequest, context: grpc.aio.ServicerContext
     ) -> training_pb2.TrainingStatus:
         task = await self._session(request.session_id)
-        return convert.status(task, await self.book.metrics(task.id))
+        return convert.status(task, convert.last_epoch(task, await self.book.metrics(task.id)))
 
     async def GetTrainingMetrics(
         self, request: pb.GetTrainingMetricsRequest, context: grpc.aio.ServicerContext
-    ) -> training_pb2.TrainingMetrics:
+    ) -> struct_pb2.Value:
         task = await self._session(request.session_id)
         points = convert.current_points(task, await self.book.metrics(task.id))
-        if not points:
-            raise NotFound(f"No metrics available for session '{task.id}' yet", reason="NO_METRICS")
-        return convert.metrics(task.id, points[-1])
+        return json_value(convert.metrics(task.id, points[-1]) if points else None)
 
     async def GetTrainingHistory(
         self, request: pb.GetTrainingHistoryRequest, context: grpc.aio.ServicerContext
@@ -96,13 +100,14 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
     async def ListTrainingSessions(
         self, request: pb.ListTrainingSessionsRequest, context: grpc.aio.ServicerContext
     ) -> struct_pb2.ListValue:
-        page = await self.book.list(TaskQuery(concurrency_group=self.group, limit=MAX_SESSIONS))
-        return json_array([convert.session(t, await self.book.metrics(t.id)) for t in page.tasks])
+        # The sessions and their current epochs in one statement, not one metrics read a session.
+        page = await self.book.list(TaskQuery(concurrency_group=self.group, limit=MAX_SESSIONS, last_epochs=True))
+        return json_array(convert.session(t, page.last_epochs.get(t.id)) for t in page.tasks)
 
     async def GetTrainingQueue(
         self, request: pb.GetTrainingQueueRequest, context: grpc.aio.ServicerContext
     ) -> struct_pb2.ListValue:
-        return json_array(convert.session(t, []) for t in self.book.queue(self.group))
+        return json_array(convert.session(t, None) for t in self.book.queue(self.group))
 
     async def CancelQueuedSession(
         self, request: pb.CancelQueuedSessionRequest, context: grpc.aio.ServicerContext
@@ -123,3 +128,17 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
         if task is None or task.concurrency_group != self.group:
             raise NotFound(f"Session '{session_id}' not found", reason="SESSION_NOT_FOUND")
         return task
+
+    async def _architecture(self, name: str) -> str:
+        """A built-in architecture as it is; else a model of the registry, which must be a training checkpoint."""
+        if name in ARCHITECTURES:
+            return name
+        model = name.removeprefix(MODEL_PREFIX)
+        try:
+            await self.models.checkpoint(model)  # InvalidArgument (422) when it cannot be trained further
+        except NotFound:
+            raise InvalidArgument(
+                f"model_architecture {name!r} is not one of {', '.join(ARCHITECTURES)} nor a model of GET /api/v1/models",
+                reason="INVALID_TRAINING_SPEC",
+            ) from None
+        return MODEL_PREFIX + model

@@ -4,12 +4,18 @@ A polling node registers with the join token and its own handshake key, which
 binds its node id: every later call for that node proves it comes from the key's
 holder (the header x-node-signature: hex HMAC-SHA256(handshakeKey, nodeId); an
 ack's own signature: HMAC-SHA256(handshakeKey, jobId), as ShelbyCompute's agent
-signs it). A call for a node id without that proof is refused.
+signs it). A call for a node id without that proof is refused, except under the
+legacy-open group "shelby-agents" (controller.api.node_caller.prove_polling_node).
+
+The original agent's own field names are taken beside the documented ones (job_id,
+cpu_percent, ram_percent, ...), and where it names no node (fetch-script, stream-log)
+the node is the one the job is placed on.
 """
 
 from __future__ import annotations
 
 import grpc
+from google.protobuf import json_format, struct_pb2
 
 from aifarm.compat.shelby.v1 import agent_service_pb2 as pb
 from aifarm.compat.shelby.v1 import agent_service_pb2_grpc
@@ -17,13 +23,15 @@ from controller.api.auth import Credentials
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
 from controller.api.node_caller import prove_polling_node
-from controller.domain.errors import InvalidArgument
+from controller.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.node_identity import NodeIdentities
 from controller.domain.polling import PollingNodes
 from controller.domain.types import TaskResult
 
 #: Most lines one stream-log call takes.
 MAX_LINES = 10000
+#: The exit code recorded for a failed run the node gave none for (ShelbyCompute's agent never does).
+NO_EXIT_CODE = -1
 
 
 def _require(**fields: str) -> None:
@@ -49,7 +57,8 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def RegisterNode(
         self, request: pb.RegisterNodeRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterNodeResponse:
-        given = node_convert.node_from_specs(request.nodeId, request.hostname, request.specs)
+        given = node_convert.node_from_specs(request.nodeId, request.hostname, request.specs,
+                                             container_supported=request.containerSupported)
         if self.credentials.enabled:
             if not given.id:
                 raise InvalidArgument("nodeId is required", reason="MISSING_FIELD")
@@ -72,7 +81,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self._prove(request.nodeId, context)
         task = await self.polling.offer(request.nodeId)
         if task is None:
-            return pb.PollJobsResponse(count=0)
+            return pb.PollJobsResponse(count=0, job=struct_pb2.Value(null_value=struct_pb2.NULL_VALUE))
         offered = pb.PolledJob(
             jobId=task.id,
             datasetName=task.compat_metadata.get(job_convert.DATASET_NAME, task.display_name),
@@ -81,7 +90,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             runtimeMinutesEstimate=job_convert.runtime_minutes(task),
             meta=job_convert.meta(task),
         )
-        return pb.PollJobsResponse(jobs=[offered], count=1)
+        one = struct_pb2.Value(struct_value=job_convert.struct(
+            json_format.MessageToDict(offered, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+        ))  # fmt: skip
+        return pb.PollJobsResponse(jobs=[offered], count=1, job=one)
 
     async def AckJob(self, request: pb.AckJobRequest, context: grpc.aio.ServicerContext) -> pb.AckJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
@@ -92,9 +104,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def FetchScript(
         self, request: pb.FetchScriptRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchScriptResponse:
-        _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, context)
-        task = await self.polling.fetch_script(request.nodeId, request.jobId, only_if_placed=self.credentials.enabled)
+        _require(jobId=request.jobId)
+        node_id = request.nodeId or await self._placed_node(request.jobId)
+        self._prove(node_id, context)
+        task = await self.polling.fetch_script(node_id, request.jobId, only_if_placed=self.credentials.enabled)
         spec = job_convert.script_spec(task)
         return pb.FetchScriptResponse(
             jobId=task.id, script=spec.source, requirements=spec.requirements, entrypoint=spec.entrypoint,
@@ -105,19 +118,22 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def FinishJob(self, request: pb.FinishJobRequest, context: grpc.aio.ServicerContext) -> pb.FinishJobResponse:
         _require(jobId=request.jobId, nodeId=request.nodeId)
         self._prove(request.nodeId, context)
-        result = TaskResult(exit_code=request.exitCode, output_sha256=request.modelHash, error=request.error)
-        task = await self.polling.finish(request.nodeId, request.jobId, request.attempt, result)
+        task = await self.polling.finish(request.nodeId, request.jobId, request.attempt, finish_result(request))
         return pb.FinishJobResponse(success=True, jobId=task.id, status=job_convert.STATUS[task.state])
 
     async def StreamLog(self, request: pb.StreamLogRequest, context: grpc.aio.ServicerContext) -> pb.StreamLogResponse:
-        _require(jobId=request.jobId, nodeId=request.nodeId)
-        self._prove(request.nodeId, context)
+        job_id = request.jobId or request.legacy_job_id
+        _require(jobId=job_id)
+        node_id = request.nodeId or self.polling.placed_node(job_id)
+        if node_id is None:  # placed nowhere: no attempt runs that could take the lines
+            return pb.StreamLogResponse(success=True, accepted=0, cancelled=True)
+        self._prove(node_id, context)
         texts = ([request.line] if request.line else []) + list(request.lines)
         if len(texts) > MAX_LINES:
             raise InvalidArgument(f"at most {MAX_LINES} lines per call", reason="TOO_MANY_LINES")
         if request.lineNo < 0:
             raise InvalidArgument("lineNo must not be negative", reason="BAD_LINE_NO")
-        taken = await self.polling.append_logs(request.nodeId, request.jobId, request.attempt, texts, request.lineNo)
+        taken = await self.polling.append_logs(node_id, job_id, request.attempt, texts, request.lineNo)
         return pb.StreamLogResponse(success=True, accepted=len(texts) if taken else 0, cancelled=not taken)
 
     async def ReportUsage(
@@ -125,5 +141,37 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     ) -> pb.ReportUsageResponse:
         _require(nodeId=request.nodeId)
         self._prove(request.nodeId, context)
-        await self.polling.beat(request.nodeId, node_convert.usage(request.cpuUsage, request.ramUsage))
+        cpu, ram = request.cpuUsage or request.cpu_percent, request.ramUsage or request.ram_percent
+        await self.polling.beat(request.nodeId, node_convert.usage(cpu, ram))
         return pb.ReportUsageResponse(success=True)
+
+    async def _placed_node(self, job_id: str) -> str:
+        node_id = self.polling.placed_node(job_id)
+        if node_id is not None:
+            return node_id
+        if not await self.polling.book.exists(job_id):
+            raise NotFound(f"job {job_id!r} not found", reason="JOB_NOT_FOUND")
+        raise FailedPrecondition(f"job {job_id!r} is placed on no node: ack it first (POST /api/jobs/ack), or name"
+                                 " the node (nodeId)", reason="NOT_PLACED")  # fmt: skip
+
+
+def finish_result(request: pb.FinishJobRequest) -> TaskResult:
+    """How the run ended. With an exit code, it decides; without one (ShelbyCompute's agent sends
+    none) the run failed when the node says why (metadata.error) or produced no model (modelHash empty)."""
+    said = request.metadata.fields.get("error") if request.HasField("metadata") else None
+    reason = request.error or (_text(said) if said is not None else "")
+    if request.HasField("exitCode"):
+        return TaskResult(exit_code=request.exitCode, output_sha256=request.modelHash, error=reason)
+    if reason or not request.modelHash:
+        reason = reason or "the node reported no model (modelHash is empty)"
+        return TaskResult(exit_code=NO_EXIT_CODE, output_sha256=request.modelHash, error=reason)
+    return TaskResult(exit_code=0, output_sha256=request.modelHash)
+
+
+def _text(given: struct_pb2.Value) -> str:
+    """A metadata value as text: a string as it is, anything else (an object, a number) as JSON."""
+    if given.HasField("string_value"):
+        return given.string_value
+    if given.HasField("null_value"):
+        return ""
+    return json_format.MessageToJson(given, indent=None)

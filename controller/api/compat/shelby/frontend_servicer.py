@@ -29,15 +29,7 @@ class FrontendServicer(frontend_service_pb2_grpc.FrontendServiceServicer):
         counts = await self.book.count_by_state()
         recent = (await self.book.list(TaskQuery(limit=RECENT_JOBS))).tasks
         by_status = {name: sum(counts.get(s, 0) for s in states) for name, states in job_convert.STATES_OF.items()}
-        stats = pb.JobStats(
-            pending=by_status["pending"],
-            assigned=by_status["assigned"] + by_status["running"],
-            running=by_status["running"],
-            finished=by_status["finished"],
-            failed=by_status["failed"],
-            cancelled=by_status["cancelled"],
-            total=sum(counts.values()),
-        )
+        stats = pb.JobStats(**by_status, total=sum(counts.values()))
         return pb.GetDashboardResponse(
             jobStats=stats,
             activeNodes=self.registry.online_count(),

@@ -20,17 +20,21 @@ from controller.domain.errors import FailedPrecondition, InvalidArgument
 from controller.domain.types import AttemptRecord, LogLine, Task, TaskState
 from taskspec.script import ScriptSpec
 
-#: Task states as ShelbyCompute names job statuses.
+#: Task states as ShelbyCompute's document names job statuses: the one place they are mapped.
+#: Its agents and frontend know pending, assigned and finished (plus failed), so a job running
+#: or paused on its node is "assigned" and a cancelled one "failed".
 STATUS = {
     TaskState.PENDING: "pending",
     TaskState.ASSIGNED: "assigned",
-    TaskState.RUNNING: "running",
-    TaskState.PAUSED: "running",
+    TaskState.RUNNING: "assigned",
+    TaskState.PAUSED: "assigned",
     TaskState.COMPLETED: "finished",
     TaskState.FAILED: "failed",
-    TaskState.CANCELLED: "cancelled",
+    TaskState.CANCELLED: "failed",
 }
-STATES_OF = {name: [s for s, n in STATUS.items() if n == name] for name in dict.fromkeys(STATUS.values())}
+#: A status -> the core states it stands for: what a ?status= filter hands the store, so a
+#: filtered page costs what any page does, and what the dashboard sums.
+STATES_OF = {name: tuple(s for s, n in STATUS.items() if n == name) for name in dict.fromkeys(STATUS.values())}
 DEFAULT_ENTRYPOINT = "train.py"
 #: A week: runtimeMinutesEstimate bounds each run (0: no bound).
 MAX_RUNTIME_MINUTES = 7 * 24 * 60

@@ -14,7 +14,7 @@ from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument, NotFound
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
-from controller.domain.types import Task, TaskQuery
+from controller.domain.types import Task, TaskQuery, TaskState
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -49,7 +49,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         )  # fmt: skip
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> pb.ListJobsResponse:
-        states = []
+        states: tuple[TaskState, ...] = ()
         if request.status:
             if request.status not in convert.STATES_OF:
                 raise InvalidArgument(
@@ -58,7 +58,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             states = convert.STATES_OF[request.status]
         if not 0 <= request.limit <= MAX_LIMIT:
             raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}", reason="BAD_LIMIT")
-        page = await self.book.list(TaskQuery(states=tuple(states), limit=request.limit or DEFAULT_LIMIT))
+        page = await self.book.list(TaskQuery(states=states, limit=request.limit or DEFAULT_LIMIT))
         jobs = [convert.job(t) for t in page.tasks]
         return pb.ListJobsResponse(jobs=jobs, count=len(jobs))
 

@@ -9,6 +9,8 @@ from controller.domain.types import Capabilities, Node, NodeState, NodeUsage
 
 STATUS = {NodeState.ONLINE: "active", NodeState.RECONNECTING: "reconnecting", NodeState.OFFLINE: "offline"}
 MB_PER_GB = 1024
+#: Node labels holding what ShelbyCompute's agent registers beside its specs.
+PROCESSOR, CONTAINER_SUPPORTED = "processor", "containerSupported"
 
 
 def specs(node: Node) -> node_pb2.NodeSpecs:
@@ -21,6 +23,7 @@ def specs(node: Node) -> node_pb2.NodeSpecs:
         platform=caps.platform,
         cpuCount=caps.cpu_cores,
         gpuCount=len(caps.gpus),
+        processor=node.labels.get(PROCESSOR, ""),
     )
 
 
@@ -35,7 +38,7 @@ def compute_node(node: Node, now: float | None = None) -> node_pb2.ComputeNode:
     )
 
 
-def node_from_specs(node_id: str, hostname: str, given: node_pb2.NodeSpecs) -> Node:
+def node_from_specs(node_id: str, hostname: str, given: node_pb2.NodeSpecs, *, container_supported: bool = False) -> Node:
     """A polling node from what it registers with (at least one CPU core, so it can take a job)."""
     caps = Capabilities(
         cpu_cores=max(1, given.cpuCount),
@@ -43,8 +46,11 @@ def node_from_specs(node_id: str, hostname: str, given: node_pb2.NodeSpecs) -> N
         os=given.os,
         platform=given.platform,
     )
+    labels = {CONTAINER_SUPPORTED: "true" if container_supported else "false"}
+    if given.processor:
+        labels[PROCESSOR] = given.processor
     return Node(id=node_id, hostname=hostname, capabilities=caps, usage=usage(given.cpuUsage, given.ramUsage),
-                agent_version="shelby-polling")  # fmt: skip
+                labels=labels, agent_version="shelby-polling")  # fmt: skip
 
 
 def usage(cpu_percent: float, ram_percent: float) -> NodeUsage:

@@ -53,6 +53,11 @@ class AgentServiceStub:
                 request_serializer=aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetResponse.FromString,
                 _registered_method=True)
+        self.FetchModel = channel.unary_stream(
+                '/aifarm.v1.AgentService/FetchModel',
+                request_serializer=aifarm_dot_v1_dot_agent__service__pb2.FetchModelRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_agent__service__pb2.FetchModelResponse.FromString,
+                _registered_method=True)
         self.UploadArtifact = channel.stream_unary(
                 '/aifarm.v1.AgentService/UploadArtifact',
                 request_serializer=aifarm_dot_v1_dot_agent__service__pb2.UploadArtifactRequest.SerializeToString,
@@ -91,6 +96,13 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchModel(self, request, context):
+        """Fetch a model of the registry in chunks: a training that continues it ("models/{name}").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UploadArtifact(self, request_iterator, context):
         """Upload a file a task produced: a header first, then chunks.
         """
@@ -115,6 +127,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.FetchDataset,
                     request_deserializer=aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetResponse.SerializeToString,
+            ),
+            'FetchModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchModel,
+                    request_deserializer=aifarm_dot_v1_dot_agent__service__pb2.FetchModelRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_agent__service__pb2.FetchModelResponse.SerializeToString,
             ),
             'UploadArtifact': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadArtifact,
@@ -207,6 +224,33 @@ class AgentService:
             '/aifarm.v1.AgentService/FetchDataset',
             aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetRequest.SerializeToString,
             aifarm_dot_v1_dot_agent__service__pb2.FetchDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aifarm.v1.AgentService/FetchModel',
+            aifarm_dot_v1_dot_agent__service__pb2.FetchModelRequest.SerializeToString,
+            aifarm_dot_v1_dot_agent__service__pb2.FetchModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$aifarm/options/v1/auth_options.proto\x12\x11\x61ifarm.options.v1\x1a google/protobuf/descriptor.proto\"@\n\x0b\x41uthOptions\x12\x1d\n\x15\x61llow_unauthenticated\x18\x01 \x01(\x08\x12\x12\n\nagent_only\x18\x02 \x01(\x08:N\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1e.aifarm.options.v1.AuthOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$aifarm/options/v1/auth_options.proto\x12\x11\x61ifarm.options.v1\x1a google/protobuf/descriptor.proto\"U\n\x0b\x41uthOptions\x12\x1d\n\x15\x61llow_unauthenticated\x18\x01 \x01(\x08\x12\x12\n\nagent_only\x18\x02 \x01(\x08\x12\x13\n\x0blegacy_open\x18\x03 \x01(\t:N\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1e.aifarm.options.v1.AuthOptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.options.v1.auth_opti
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUTHOPTIONS']._serialized_start=93
-  _globals['_AUTHOPTIONS']._serialized_end=157
+  _globals['_AUTHOPTIONS']._serialized_end=178
 # @@protoc_insertion_point(module_scope)

@@ -8,9 +8,11 @@ AUTH_FIELD_NUMBER: _ClassVar[int]
 auth: _descriptor.FieldDescriptor
 
 class AuthOptions(_message.Message):
-    __slots__ = ("allow_unauthenticated", "agent_only")
+    __slots__ = ("allow_unauthenticated", "agent_only", "legacy_open")
     ALLOW_UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
     AGENT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LEGACY_OPEN_FIELD_NUMBER: _ClassVar[int]
     allow_unauthenticated: bool
     agent_only: bool
-    def __init__(self, allow_unauthenticated: _Optional[bool] = ..., agent_only: _Optional[bool] = ...) -> None: ...
+    legacy_open: str
+    def __init__(self, allow_unauthenticated: _Optional[bool] = ..., agent_only: _Optional[bool] = ..., legacy_open: _Optional[str] = ...) -> None: ...

@@ -22,35 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1aifarm/compat/servermgmt/v1/dataset_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07size_mb\x18\x02 \x01(\x01\x12\x14\n\x0csample_count\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x12\n\ndimensions\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x11\n\tfile_path\x18\x07 \x01(\t\"\x15\n\x13ListDatasetsRequest\")\n\x11GetDatasetRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\"P\n\x14UploadDatasetRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12\"\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"G\n\x15UploadDatasetResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07size_mb\x18\x03 \x01(\x01\x32\xc6\x03\n\x0e\x44\x61tasetService\x12y\n\x0cListDatasets\x12\x30.aifarm.compat.servermgmt.v1.ListDatasetsRequest\x1a\x1a.google.protobuf.ListValue\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/datasets\x12\x92\x01\n\nGetDataset\x12..aifarm.compat.servermgmt.v1.GetDatasetRequest\x1a(.aifarm.compat.servermgmt.v1.DatasetInfo\"*\x90\x02\x01\x82\xd3\xe4\x93\x02!\x12\x1f/api/v1/datasets/{dataset_name}\x12\xa3\x01\n\rUploadDataset\x12\x31.aifarm.compat.servermgmt.v1.UploadDatasetRequest\x1a\x32.aifarm.compat.servermgmt.v1.UploadDatasetResponse\")\xca\xf3\x18\x07\x12\x05\x08\x08\x10\x9d\x03\x82\xd3\xe4\x93\x02\x18\"\x10/api/v1/datasets:\x04\x66ile(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1aifarm/compat/servermgmt/v1/dataset_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a%aifarm/options/v1/error_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07size_mb\x18\x02 \x01(\x01\x12\x14\n\x0csample_count\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x12\n\ndimensions\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x11\n\tfile_path\x18\x07 \x01(\t\"\x15\n\x13ListDatasetsRequest\")\n\x11GetDatasetRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\"P\n\x14UploadDatasetRequest\x12\x14\n\x0c\x64\x61taset_name\x18\x01 \x01(\t\x12\"\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"G\n\x15UploadDatasetResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07size_mb\x18\x03 \x01(\x01\x32\xd8\x03\n\x0e\x44\x61tasetService\x12y\n\x0cListDatasets\x12\x30.aifarm.compat.servermgmt.v1.ListDatasetsRequest\x1a\x1a.google.protobuf.ListValue\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/datasets\x12\x92\x01\n\nGetDataset\x12..aifarm.compat.servermgmt.v1.GetDatasetRequest\x1a(.aifarm.compat.servermgmt.v1.DatasetInfo\"*\x90\x02\x01\x82\xd3\xe4\x93\x02!\x12\x1f/api/v1/datasets/{dataset_name}\x12\xa3\x01\n\rUploadDataset\x12\x31.aifarm.compat.servermgmt.v1.UploadDatasetRequest\x1a\x32.aifarm.compat.servermgmt.v1.UploadDatasetResponse\")\xca\xf3\x18\x07\x12\x05\x08\x08\x10\x9d\x03\x82\xd3\xe4\x93\x02\x18\"\x10/api/v1/datasets:\x04\x66ile(\x01\x1a\x10\xda\xf3\x18\x0c\x08\x02*\x08/api/v1/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.servermgmt.v1.dataset_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DATASETSERVICE']._loaded_options = None
+  _globals['_DATASETSERVICE']._serialized_options = b'\332\363\030\014\010\002*\010/api/v1/'
   _globals['_DATASETSERVICE'].methods_by_name['ListDatasets']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['ListDatasets']._serialized_options = b'\220\002\001\202\323\344\223\002\022\022\020/api/v1/datasets'
   _globals['_DATASETSERVICE'].methods_by_name['GetDataset']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\220\002\001\202\323\344\223\002!\022\037/api/v1/datasets/{dataset_name}'
   _globals['_DATASETSERVICE'].methods_by_name['UploadDataset']._loaded_options = None
   _globals['_DATASETSERVICE'].methods_by_name['UploadDataset']._serialized_options = b'\312\363\030\007\022\005\010\010\020\235\003\202\323\344\223\002\030\"\020/api/v1/datasets:\004file'
-  _globals['_DATASETINFO']._serialized_start=208
-  _globals['_DATASETINFO']._serialized_end=349
-  _globals['_LISTDATASETSREQUEST']._serialized_start=351
-  _globals['_LISTDATASETSREQUEST']._serialized_end=372
-  _globals['_GETDATASETREQUEST']._serialized_start=374
-  _globals['_GETDATASETREQUEST']._serialized_end=415
-  _globals['_UPLOADDATASETREQUEST']._serialized_start=417
-  _globals['_UPLOADDATASETREQUEST']._serialized_end=497
-  _globals['_UPLOADDATASETRESPONSE']._serialized_start=499
-  _globals['_UPLOADDATASETRESPONSE']._serialized_end=570
-  _globals['_DATASETSERVICE']._serialized_start=573
-  _globals['_DATASETSERVICE']._serialized_end=1027
+  _globals['_DATASETINFO']._serialized_start=247
+  _globals['_DATASETINFO']._serialized_end=388
+  _globals['_LISTDATASETSREQUEST']._serialized_start=390
+  _globals['_LISTDATASETSREQUEST']._serialized_end=411
+  _globals['_GETDATASETREQUEST']._serialized_start=413
+  _globals['_GETDATASETREQUEST']._serialized_end=454
+  _globals['_UPLOADDATASETREQUEST']._serialized_start=456
+  _globals['_UPLOADDATASETREQUEST']._serialized_end=536
+  _globals['_UPLOADDATASETRESPONSE']._serialized_start=538
+  _globals['_UPLOADDATASETRESPONSE']._serialized_end=609
+  _globals['_DATASETSERVICE']._serialized_start=612
+  _globals['_DATASETSERVICE']._serialized_end=1084
 # @@protoc_insertion_point(module_scope)

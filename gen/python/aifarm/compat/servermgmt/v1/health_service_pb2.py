@@ -22,29 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.options.v1 import auth_options_pb2 as aifarm_dot_options_dot_v1_dot_auth__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0aifarm/compat/servermgmt/v1/health_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x12\n\x10GetHealthRequest\"E\n\x11GetHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\x10\n\x0eGetRootRequest\"P\n\x0fGetRootResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04\x64ocs\x18\x03 \x01(\t\x12\r\n\x05redoc\x18\x04 \x01(\t2\x90\x02\n\rHealthService\x12\x84\x01\n\tGetHealth\x12-.aifarm.compat.servermgmt.v1.GetHealthRequest\x1a..aifarm.compat.servermgmt.v1.GetHealthResponse\"\x18\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\t\x12\x07/health\x12x\n\x07GetRoot\x12+.aifarm.compat.servermgmt.v1.GetRootRequest\x1a,.aifarm.compat.servermgmt.v1.GetRootResponse\"\x12\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x03\x12\x01/b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0aifarm/compat/servermgmt/v1/health_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a%aifarm/options/v1/error_options.proto\x1a$aifarm/options/v1/auth_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x12\n\x10GetHealthRequest\"E\n\x11GetHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\x10\n\x0eGetRootRequest\"P\n\x0fGetRootResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04\x64ocs\x18\x03 \x01(\t\x12\r\n\x05redoc\x18\x04 \x01(\t2\xab\x02\n\rHealthService\x12\x84\x01\n\tGetHealth\x12-.aifarm.compat.servermgmt.v1.GetHealthRequest\x1a..aifarm.compat.servermgmt.v1.GetHealthResponse\"\x18\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\t\x12\x07/health\x12x\n\x07GetRoot\x12+.aifarm.compat.servermgmt.v1.GetRootRequest\x1a,.aifarm.compat.servermgmt.v1.GetRootResponse\"\x12\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x03\x12\x01/\x1a\x19\xda\xf3\x18\x15\x08\x02*\x07/health*\x08/api/v1/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.servermgmt.v1.health_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HEALTHSERVICE']._loaded_options = None
+  _globals['_HEALTHSERVICE']._serialized_options = b'\332\363\030\025\010\002*\007/health*\010/api/v1/'
   _globals['_HEALTHSERVICE'].methods_by_name['GetHealth']._loaded_options = None
   _globals['_HEALTHSERVICE'].methods_by_name['GetHealth']._serialized_options = b'\220\002\001\322\363\030\002\010\001\202\323\344\223\002\t\022\007/health'
   _globals['_HEALTHSERVICE'].methods_by_name['GetRoot']._loaded_options = None
   _globals['_HEALTHSERVICE'].methods_by_name['GetRoot']._serialized_options = b'\220\002\001\322\363\030\002\010\001\202\323\344\223\002\003\022\001/'
-  _globals['_GETHEALTHREQUEST']._serialized_start=149
-  _globals['_GETHEALTHREQUEST']._serialized_end=167
-  _globals['_GETHEALTHRESPONSE']._serialized_start=169
-  _globals['_GETHEALTHRESPONSE']._serialized_end=238
-  _globals['_GETROOTREQUEST']._serialized_start=240
-  _globals['_GETROOTREQUEST']._serialized_end=256
-  _globals['_GETROOTRESPONSE']._serialized_start=258
-  _globals['_GETROOTRESPONSE']._serialized_end=338
-  _globals['_HEALTHSERVICE']._serialized_start=341
-  _globals['_HEALTHSERVICE']._serialized_end=613
+  _globals['_GETHEALTHREQUEST']._serialized_start=188
+  _globals['_GETHEALTHREQUEST']._serialized_end=206
+  _globals['_GETHEALTHRESPONSE']._serialized_start=208
+  _globals['_GETHEALTHRESPONSE']._serialized_end=277
+  _globals['_GETROOTREQUEST']._serialized_start=279
+  _globals['_GETROOTREQUEST']._serialized_end=295
+  _globals['_GETROOTRESPONSE']._serialized_start=297
+  _globals['_GETROOTRESPONSE']._serialized_end=377
+  _globals['_HEALTHSERVICE']._serialized_start=380
+  _globals['_HEALTHSERVICE']._serialized_end=679
 # @@protoc_insertion_point(module_scope)

@@ -22,19 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/aifarm/compat/servermgmt/v1/model_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"Q\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07size_mb\x18\x02 \x01(\x01\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x11\n\tfile_path\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"*\n\x14\x44ownloadModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"L\n\x12UploadModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\"\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"E\n\x13UploadModelResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07size_mb\x18\x03 \x01(\x01\"(\n\x12\x44\x65leteModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07message\x18\x01 \x01(\t2\xbe\x04\n\x0cModelService\x12s\n\nListModels\x12..aifarm.compat.servermgmt.v1.ListModelsRequest\x1a\x1a.google.protobuf.ListValue\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/models\x12\x82\x01\n\rDownloadModel\x12\x31.aifarm.compat.servermgmt.v1.DownloadModelRequest\x1a\x14.google.api.HttpBody\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/models/{model_name}0\x01\x12\x9b\x01\n\x0bUploadModel\x12/.aifarm.compat.servermgmt.v1.UploadModelRequest\x1a\x30.aifarm.compat.servermgmt.v1.UploadModelResponse\"\'\xca\xf3\x18\x07\x12\x05\x08\x08\x10\x9d\x03\x82\xd3\xe4\x93\x02\x16\"\x0e/api/v1/models:\x04\x66ile(\x01\x12\x95\x01\n\x0b\x44\x65leteModel\x12/.aifarm.compat.servermgmt.v1.DeleteModelRequest\x1a\x30.aifarm.compat.servermgmt.v1.DeleteModelResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/api/v1/models/{model_name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/aifarm/compat/servermgmt/v1/model_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a%aifarm/options/v1/error_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"Q\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07size_mb\x18\x02 \x01(\x01\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x11\n\tfile_path\x18\x04 \x01(\t\"\x13\n\x11ListModelsRequest\"*\n\x14\x44ownloadModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"L\n\x12UploadModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\"\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"E\n\x13UploadModelResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07size_mb\x18\x03 \x01(\x01\"(\n\x12\x44\x65leteModelRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07message\x18\x01 \x01(\t2\xd0\x04\n\x0cModelService\x12s\n\nListModels\x12..aifarm.compat.servermgmt.v1.ListModelsRequest\x1a\x1a.google.protobuf.ListValue\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/models\x12\x82\x01\n\rDownloadModel\x12\x31.aifarm.compat.servermgmt.v1.DownloadModelRequest\x1a\x14.google.api.HttpBody\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/models/{model_name}0\x01\x12\x9b\x01\n\x0bUploadModel\x12/.aifarm.compat.servermgmt.v1.UploadModelRequest\x1a\x30.aifarm.compat.servermgmt.v1.UploadModelResponse\"\'\xca\xf3\x18\x07\x12\x05\x08\x08\x10\x9d\x03\x82\xd3\xe4\x93\x02\x16\"\x0e/api/v1/models:\x04\x66ile(\x01\x12\x95\x01\n\x0b\x44\x65leteModel\x12/.aifarm.compat.servermgmt.v1.DeleteModelRequest\x1a\x30.aifarm.compat.servermgmt.v1.DeleteModelResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/api/v1/models/{model_name}\x1a\x10\xda\xf3\x18\x0c\x08\x02*\x08/api/v1/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.servermgmt.v1.model_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MODELSERVICE']._loaded_options = None
+  _globals['_MODELSERVICE']._serialized_options = b'\332\363\030\014\010\002*\010/api/v1/'
   _globals['_MODELSERVICE'].methods_by_name['ListModels']._loaded_options = None
   _globals['_MODELSERVICE'].methods_by_name['ListModels']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/api/v1/models'
   _globals['_MODELSERVICE'].methods_by_name['DownloadModel']._loaded_options = None
@@ -43,20 +46,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELSERVICE'].methods_by_name['UploadModel']._serialized_options = b'\312\363\030\007\022\005\010\010\020\235\003\202\323\344\223\002\026\"\016/api/v1/models:\004file'
   _globals['_MODELSERVICE'].methods_by_name['DeleteModel']._loaded_options = None
   _globals['_MODELSERVICE'].methods_by_name['DeleteModel']._serialized_options = b'\202\323\344\223\002\035*\033/api/v1/models/{model_name}'
-  _globals['_MODELINFO']._serialized_start=205
-  _globals['_MODELINFO']._serialized_end=286
-  _globals['_LISTMODELSREQUEST']._serialized_start=288
-  _globals['_LISTMODELSREQUEST']._serialized_end=307
-  _globals['_DOWNLOADMODELREQUEST']._serialized_start=309
-  _globals['_DOWNLOADMODELREQUEST']._serialized_end=351
-  _globals['_UPLOADMODELREQUEST']._serialized_start=353
-  _globals['_UPLOADMODELREQUEST']._serialized_end=429
-  _globals['_UPLOADMODELRESPONSE']._serialized_start=431
-  _globals['_UPLOADMODELRESPONSE']._serialized_end=500
-  _globals['_DELETEMODELREQUEST']._serialized_start=502
-  _globals['_DELETEMODELREQUEST']._serialized_end=542
-  _globals['_DELETEMODELRESPONSE']._serialized_start=544
-  _globals['_DELETEMODELRESPONSE']._serialized_end=582
-  _globals['_MODELSERVICE']._serialized_start=585
-  _globals['_MODELSERVICE']._serialized_end=1159
+  _globals['_MODELINFO']._serialized_start=244
+  _globals['_MODELINFO']._serialized_end=325
+  _globals['_LISTMODELSREQUEST']._serialized_start=327
+  _globals['_LISTMODELSREQUEST']._serialized_end=346
+  _globals['_DOWNLOADMODELREQUEST']._serialized_start=348
+  _globals['_DOWNLOADMODELREQUEST']._serialized_end=390
+  _globals['_UPLOADMODELREQUEST']._serialized_start=392
+  _globals['_UPLOADMODELREQUEST']._serialized_end=468
+  _globals['_UPLOADMODELRESPONSE']._serialized_start=470
+  _globals['_UPLOADMODELRESPONSE']._serialized_end=539
+  _globals['_DELETEMODELREQUEST']._serialized_start=541
+  _globals['_DELETEMODELREQUEST']._serialized_end=581
+  _globals['_DELETEMODELRESPONSE']._serialized_start=583
+  _globals['_DELETEMODELRESPONSE']._serialized_end=621
+  _globals['_MODELSERVICE']._serialized_start=624
+  _globals['_MODELSERVICE']._serialized_end=1216
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from aifarm.options.v1 import error_options_pb2 as _error_options_pb2
 from aifarm.options.v1 import http_options_pb2 as _http_options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2

@@ -22,23 +22,26 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0aifarm/compat/servermgmt/v1/system_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x16\n\x14GetSystemInfoRequest\"\xe3\x02\n\nSystemInfo\x12\x19\n\x11\x63pu_usage_percent\x18\x01 \x01(\x01\x12\x16\n\x0ememory_used_mb\x18\x02 \x01(\x05\x12\x17\n\x0fmemory_total_mb\x18\x03 \x01(\x05\x12\x16\n\x0ememory_percent\x18\x04 \x01(\x01\x12\x14\n\x0c\x64isk_free_gb\x18\x05 \x01(\x01\x12\x15\n\rdisk_total_gb\x18\x06 \x01(\x01\x12\x15\n\rgpu_available\x18\x07 \x01(\x08\x12\x31\n\x11gpu_usage_percent\x18\x08 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x32\n\x12gpu_memory_used_mb\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\x12\x33\n\x13gpu_memory_total_mb\x18\n \x01(\x0b\x32\x16.google.protobuf.Value\x12\x11\n\ttimestamp\x18\x0b \x01(\t2\x9d\x01\n\rSystemService\x12\x8b\x01\n\rGetSystemInfo\x12\x31.aifarm.compat.servermgmt.v1.GetSystemInfoRequest\x1a\'.aifarm.compat.servermgmt.v1.SystemInfo\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/system/infob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0aifarm/compat/servermgmt/v1/system_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a%aifarm/options/v1/error_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x16\n\x14GetSystemInfoRequest\"\xe3\x02\n\nSystemInfo\x12\x19\n\x11\x63pu_usage_percent\x18\x01 \x01(\x01\x12\x16\n\x0ememory_used_mb\x18\x02 \x01(\x05\x12\x17\n\x0fmemory_total_mb\x18\x03 \x01(\x05\x12\x16\n\x0ememory_percent\x18\x04 \x01(\x01\x12\x14\n\x0c\x64isk_free_gb\x18\x05 \x01(\x01\x12\x15\n\rdisk_total_gb\x18\x06 \x01(\x01\x12\x15\n\rgpu_available\x18\x07 \x01(\x08\x12\x31\n\x11gpu_usage_percent\x18\x08 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x32\n\x12gpu_memory_used_mb\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\x12\x33\n\x13gpu_memory_total_mb\x18\n \x01(\x0b\x32\x16.google.protobuf.Value\x12\x11\n\ttimestamp\x18\x0b \x01(\t2\xaf\x01\n\rSystemService\x12\x8b\x01\n\rGetSystemInfo\x12\x31.aifarm.compat.servermgmt.v1.GetSystemInfoRequest\x1a\'.aifarm.compat.servermgmt.v1.SystemInfo\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/system/info\x1a\x10\xda\xf3\x18\x0c\x08\x02*\x08/api/v1/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.servermgmt.v1.system_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SYSTEMSERVICE']._loaded_options = None
+  _globals['_SYSTEMSERVICE']._serialized_options = b'\332\363\030\014\010\002*\010/api/v1/'
   _globals['_SYSTEMSERVICE'].methods_by_name['GetSystemInfo']._loaded_options = None
   _globals['_SYSTEMSERVICE'].methods_by_name['GetSystemInfo']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/api/v1/system/info'
-  _globals['_GETSYSTEMINFOREQUEST']._serialized_start=141
-  _globals['_GETSYSTEMINFOREQUEST']._serialized_end=163
-  _globals['_SYSTEMINFO']._serialized_start=166
-  _globals['_SYSTEMINFO']._serialized_end=521
-  _globals['_SYSTEMSERVICE']._serialized_start=524
-  _globals['_SYSTEMSERVICE']._serialized_end=681
+  _globals['_GETSYSTEMINFOREQUEST']._serialized_start=180
+  _globals['_GETSYSTEMINFOREQUEST']._serialized_end=202
+  _globals['_SYSTEMINFO']._serialized_start=205
+  _globals['_SYSTEMINFO']._serialized_end=560
+  _globals['_SYSTEMSERVICE']._serialized_start=563
+  _globals['_SYSTEMSERVICE']._serialized_end=738
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from aifarm.options.v1 import error_options_pb2 as _error_options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import descriptor as _descriptor

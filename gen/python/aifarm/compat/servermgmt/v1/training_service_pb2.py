@@ -22,19 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.compat.servermgmt.v1 import training_pb2 as aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__pb2
 from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2aifarm/compat/servermgmt/v1/training_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a*aifarm/compat/servermgmt/v1/training.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xad\x01\n\x14StartTrainingRequest\x12\x1a\n\x12model_architecture\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x02 \x01(\t\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x05\x12\x11\n\toptimizer\x18\x06 \x01(\t\x12\x15\n\rloss_function\x18\x07 \x01(\t\"L\n\x15StartTrainingResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\")\n\x13StopTrainingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\'\n\x14StopTrainingResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\".\n\x18GetTrainingStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"/\n\x19GetTrainingMetricsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"/\n\x19GetTrainingHistoryRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\";\n\x16GetTrainingLogsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x1d\n\x1bListTrainingSessionsRequest\"\x19\n\x17GetTrainingQueueRequest\"0\n\x1a\x43\x61ncelQueuedSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\".\n\x1b\x43\x61ncelQueuedSessionResponse\x12\x0f\n\x07message\x18\x01 \x01(\t2\xbc\x0b\n\x0fTrainingService\x12\xa4\x01\n\rStartTraining\x12\x31.aifarm.compat.servermgmt.v1.StartTrainingRequest\x1a\x32.aifarm.compat.servermgmt.v1.StartTrainingResponse\",\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/training/start:\x01*\x12\x9f\x01\n\x0cStopTraining\x12\x30.aifarm.compat.servermgmt.v1.StopTrainingRequest\x1a\x31.aifarm.compat.servermgmt.v1.StopTrainingResponse\"*\x82\xd3\xe4\x93\x02$\"\"/api/v1/training/{session_id}/stop\x12\xa8\x01\n\x11GetTrainingStatus\x12\x35.aifarm.compat.servermgmt.v1.GetTrainingStatusRequest\x1a+.aifarm.compat.servermgmt.v1.TrainingStatus\"/\x90\x02\x01\x82\xd3\xe4\x93\x02&\x12$/api/v1/training/{session_id}/status\x12\xac\x01\n\x12GetTrainingMetrics\x12\x36.aifarm.compat.servermgmt.v1.GetTrainingMetricsRequest\x1a,.aifarm.compat.servermgmt.v1.TrainingMetrics\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/api/v1/training/{session_id}/metrics\x12\x9a\x01\n\x12GetTrainingHistory\x12\x36.aifarm.compat.servermgmt.v1.GetTrainingHistoryRequest\x1a\x1a.google.protobuf.ListValue\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/api/v1/training/{session_id}/history\x12\x91\x01\n\x0fGetTrainingLogs\x12\x33.aifarm.compat.servermgmt.v1.GetTrainingLogsRequest\x1a\x1a.google.protobuf.ListValue\"-\x90\x02\x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/training/{session_id}/logs\x12\x92\x01\n\x14ListTrainingSessions\x12\x38.aifarm.compat.servermgmt.v1.ListTrainingSessionsRequest\x1a\x1a.google.protobuf.ListValue\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/v1/training/sessions\x12\x87\x01\n\x10GetTrainingQueue\x12\x34.aifarm.compat.servermgmt.v1.GetTrainingQueueRequest\x1a\x1a.google.protobuf.ListValue\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/training/queue\x12\xb5\x01\n\x13\x43\x61ncelQueuedSession\x12\x37.aifarm.compat.servermgmt.v1.CancelQueuedSessionRequest\x1a\x38.aifarm.compat.servermgmt.v1.CancelQueuedSessionResponse\"+\x82\xd3\xe4\x93\x02%*#/api/v1/training/queue/{session_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2aifarm/compat/servermgmt/v1/training_service.proto\x12\x1b\x61ifarm.compat.servermgmt.v1\x1a%aifarm/options/v1/error_options.proto\x1a*aifarm/compat/servermgmt/v1/training.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xad\x01\n\x14StartTrainingRequest\x12\x1a\n\x12model_architecture\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x02 \x01(\t\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x05\x12\x11\n\toptimizer\x18\x06 \x01(\t\x12\x15\n\rloss_function\x18\x07 \x01(\t\"L\n\x15StartTrainingResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\")\n\x13StopTrainingRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\'\n\x14StopTrainingResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\".\n\x18GetTrainingStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"/\n\x19GetTrainingMetricsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"/\n\x19GetTrainingHistoryRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\";\n\x16GetTrainingLogsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x1d\n\x1bListTrainingSessionsRequest\"\x19\n\x17GetTrainingQueueRequest\"0\n\x1a\x43\x61ncelQueuedSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\".\n\x1b\x43\x61ncelQueuedSessionResponse\x12\x0f\n\x07message\x18\x01 \x01(\t2\xb8\x0b\n\x0fTrainingService\x12\xa4\x01\n\rStartTraining\x12\x31.aifarm.compat.servermgmt.v1.StartTrainingRequest\x1a\x32.aifarm.compat.servermgmt.v1.StartTrainingResponse\",\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/training/start:\x01*\x12\x9f\x01\n\x0cStopTraining\x12\x30.aifarm.compat.servermgmt.v1.StopTrainingRequest\x1a\x31.aifarm.compat.servermgmt.v1.StopTrainingResponse\"*\x82\xd3\xe4\x93\x02$\"\"/api/v1/training/{session_id}/stop\x12\xa8\x01\n\x11GetTrainingStatus\x12\x35.aifarm.compat.servermgmt.v1.GetTrainingStatusRequest\x1a+.aifarm.compat.servermgmt.v1.TrainingStatus\"/\x90\x02\x01\x82\xd3\xe4\x93\x02&\x12$/api/v1/training/{session_id}/status\x12\x96\x01\n\x12GetTrainingMetrics\x12\x36.aifarm.compat.servermgmt.v1.GetTrainingMetricsRequest\x1a\x16.google.protobuf.Value\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/api/v1/training/{session_id}/metrics\x12\x9a\x01\n\x12GetTrainingHistory\x12\x36.aifarm.compat.servermgmt.v1.GetTrainingHistoryRequest\x1a\x1a.google.protobuf.ListValue\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/api/v1/training/{session_id}/history\x12\x91\x01\n\x0fGetTrainingLogs\x12\x33.aifarm.compat.servermgmt.v1.GetTrainingLogsRequest\x1a\x1a.google.protobuf.ListValue\"-\x90\x02\x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/training/{session_id}/logs\x12\x92\x01\n\x14ListTrainingSessions\x12\x38.aifarm.compat.servermgmt.v1.ListTrainingSessionsRequest\x1a\x1a.google.protobuf.ListValue\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/v1/training/sessions\x12\x87\x01\n\x10GetTrainingQueue\x12\x34.aifarm.compat.servermgmt.v1.GetTrainingQueueRequest\x1a\x1a.google.protobuf.ListValue\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/training/queue\x12\xb5\x01\n\x13\x43\x61ncelQueuedSession\x12\x37.aifarm.compat.servermgmt.v1.CancelQueuedSessionRequest\x1a\x38.aifarm.compat.servermgmt.v1.CancelQueuedSessionResponse\"+\x82\xd3\xe4\x93\x02%*#/api/v1/training/queue/{session_id}\x1a\x10\xda\xf3\x18\x0c\x08\x02*\x08/api/v1/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.servermgmt.v1.training_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TRAININGSERVICE']._loaded_options = None
+  _globals['_TRAININGSERVICE']._serialized_options = b'\332\363\030\014\010\002*\010/api/v1/'
   _globals['_TRAININGSERVICE'].methods_by_name['StartTraining']._loaded_options = None
   _globals['_TRAININGSERVICE'].methods_by_name['StartTraining']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\202\323\344\223\002\033\"\026/api/v1/training/start:\001*'
   _globals['_TRAININGSERVICE'].methods_by_name['StopTraining']._loaded_options = None
@@ -53,30 +56,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAININGSERVICE'].methods_by_name['GetTrainingQueue']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/api/v1/training/queue'
   _globals['_TRAININGSERVICE'].methods_by_name['CancelQueuedSession']._loaded_options = None
   _globals['_TRAININGSERVICE'].methods_by_name['CancelQueuedSession']._serialized_options = b'\202\323\344\223\002%*#/api/v1/training/queue/{session_id}'
-  _globals['_STARTTRAININGREQUEST']._serialized_start=226
-  _globals['_STARTTRAININGREQUEST']._serialized_end=399
-  _globals['_STARTTRAININGRESPONSE']._serialized_start=401
-  _globals['_STARTTRAININGRESPONSE']._serialized_end=477
-  _globals['_STOPTRAININGREQUEST']._serialized_start=479
-  _globals['_STOPTRAININGREQUEST']._serialized_end=520
-  _globals['_STOPTRAININGRESPONSE']._serialized_start=522
-  _globals['_STOPTRAININGRESPONSE']._serialized_end=561
-  _globals['_GETTRAININGSTATUSREQUEST']._serialized_start=563
-  _globals['_GETTRAININGSTATUSREQUEST']._serialized_end=609
-  _globals['_GETTRAININGMETRICSREQUEST']._serialized_start=611
-  _globals['_GETTRAININGMETRICSREQUEST']._serialized_end=658
-  _globals['_GETTRAININGHISTORYREQUEST']._serialized_start=660
-  _globals['_GETTRAININGHISTORYREQUEST']._serialized_end=707
-  _globals['_GETTRAININGLOGSREQUEST']._serialized_start=709
-  _globals['_GETTRAININGLOGSREQUEST']._serialized_end=768
-  _globals['_LISTTRAININGSESSIONSREQUEST']._serialized_start=770
-  _globals['_LISTTRAININGSESSIONSREQUEST']._serialized_end=799
-  _globals['_GETTRAININGQUEUEREQUEST']._serialized_start=801
-  _globals['_GETTRAININGQUEUEREQUEST']._serialized_end=826
-  _globals['_CANCELQUEUEDSESSIONREQUEST']._serialized_start=828
-  _globals['_CANCELQUEUEDSESSIONREQUEST']._serialized_end=876
-  _globals['_CANCELQUEUEDSESSIONRESPONSE']._serialized_start=878
-  _globals['_CANCELQUEUEDSESSIONRESPONSE']._serialized_end=924
-  _globals['_TRAININGSERVICE']._serialized_start=927
-  _globals['_TRAININGSERVICE']._serialized_end=2395
+  _globals['_STARTTRAININGREQUEST']._serialized_start=265
+  _globals['_STARTTRAININGREQUEST']._serialized_end=438
+  _globals['_STARTTRAININGRESPONSE']._serialized_start=440
+  _globals['_STARTTRAININGRESPONSE']._serialized_end=516
+  _globals['_STOPTRAININGREQUEST']._serialized_start=518
+  _globals['_STOPTRAININGREQUEST']._serialized_end=559
+  _globals['_STOPTRAININGRESPONSE']._serialized_start=561
+  _globals['_STOPTRAININGRESPONSE']._serialized_end=600
+  _globals['_GETTRAININGSTATUSREQUEST']._serialized_start=602
+  _globals['_GETTRAININGSTATUSREQUEST']._serialized_end=648
+  _globals['_GETTRAININGMETRICSREQUEST']._serialized_start=650
+  _globals['_GETTRAININGMETRICSREQUEST']._serialized_end=697
+  _globals['_GETTRAININGHISTORYREQUEST']._serialized_start=699
+  _globals['_GETTRAININGHISTORYREQUEST']._serialized_end=746
+  _globals['_GETTRAININGLOGSREQUEST']._serialized_start=748
+  _globals['_GETTRAININGLOGSREQUEST']._serialized_end=807
+  _globals['_LISTTRAININGSESSIONSREQUEST']._serialized_start=809
+  _globals['_LISTTRAININGSESSIONSREQUEST']._serialized_end=838
+  _globals['_GETTRAININGQUEUEREQUEST']._serialized_start=840
+  _globals['_GETTRAININGQUEUEREQUEST']._serialized_end=865
+  _globals['_CANCELQUEUEDSESSIONREQUEST']._serialized_start=867
+  _globals['_CANCELQUEUEDSESSIONREQUEST']._serialized_end=915
+  _globals['_CANCELQUEUEDSESSIONRESPONSE']._serialized_start=917
+  _globals['_CANCELQUEUEDSESSIONRESPONSE']._serialized_end=963
+  _globals['_TRAININGSERVICE']._serialized_start=966
+  _globals['_TRAININGSERVICE']._serialized_end=2430
 # @@protoc_insertion_point(module_scope)

@@ -55,7 +55,7 @@ class TrainingServiceStub:
         self.GetTrainingMetrics = channel.unary_unary(
                 '/aifarm.compat.servermgmt.v1.TrainingService/GetTrainingMetrics',
                 request_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__service__pb2.GetTrainingMetricsRequest.SerializeToString,
-                response_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__pb2.TrainingMetrics.FromString,
+                response_deserializer=google_dot_protobuf_dot_struct__pb2.Value.FromString,
                 _registered_method=True)
         self.GetTrainingHistory = channel.unary_unary(
                 '/aifarm.compat.servermgmt.v1.TrainingService/GetTrainingHistory',
@@ -110,7 +110,9 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTrainingMetrics(self, request, context):
-        """Metrics of the last finished epoch; 404 before the first.
+        """Metrics of the last finished epoch (a TrainingMetrics object), or JSON null before the
+        first, as the document's server answers: a Value, since both doors print its null_value
+        as the body `null` while an empty message would print as `{}`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,7 +174,7 @@ def add_TrainingServiceServicer_to_server(servicer, server):
             'GetTrainingMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrainingMetrics,
                     request_deserializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__service__pb2.GetTrainingMetricsRequest.FromString,
-                    response_serializer=aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__pb2.TrainingMetrics.SerializeToString,
+                    response_serializer=google_dot_protobuf_dot_struct__pb2.Value.SerializeToString,
             ),
             'GetTrainingHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrainingHistory,
@@ -308,7 +310,7 @@ class TrainingService:
             target,
             '/aifarm.compat.servermgmt.v1.TrainingService/GetTrainingMetrics',
             aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__service__pb2.GetTrainingMetricsRequest.SerializeToString,
-            aifarm_dot_compat_dot_servermgmt_dot_v1_dot_training__pb2.TrainingMetrics.FromString,
+            google_dot_protobuf_dot_struct__pb2.Value.FromString,
             options,
             channel_credentials,
             insecure,

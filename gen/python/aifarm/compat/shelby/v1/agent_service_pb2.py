@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.compat.shelby.v1 import node_pb2 as aifarm_dot_compat_dot_shelby_dot_v1_dot_node__pb2
 from aifarm.options.v1 import auth_options_pb2 as aifarm_dot_options_dot_v1_dot_auth__options__pb2
 from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
@@ -29,7 +30,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aifarm/compat/shelby/v1/agent_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a\"aifarm/compat/shelby/v1/node.proto\x1a$aifarm/options/v1/auth_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x01\n\x13RegisterNodeRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x31\n\x05specs\x18\x03 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecs\x12\x14\n\x0chandshakeKey\x18\x04 \x01(\t\"\x87\x01\n\x14RegisterNodeResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12 \n\x18heartbeatIntervalSeconds\x18\x03 \x01(\x01\x12\x1b\n\x13heartbeatTtlSeconds\x18\x04 \x01(\x01\x12\x0f\n\x07message\x18\x05 \x01(\t\"U\n\x10HeartbeatRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x31\n\x05specs\x18\x02 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecs\"4\n\x11HeartbeatResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0e\n\x06status\x18\x02 \x01(\t\"!\n\x0fPollJobsRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\"\x9f\x01\n\tPolledJob\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61tasetName\x18\x02 \x01(\t\x12\x12\n\ndatasetUrl\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x61tasetHash\x18\x04 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x05 \x01(\x01\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"S\n\x10PollJobsResponse\x12\x30\n\x04jobs\x18\x01 \x03(\x0b\x32\".aifarm.compat.shelby.v1.PolledJob\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"A\n\rAckJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"Q\n\x0e\x41\x63kJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06status\x18\x04 \x01(\t\"3\n\x12\x46\x65tchScriptRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\"\x82\x02\n\x13\x46\x65tchScriptResponse\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06script\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x01(\t\x12\x12\n\nentrypoint\x18\x04 \x01(\t\x12\x12\n\nscriptHash\x18\x05 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x06 \x01(\x01\x12\x42\n\x03\x65nv\x18\x07 \x03(\x0b\x32\x35.aifarm.compat.shelby.v1.FetchScriptResponse.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"v\n\x10\x46inishJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x10\n\x08\x65xitCode\x18\x04 \x01(\x05\x12\x11\n\tmodelHash\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"C\n\x11\x46inishJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"o\n\x10StreamLogRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0c\n\x04line\x18\x04 \x01(\t\x12\r\n\x05lines\x18\x05 \x03(\t\x12\x0e\n\x06lineNo\x18\x06 \x01(\x05\"I\n\x11StreamLogResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x11\n\tcancelled\x18\x03 \x01(\x08\"W\n\x12ReportUsageRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x10\n\x08\x63puUsage\x18\x02 \x01(\x01\x12\x10\n\x08ramUsage\x18\x03 \x01(\x01\x12\r\n\x05jobId\x18\x04 \x01(\t\"&\n\x13ReportUsageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x32\x9f\t\n\x0c\x41gentService\x12\x9c\x01\n\x0cRegisterNode\x12,.aifarm.compat.shelby.v1.RegisterNodeRequest\x1a-.aifarm.compat.shelby.v1.RegisterNodeResponse\"/\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x18\"\x13/api/nodes/register:\x01*\x12\x94\x01\n\tHeartbeat\x12).aifarm.compat.shelby.v1.HeartbeatRequest\x1a*.aifarm.compat.shelby.v1.HeartbeatResponse\"0\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x19\"\x14/api/nodes/heartbeat:\x01*\x12}\n\x08PollJobs\x12(.aifarm.compat.shelby.v1.PollJobsRequest\x1a).aifarm.compat.shelby.v1.PollJobsResponse\"\x1c\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/jobs/poll\x12\x84\x01\n\x06\x41\x63kJob\x12&.aifarm.compat.shelby.v1.AckJobRequest\x1a\'.aifarm.compat.shelby.v1.AckJobResponse\")\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x12\"\r/api/jobs/ack:\x01*\x12\x8e\x01\n\x0b\x46\x65tchScript\x12+.aifarm.compat.shelby.v1.FetchScriptRequest\x1a,.aifarm.compat.shelby.v1.FetchScriptResponse\"$\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/jobs/fetch-script\x12\x90\x01\n\tFinishJob\x12).aifarm.compat.shelby.v1.FinishJobRequest\x1a*.aifarm.compat.shelby.v1.FinishJobResponse\",\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x15\"\x10/api/jobs/finish:\x01*\x12\x94\x01\n\tStreamLog\x12).aifarm.compat.shelby.v1.StreamLogRequest\x1a*.aifarm.compat.shelby.v1.StreamLogResponse\"0\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x19\"\x14/api/jobs/stream-log:\x01*\x12\x97\x01\n\x0bReportUsage\x12+.aifarm.compat.shelby.v1.ReportUsageRequest\x1a,.aifarm.compat.shelby.v1.ReportUsageResponse\"-\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x02\x10\x01\x82\xd3\xe4\x93\x02\x16\"\x11/api/usage-report:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+aifarm/compat/shelby/v1/agent_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a%aifarm/options/v1/error_options.proto\x1a\"aifarm/compat/shelby/v1/node.proto\x1a$aifarm/options/v1/auth_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9c\x01\n\x13RegisterNodeRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x31\n\x05specs\x18\x03 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecs\x12\x14\n\x0chandshakeKey\x18\x04 \x01(\t\x12\x1a\n\x12\x63ontainerSupported\x18\x05 \x01(\x08\"\x87\x01\n\x14RegisterNodeResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12 \n\x18heartbeatIntervalSeconds\x18\x03 \x01(\x01\x12\x1b\n\x13heartbeatTtlSeconds\x18\x04 \x01(\x01\x12\x0f\n\x07message\x18\x05 \x01(\t\"U\n\x10HeartbeatRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x31\n\x05specs\x18\x02 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecs\"4\n\x11HeartbeatResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0e\n\x06status\x18\x02 \x01(\t\"!\n\x0fPollJobsRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\"\x9f\x01\n\tPolledJob\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61tasetName\x18\x02 \x01(\t\x12\x12\n\ndatasetUrl\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x61tasetHash\x18\x04 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x05 \x01(\x01\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"x\n\x10PollJobsResponse\x12\x30\n\x04jobs\x18\x01 \x03(\x0b\x32\".aifarm.compat.shelby.v1.PolledJob\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12#\n\x03job\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"A\n\rAckJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\"Q\n\x0e\x41\x63kJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06status\x18\x04 \x01(\t\"3\n\x12\x46\x65tchScriptRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\"\x82\x02\n\x13\x46\x65tchScriptResponse\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06script\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x01(\t\x12\x12\n\nentrypoint\x18\x04 \x01(\t\x12\x12\n\nscriptHash\x18\x05 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x06 \x01(\x01\x12\x42\n\x03\x65nv\x18\x07 \x03(\x0b\x32\x35.aifarm.compat.shelby.v1.FetchScriptResponse.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe4\x01\n\x10\x46inishJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x15\n\x08\x65xitCode\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\tmodelHash\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x16\n\x0emodelSizeBytes\x18\x07 \x01(\x03\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0f\x64urationSeconds\x18\t \x01(\x01\x42\x0b\n\t_exitCode\"C\n\x11\x46inishJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\"\x8e\x01\n\x10StreamLogRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06nodeId\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0c\n\x04line\x18\x04 \x01(\t\x12\r\n\x05lines\x18\x05 \x03(\t\x12\x0e\n\x06lineNo\x18\x06 \x01(\x05\x12\x1d\n\rlegacy_job_id\x18\x07 \x01(\tR\x06job_id\"I\n\x11StreamLogResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x11\n\tcancelled\x18\x03 \x01(\x08\"\x8d\x01\n\x12ReportUsageRequest\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x10\n\x08\x63puUsage\x18\x02 \x01(\x01\x12\x10\n\x08ramUsage\x18\x03 \x01(\x01\x12\r\n\x05jobId\x18\x04 \x01(\t\x12\x13\n\x0b\x63pu_percent\x18\x05 \x01(\x01\x12\x13\n\x0bram_percent\x18\x06 \x01(\x01\x12\n\n\x02ts\x18\x07 \x01(\x03\"&\n\x13ReportUsageResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x32\xcc\n\n\x0c\x41gentService\x12\xab\x01\n\x0cRegisterNode\x12,.aifarm.compat.shelby.v1.RegisterNodeRequest\x1a-.aifarm.compat.shelby.v1.RegisterNodeResponse\">\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x18\"\x13/api/nodes/register:\x01*\x12\xa3\x01\n\tHeartbeat\x12).aifarm.compat.shelby.v1.HeartbeatRequest\x1a*.aifarm.compat.shelby.v1.HeartbeatResponse\"?\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x19\"\x14/api/nodes/heartbeat:\x01*\x12\x8c\x01\n\x08PollJobs\x12(.aifarm.compat.shelby.v1.PollJobsRequest\x1a).aifarm.compat.shelby.v1.PollJobsResponse\"+\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/jobs/poll\x12\x93\x01\n\x06\x41\x63kJob\x12&.aifarm.compat.shelby.v1.AckJobRequest\x1a\'.aifarm.compat.shelby.v1.AckJobResponse\"8\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x12\"\r/api/jobs/ack:\x01*\x12\x9d\x01\n\x0b\x46\x65tchScript\x12+.aifarm.compat.shelby.v1.FetchScriptRequest\x1a,.aifarm.compat.shelby.v1.FetchScriptResponse\"3\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x18\x12\x16/api/jobs/fetch-script\x12\x9f\x01\n\tFinishJob\x12).aifarm.compat.shelby.v1.FinishJobRequest\x1a*.aifarm.compat.shelby.v1.FinishJobResponse\";\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x15\"\x10/api/jobs/finish:\x01*\x12\xa3\x01\n\tStreamLog\x12).aifarm.compat.shelby.v1.StreamLogRequest\x1a*.aifarm.compat.shelby.v1.StreamLogResponse\"?\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x19\"\x14/api/jobs/stream-log:\x01*\x12\xa6\x01\n\x0bReportUsage\x12+.aifarm.compat.shelby.v1.ReportUsageRequest\x1a,.aifarm.compat.shelby.v1.ReportUsageResponse\"<\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\xd2\xf3\x18\x11\x10\x01\x1a\rshelby-agents\x82\xd3\xe4\x93\x02\x16\"\x11/api/usage-report:\x01*\x1a\x32\xda\xf3\x18.\x08\x02*\x0b/api/nodes/*\n/api/jobs/*\x11/api/usage-reportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,58 +39,60 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._loaded_options = None
   _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_AGENTSERVICE']._loaded_options = None
+  _globals['_AGENTSERVICE']._serialized_options = b'\332\363\030.\010\002*\013/api/nodes/*\n/api/jobs/*\021/api/usage-report'
   _globals['_AGENTSERVICE'].methods_by_name['RegisterNode']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['RegisterNode']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\030\"\023/api/nodes/register:\001*'
+  _globals['_AGENTSERVICE'].methods_by_name['RegisterNode']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\030\"\023/api/nodes/register:\001*'
   _globals['_AGENTSERVICE'].methods_by_name['Heartbeat']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['Heartbeat']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\031\"\024/api/nodes/heartbeat:\001*'
+  _globals['_AGENTSERVICE'].methods_by_name['Heartbeat']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\031\"\024/api/nodes/heartbeat:\001*'
   _globals['_AGENTSERVICE'].methods_by_name['PollJobs']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['PollJobs']._serialized_options = b'\322\363\030\002\020\001\202\323\344\223\002\020\022\016/api/jobs/poll'
+  _globals['_AGENTSERVICE'].methods_by_name['PollJobs']._serialized_options = b'\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\020\022\016/api/jobs/poll'
   _globals['_AGENTSERVICE'].methods_by_name['AckJob']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['AckJob']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\022\"\r/api/jobs/ack:\001*'
+  _globals['_AGENTSERVICE'].methods_by_name['AckJob']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\022\"\r/api/jobs/ack:\001*'
   _globals['_AGENTSERVICE'].methods_by_name['FetchScript']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['FetchScript']._serialized_options = b'\322\363\030\002\020\001\202\323\344\223\002\030\022\026/api/jobs/fetch-script'
+  _globals['_AGENTSERVICE'].methods_by_name['FetchScript']._serialized_options = b'\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\030\022\026/api/jobs/fetch-script'
   _globals['_AGENTSERVICE'].methods_by_name['FinishJob']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['FinishJob']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\025\"\020/api/jobs/finish:\001*'
+  _globals['_AGENTSERVICE'].methods_by_name['FinishJob']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\025\"\020/api/jobs/finish:\001*'
   _globals['_AGENTSERVICE'].methods_by_name['StreamLog']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['StreamLog']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\031\"\024/api/jobs/stream-log:\001*'
+  _globals['_AGENTSERVICE'].methods_by_name['StreamLog']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\031\"\024/api/jobs/stream-log:\001*'
   _globals['_AGENTSERVICE'].methods_by_name['ReportUsage']._loaded_options = None
-  _globals['_AGENTSERVICE'].methods_by_name['ReportUsage']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\002\020\001\202\323\344\223\002\026\"\021/api/usage-report:\001*'
-  _globals['_REGISTERNODEREQUEST']._serialized_start=245
-  _globals['_REGISTERNODEREQUEST']._serialized_end=373
-  _globals['_REGISTERNODERESPONSE']._serialized_start=376
-  _globals['_REGISTERNODERESPONSE']._serialized_end=511
-  _globals['_HEARTBEATREQUEST']._serialized_start=513
-  _globals['_HEARTBEATREQUEST']._serialized_end=598
-  _globals['_HEARTBEATRESPONSE']._serialized_start=600
-  _globals['_HEARTBEATRESPONSE']._serialized_end=652
-  _globals['_POLLJOBSREQUEST']._serialized_start=654
-  _globals['_POLLJOBSREQUEST']._serialized_end=687
-  _globals['_POLLEDJOB']._serialized_start=690
-  _globals['_POLLEDJOB']._serialized_end=849
-  _globals['_POLLJOBSRESPONSE']._serialized_start=851
-  _globals['_POLLJOBSRESPONSE']._serialized_end=934
-  _globals['_ACKJOBREQUEST']._serialized_start=936
-  _globals['_ACKJOBREQUEST']._serialized_end=1001
-  _globals['_ACKJOBRESPONSE']._serialized_start=1003
-  _globals['_ACKJOBRESPONSE']._serialized_end=1084
-  _globals['_FETCHSCRIPTREQUEST']._serialized_start=1086
-  _globals['_FETCHSCRIPTREQUEST']._serialized_end=1137
-  _globals['_FETCHSCRIPTRESPONSE']._serialized_start=1140
-  _globals['_FETCHSCRIPTRESPONSE']._serialized_end=1398
-  _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._serialized_start=1356
-  _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._serialized_end=1398
-  _globals['_FINISHJOBREQUEST']._serialized_start=1400
-  _globals['_FINISHJOBREQUEST']._serialized_end=1518
-  _globals['_FINISHJOBRESPONSE']._serialized_start=1520
-  _globals['_FINISHJOBRESPONSE']._serialized_end=1587
-  _globals['_STREAMLOGREQUEST']._serialized_start=1589
-  _globals['_STREAMLOGREQUEST']._serialized_end=1700
-  _globals['_STREAMLOGRESPONSE']._serialized_start=1702
-  _globals['_STREAMLOGRESPONSE']._serialized_end=1775
-  _globals['_REPORTUSAGEREQUEST']._serialized_start=1777
-  _globals['_REPORTUSAGEREQUEST']._serialized_end=1864
-  _globals['_REPORTUSAGERESPONSE']._serialized_start=1866
-  _globals['_REPORTUSAGERESPONSE']._serialized_end=1904
-  _globals['_AGENTSERVICE']._serialized_start=1907
-  _globals['_AGENTSERVICE']._serialized_end=3090
+  _globals['_AGENTSERVICE'].methods_by_name['ReportUsage']._serialized_options = b'\312\363\030\007\022\005\010\003\020\246\003\322\363\030\021\020\001\032\rshelby-agents\202\323\344\223\002\026\"\021/api/usage-report:\001*'
+  _globals['_REGISTERNODEREQUEST']._serialized_start=284
+  _globals['_REGISTERNODEREQUEST']._serialized_end=440
+  _globals['_REGISTERNODERESPONSE']._serialized_start=443
+  _globals['_REGISTERNODERESPONSE']._serialized_end=578
+  _globals['_HEARTBEATREQUEST']._serialized_start=580
+  _globals['_HEARTBEATREQUEST']._serialized_end=665
+  _globals['_HEARTBEATRESPONSE']._serialized_start=667
+  _globals['_HEARTBEATRESPONSE']._serialized_end=719
+  _globals['_POLLJOBSREQUEST']._serialized_start=721
+  _globals['_POLLJOBSREQUEST']._serialized_end=754
+  _globals['_POLLEDJOB']._serialized_start=757
+  _globals['_POLLEDJOB']._serialized_end=916
+  _globals['_POLLJOBSRESPONSE']._serialized_start=918
+  _globals['_POLLJOBSRESPONSE']._serialized_end=1038
+  _globals['_ACKJOBREQUEST']._serialized_start=1040
+  _globals['_ACKJOBREQUEST']._serialized_end=1105
+  _globals['_ACKJOBRESPONSE']._serialized_start=1107
+  _globals['_ACKJOBRESPONSE']._serialized_end=1188
+  _globals['_FETCHSCRIPTREQUEST']._serialized_start=1190
+  _globals['_FETCHSCRIPTREQUEST']._serialized_end=1241
+  _globals['_FETCHSCRIPTRESPONSE']._serialized_start=1244
+  _globals['_FETCHSCRIPTRESPONSE']._serialized_end=1502
+  _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._serialized_start=1460
+  _globals['_FETCHSCRIPTRESPONSE_ENVENTRY']._serialized_end=1502
+  _globals['_FINISHJOBREQUEST']._serialized_start=1505
+  _globals['_FINISHJOBREQUEST']._serialized_end=1733
+  _globals['_FINISHJOBRESPONSE']._serialized_start=1735
+  _globals['_FINISHJOBRESPONSE']._serialized_end=1802
+  _globals['_STREAMLOGREQUEST']._serialized_start=1805
+  _globals['_STREAMLOGREQUEST']._serialized_end=1947
+  _globals['_STREAMLOGRESPONSE']._serialized_start=1949
+  _globals['_STREAMLOGRESPONSE']._serialized_end=2022
+  _globals['_REPORTUSAGEREQUEST']._serialized_start=2025
+  _globals['_REPORTUSAGEREQUEST']._serialized_end=2166
+  _globals['_REPORTUSAGERESPONSE']._serialized_start=2168
+  _globals['_REPORTUSAGERESPONSE']._serialized_end=2206
+  _globals['_AGENTSERVICE']._serialized_start=2209
+  _globals['_AGENTSERVICE']._serialized_end=3565
 # @@protoc_insertion_point(module_scope)

@@ -22,40 +22,43 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.compat.shelby.v1 import job_pb2 as aifarm_dot_compat_dot_shelby_dot_v1_dot_job__pb2
 from aifarm.compat.shelby.v1 import node_pb2 as aifarm_dot_compat_dot_shelby_dot_v1_dot_node__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.aifarm/compat/shelby/v1/frontend_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a!aifarm/compat/shelby/v1/job.proto\x1a\"aifarm/compat/shelby/v1/node.proto\x1a\x1cgoogle/api/annotations.proto\"\x15\n\x13GetDashboardRequest\"\x82\x01\n\x08JobStats\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x10\n\x08\x61ssigned\x18\x02 \x01(\x05\x12\x10\n\x08\x66inished\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12\x11\n\tcancelled\x18\x06 \x01(\x05\x12\x0f\n\x07running\x18\x07 \x01(\x05\"\xa5\x01\n\x14GetDashboardResponse\x12\x33\n\x08jobStats\x18\x01 \x01(\x0b\x32!.aifarm.compat.shelby.v1.JobStats\x12\x13\n\x0b\x61\x63tiveNodes\x18\x02 \x01(\x05\x12\x30\n\nrecentJobs\x18\x03 \x03(\x0b\x32\x1c.aifarm.compat.shelby.v1.Job\x12\x11\n\ttimestamp\x18\x04 \x01(\r\"\x18\n\x16GetSystemHealthRequest\"O\n\x08JobQueue\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"\x98\x01\n\x17GetSystemHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x63tiveNodes\x18\x03 \x01(\x05\x12\x33\n\x08jobQueue\x18\x04 \x01(\x0b\x32!.aifarm.compat.shelby.v1.JobQueue\x12\x11\n\ttimestamp\x18\x05 \x01(\r\"\x12\n\x10ListNodesRequest\"W\n\x11ListNodesResponse\x12\x33\n\x05nodes\x18\x01 \x03(\x0b\x32$.aifarm.compat.shelby.v1.ComputeNode\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x32\xc7\x03\n\x0f\x46rontendService\x12\x8f\x01\n\x0cGetDashboard\x12,.aifarm.compat.shelby.v1.GetDashboardRequest\x1a-.aifarm.compat.shelby.v1.GetDashboardResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/api/frontend/dashboard\x12\x9c\x01\n\x0fGetSystemHealth\x12/.aifarm.compat.shelby.v1.GetSystemHealthRequest\x1a\x30.aifarm.compat.shelby.v1.GetSystemHealthResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/frontend/system/health\x12\x82\x01\n\tListNodes\x12).aifarm.compat.shelby.v1.ListNodesRequest\x1a*.aifarm.compat.shelby.v1.ListNodesResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/frontend/nodesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.aifarm/compat/shelby/v1/frontend_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a%aifarm/options/v1/error_options.proto\x1a!aifarm/compat/shelby/v1/job.proto\x1a\"aifarm/compat/shelby/v1/node.proto\x1a\x1cgoogle/api/annotations.proto\"\x15\n\x13GetDashboardRequest\"~\n\x08JobStats\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x10\n\x08\x61ssigned\x18\x02 \x01(\x05\x12\x10\n\x08\x66inished\x18\x03 \x01(\x05\x12\r\n\x05total\x18\x04 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05J\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08R\tcancelledR\x07running\"\xa5\x01\n\x14GetDashboardResponse\x12\x33\n\x08jobStats\x18\x01 \x01(\x0b\x32!.aifarm.compat.shelby.v1.JobStats\x12\x13\n\x0b\x61\x63tiveNodes\x18\x02 \x01(\x05\x12\x30\n\nrecentJobs\x18\x03 \x03(\x0b\x32\x1c.aifarm.compat.shelby.v1.Job\x12\x11\n\ttimestamp\x18\x04 \x01(\r\"\x18\n\x16GetSystemHealthRequest\"O\n\x08JobQueue\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"\x98\x01\n\x17GetSystemHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x63tiveNodes\x18\x03 \x01(\x05\x12\x33\n\x08jobQueue\x18\x04 \x01(\x0b\x32!.aifarm.compat.shelby.v1.JobQueue\x12\x11\n\ttimestamp\x18\x05 \x01(\r\"\x12\n\x10ListNodesRequest\"W\n\x11ListNodesResponse\x12\x33\n\x05nodes\x18\x01 \x03(\x0b\x32$.aifarm.compat.shelby.v1.ComputeNode\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x32\xdf\x03\n\x0f\x46rontendService\x12\x8f\x01\n\x0cGetDashboard\x12,.aifarm.compat.shelby.v1.GetDashboardRequest\x1a-.aifarm.compat.shelby.v1.GetDashboardResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/api/frontend/dashboard\x12\x9c\x01\n\x0fGetSystemHealth\x12/.aifarm.compat.shelby.v1.GetSystemHealthRequest\x1a\x30.aifarm.compat.shelby.v1.GetSystemHealthResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/frontend/system/health\x12\x82\x01\n\tListNodes\x12).aifarm.compat.shelby.v1.ListNodesRequest\x1a*.aifarm.compat.shelby.v1.ListNodesResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/frontend/nodes\x1a\x16\xda\xf3\x18\x12\x08\x02*\x0e/api/frontend/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.shelby.v1.frontend_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_FRONTENDSERVICE']._loaded_options = None
+  _globals['_FRONTENDSERVICE']._serialized_options = b'\332\363\030\022\010\002*\016/api/frontend/'
   _globals['_FRONTENDSERVICE'].methods_by_name['GetDashboard']._loaded_options = None
   _globals['_FRONTENDSERVICE'].methods_by_name['GetDashboard']._serialized_options = b'\220\002\001\202\323\344\223\002\031\022\027/api/frontend/dashboard'
   _globals['_FRONTENDSERVICE'].methods_by_name['GetSystemHealth']._loaded_options = None
   _globals['_FRONTENDSERVICE'].methods_by_name['GetSystemHealth']._serialized_options = b'\220\002\001\202\323\344\223\002\035\022\033/api/frontend/system/health'
   _globals['_FRONTENDSERVICE'].methods_by_name['ListNodes']._loaded_options = None
   _globals['_FRONTENDSERVICE'].methods_by_name['ListNodes']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/api/frontend/nodes'
-  _globals['_GETDASHBOARDREQUEST']._serialized_start=176
-  _globals['_GETDASHBOARDREQUEST']._serialized_end=197
-  _globals['_JOBSTATS']._serialized_start=200
-  _globals['_JOBSTATS']._serialized_end=330
-  _globals['_GETDASHBOARDRESPONSE']._serialized_start=333
-  _globals['_GETDASHBOARDRESPONSE']._serialized_end=498
-  _globals['_GETSYSTEMHEALTHREQUEST']._serialized_start=500
-  _globals['_GETSYSTEMHEALTHREQUEST']._serialized_end=524
-  _globals['_JOBQUEUE']._serialized_start=526
-  _globals['_JOBQUEUE']._serialized_end=605
-  _globals['_GETSYSTEMHEALTHRESPONSE']._serialized_start=608
-  _globals['_GETSYSTEMHEALTHRESPONSE']._serialized_end=760
-  _globals['_LISTNODESREQUEST']._serialized_start=762
-  _globals['_LISTNODESREQUEST']._serialized_end=780
-  _globals['_LISTNODESRESPONSE']._serialized_start=782
-  _globals['_LISTNODESRESPONSE']._serialized_end=869
-  _globals['_FRONTENDSERVICE']._serialized_start=872
-  _globals['_FRONTENDSERVICE']._serialized_end=1327
+  _globals['_GETDASHBOARDREQUEST']._serialized_start=215
+  _globals['_GETDASHBOARDREQUEST']._serialized_end=236
+  _globals['_JOBSTATS']._serialized_start=238
+  _globals['_JOBSTATS']._serialized_end=364
+  _globals['_GETDASHBOARDRESPONSE']._serialized_start=367
+  _globals['_GETDASHBOARDRESPONSE']._serialized_end=532
+  _globals['_GETSYSTEMHEALTHREQUEST']._serialized_start=534
+  _globals['_GETSYSTEMHEALTHREQUEST']._serialized_end=558
+  _globals['_JOBQUEUE']._serialized_start=560
+  _globals['_JOBQUEUE']._serialized_end=639
+  _globals['_GETSYSTEMHEALTHRESPONSE']._serialized_start=642
+  _globals['_GETSYSTEMHEALTHRESPONSE']._serialized_end=794
+  _globals['_LISTNODESREQUEST']._serialized_start=796
+  _globals['_LISTNODESREQUEST']._serialized_end=814
+  _globals['_LISTNODESRESPONSE']._serialized_start=816
+  _globals['_LISTNODESRESPONSE']._serialized_end=903
+  _globals['_FRONTENDSERVICE']._serialized_start=906
+  _globals['_FRONTENDSERVICE']._serialized_end=1385
 # @@protoc_insertion_point(module_scope)

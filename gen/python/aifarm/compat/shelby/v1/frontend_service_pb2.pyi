@@ -1,3 +1,4 @@
+from aifarm.options.v1 import error_options_pb2 as _error_options_pb2
 from aifarm.compat.shelby.v1 import job_pb2 as _job_pb2
 from aifarm.compat.shelby.v1 import node_pb2 as _node_pb2
 from google.api import annotations_pb2 as _annotations_pb2
@@ -14,22 +15,18 @@ class GetDashboardRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class JobStats(_message.Message):
-    __slots__ = ("pending", "assigned", "finished", "total", "failed", "cancelled", "running")
+    __slots__ = ("pending", "assigned", "finished", "total", "failed")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
-    CANCELLED_FIELD_NUMBER: _ClassVar[int]
-    RUNNING_FIELD_NUMBER: _ClassVar[int]
     pending: int
     assigned: int
     finished: int
     total: int
     failed: int
-    cancelled: int
-    running: int
-    def __init__(self, pending: _Optional[int] = ..., assigned: _Optional[int] = ..., finished: _Optional[int] = ..., total: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., running: _Optional[int] = ...) -> None: ...
+    def __init__(self, pending: _Optional[int] = ..., assigned: _Optional[int] = ..., finished: _Optional[int] = ..., total: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class GetDashboardResponse(_message.Message):
     __slots__ = ("jobStats", "activeNodes", "recentJobs", "timestamp")

@@ -22,19 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
 from aifarm.compat.shelby.v1 import job_pb2 as aifarm_dot_compat_dot_shelby_dot_v1_dot_job__pb2
 from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)aifarm/compat/shelby/v1/job_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a!aifarm/compat/shelby/v1/job.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x10\x43reateJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61tasetName\x18\x02 \x01(\t\x12\x12\n\ndatasetUrl\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x61tasetHash\x18\x04 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x05 \x01(\x01\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"T\n\x11\x43reateJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"^\n\x13UploadScriptRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06script\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x01(\t\x12\x12\n\nentrypoint\x18\x04 \x01(\t\"[\n\x14UploadScriptResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x12\n\nscriptHash\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"0\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"M\n\x10ListJobsResponse\x12*\n\x04jobs\x18\x01 \x03(\x0b\x32\x1c.aifarm.compat.shelby.v1.Job\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x1e\n\rGetJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"!\n\x10\x44\x65leteJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"5\n\x11\x44\x65leteJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\"\n\x11RestartJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"U\n\x12RestartJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"1\n\x11GetJobLogsRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"T\n\x12GetJobLogsResponse\x12\r\n\x05jobId\x18\x01 \x01(\t\x12/\n\x04logs\x18\x02 \x03(\x0b\x32!.aifarm.compat.shelby.v1.LogEntry2\xf2\x07\n\nJobService\x12\x91\x01\n\tCreateJob\x12).aifarm.compat.shelby.v1.CreateJobRequest\x1a*.aifarm.compat.shelby.v1.CreateJobResponse\"-\xca\xf3\x18\x0e\x12\x05\x08\x03\x10\xa6\x03\x12\x05\x08\x06\x10\x90\x03\x82\xd3\xe4\x93\x02\x15\"\x10/api/jobs/create:\x01*\x12\x9a\x01\n\x0cUploadScript\x12,.aifarm.compat.shelby.v1.UploadScriptRequest\x1a-.aifarm.compat.shelby.v1.UploadScriptResponse\"-\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x1c\"\x17/api/jobs/upload-script:\x01*\x12\x89\x01\n\x08ListJobs\x12(.aifarm.compat.shelby.v1.ListJobsRequest\x1a).aifarm.compat.shelby.v1.ListJobsResponse\"(\x90\x02\x01\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x14\x12\x12/api/frontend/jobs\x12{\n\x06GetJob\x12&.aifarm.compat.shelby.v1.GetJobRequest\x1a\".aifarm.compat.shelby.v1.JobDetail\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/frontend/jobs/{jobId}\x12\x86\x01\n\tDeleteJob\x12).aifarm.compat.shelby.v1.DeleteJobRequest\x1a*.aifarm.compat.shelby.v1.DeleteJobResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/frontend/jobs/{jobId}\x12\x91\x01\n\nRestartJob\x12*.aifarm.compat.shelby.v1.RestartJobRequest\x1a+.aifarm.compat.shelby.v1.RestartJobResponse\"*\x82\xd3\xe4\x93\x02$\"\"/api/frontend/jobs/{jobId}/restart\x12\x8c\x01\n\nGetJobLogs\x12*.aifarm.compat.shelby.v1.GetJobLogsRequest\x1a+.aifarm.compat.shelby.v1.GetJobLogsResponse\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/frontend/logs/{jobId}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)aifarm/compat/shelby/v1/job_service.proto\x12\x17\x61ifarm.compat.shelby.v1\x1a%aifarm/options/v1/error_options.proto\x1a!aifarm/compat/shelby/v1/job.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x10\x43reateJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x61tasetName\x18\x02 \x01(\t\x12\x12\n\ndatasetUrl\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x61tasetHash\x18\x04 \x01(\t\x12\x1e\n\x16runtimeMinutesEstimate\x18\x05 \x01(\x01\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"T\n\x11\x43reateJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"^\n\x13UploadScriptRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\x0e\n\x06script\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x01(\t\x12\x12\n\nentrypoint\x18\x04 \x01(\t\"[\n\x14UploadScriptResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x12\n\nscriptHash\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"0\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"M\n\x10ListJobsResponse\x12*\n\x04jobs\x18\x01 \x03(\x0b\x32\x1c.aifarm.compat.shelby.v1.Job\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x1e\n\rGetJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"!\n\x10\x44\x65leteJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"5\n\x11\x44\x65leteJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\"\n\x11RestartJobRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\"U\n\x12RestartJobResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05jobId\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"1\n\x11GetJobLogsRequest\x12\r\n\x05jobId\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"T\n\x12GetJobLogsResponse\x12\r\n\x05jobId\x18\x01 \x01(\t\x12/\n\x04logs\x18\x02 \x03(\x0b\x32!.aifarm.compat.shelby.v1.LogEntry2\x9d\x08\n\nJobService\x12\x91\x01\n\tCreateJob\x12).aifarm.compat.shelby.v1.CreateJobRequest\x1a*.aifarm.compat.shelby.v1.CreateJobResponse\"-\xca\xf3\x18\x0e\x12\x05\x08\x03\x10\xa6\x03\x12\x05\x08\x06\x10\x90\x03\x82\xd3\xe4\x93\x02\x15\"\x10/api/jobs/create:\x01*\x12\x9a\x01\n\x0cUploadScript\x12,.aifarm.compat.shelby.v1.UploadScriptRequest\x1a-.aifarm.compat.shelby.v1.UploadScriptResponse\"-\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x1c\"\x17/api/jobs/upload-script:\x01*\x12\x89\x01\n\x08ListJobs\x12(.aifarm.compat.shelby.v1.ListJobsRequest\x1a).aifarm.compat.shelby.v1.ListJobsResponse\"(\x90\x02\x01\xca\xf3\x18\x07\x12\x05\x08\x03\x10\xa6\x03\x82\xd3\xe4\x93\x02\x14\x12\x12/api/frontend/jobs\x12{\n\x06GetJob\x12&.aifarm.compat.shelby.v1.GetJobRequest\x1a\".aifarm.compat.shelby.v1.JobDetail\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/frontend/jobs/{jobId}\x12\x86\x01\n\tDeleteJob\x12).aifarm.compat.shelby.v1.DeleteJobRequest\x1a*.aifarm.compat.shelby.v1.DeleteJobResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/frontend/jobs/{jobId}\x12\x91\x01\n\nRestartJob\x12*.aifarm.compat.shelby.v1.RestartJobRequest\x1a+.aifarm.compat.shelby.v1.RestartJobResponse\"*\x82\xd3\xe4\x93\x02$\"\"/api/frontend/jobs/{jobId}/restart\x12\x8c\x01\n\nGetJobLogs\x12*.aifarm.compat.shelby.v1.GetJobLogsRequest\x1a+.aifarm.compat.shelby.v1.GetJobLogsResponse\"%\x90\x02\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/frontend/logs/{jobId}\x1a)\xda\xf3\x18%\x08\x02*\n/api/jobs/*\x0e/api/frontend/*\x05/api/b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.shelby.v1.job_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_JOBSERVICE']._loaded_options = None
+  _globals['_JOBSERVICE']._serialized_options = b'\332\363\030%\010\002*\n/api/jobs/*\016/api/frontend/*\005/api/'
   _globals['_JOBSERVICE'].methods_by_name['CreateJob']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['CreateJob']._serialized_options = b'\312\363\030\016\022\005\010\003\020\246\003\022\005\010\006\020\220\003\202\323\344\223\002\025\"\020/api/jobs/create:\001*'
   _globals['_JOBSERVICE'].methods_by_name['UploadScript']._loaded_options = None
@@ -49,32 +52,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['RestartJob']._serialized_options = b'\202\323\344\223\002$\"\"/api/frontend/jobs/{jobId}/restart'
   _globals['_JOBSERVICE'].methods_by_name['GetJobLogs']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['GetJobLogs']._serialized_options = b'\220\002\001\202\323\344\223\002\034\022\032/api/frontend/logs/{jobId}'
-  _globals['_CREATEJOBREQUEST']._serialized_start=204
-  _globals['_CREATEJOBREQUEST']._serialized_end=370
-  _globals['_CREATEJOBRESPONSE']._serialized_start=372
-  _globals['_CREATEJOBRESPONSE']._serialized_end=456
-  _globals['_UPLOADSCRIPTREQUEST']._serialized_start=458
-  _globals['_UPLOADSCRIPTREQUEST']._serialized_end=552
-  _globals['_UPLOADSCRIPTRESPONSE']._serialized_start=554
-  _globals['_UPLOADSCRIPTRESPONSE']._serialized_end=645
-  _globals['_LISTJOBSREQUEST']._serialized_start=647
-  _globals['_LISTJOBSREQUEST']._serialized_end=695
-  _globals['_LISTJOBSRESPONSE']._serialized_start=697
-  _globals['_LISTJOBSRESPONSE']._serialized_end=774
-  _globals['_GETJOBREQUEST']._serialized_start=776
-  _globals['_GETJOBREQUEST']._serialized_end=806
-  _globals['_DELETEJOBREQUEST']._serialized_start=808
-  _globals['_DELETEJOBREQUEST']._serialized_end=841
-  _globals['_DELETEJOBRESPONSE']._serialized_start=843
-  _globals['_DELETEJOBRESPONSE']._serialized_end=896
-  _globals['_RESTARTJOBREQUEST']._serialized_start=898
-  _globals['_RESTARTJOBREQUEST']._serialized_end=932
-  _globals['_RESTARTJOBRESPONSE']._serialized_start=934
-  _globals['_RESTARTJOBRESPONSE']._serialized_end=1019
-  _globals['_GETJOBLOGSREQUEST']._serialized_start=1021
-  _globals['_GETJOBLOGSREQUEST']._serialized_end=1070
-  _globals['_GETJOBLOGSRESPONSE']._serialized_start=1072
-  _globals['_GETJOBLOGSRESPONSE']._serialized_end=1156
-  _globals['_JOBSERVICE']._serialized_start=1159
-  _globals['_JOBSERVICE']._serialized_end=2169
+  _globals['_CREATEJOBREQUEST']._serialized_start=243
+  _globals['_CREATEJOBREQUEST']._serialized_end=409
+  _globals['_CREATEJOBRESPONSE']._serialized_start=411
+  _globals['_CREATEJOBRESPONSE']._serialized_end=495
+  _globals['_UPLOADSCRIPTREQUEST']._serialized_start=497
+  _globals['_UPLOADSCRIPTREQUEST']._serialized_end=591
+  _globals['_UPLOADSCRIPTRESPONSE']._serialized_start=593
+  _globals['_UPLOADSCRIPTRESPONSE']._serialized_end=684
+  _globals['_LISTJOBSREQUEST']._serialized_start=686
+  _globals['_LISTJOBSREQUEST']._serialized_end=734
+  _globals['_LISTJOBSRESPONSE']._serialized_start=736
+  _globals['_LISTJOBSRESPONSE']._serialized_end=813
+  _globals['_GETJOBREQUEST']._serialized_start=815
+  _globals['_GETJOBREQUEST']._serialized_end=845
+  _globals['_DELETEJOBREQUEST']._serialized_start=847
+  _globals['_DELETEJOBREQUEST']._serialized_end=880
+  _globals['_DELETEJOBRESPONSE']._serialized_start=882
+  _globals['_DELETEJOBRESPONSE']._serialized_end=935
+  _globals['_RESTARTJOBREQUEST']._serialized_start=937
+  _globals['_RESTARTJOBREQUEST']._serialized_end=971
+  _globals['_RESTARTJOBRESPONSE']._serialized_start=973
+  _globals['_RESTARTJOBRESPONSE']._serialized_end=1058
+  _globals['_GETJOBLOGSREQUEST']._serialized_start=1060
+  _globals['_GETJOBLOGSREQUEST']._serialized_end=1109
+  _globals['_GETJOBLOGSRESPONSE']._serialized_start=1111
+  _globals['_GETJOBLOGSRESPONSE']._serialized_end=1195
+  _globals['_JOBSERVICE']._serialized_start=1198
+  _globals['_JOBSERVICE']._serialized_end=2251
 # @@protoc_insertion_point(module_scope)

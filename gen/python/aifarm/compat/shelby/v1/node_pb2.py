@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"aifarm/compat/shelby/v1/node.proto\x12\x17\x61ifarm.compat.shelby.v1\"\x86\x01\n\tNodeSpecs\x12\x10\n\x08\x63puUsage\x18\x01 \x01(\x01\x12\x10\n\x08ramUsage\x18\x02 \x01(\x01\x12\x13\n\x0btotalRAM_GB\x18\x03 \x01(\x01\x12\n\n\x02os\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x10\n\x08\x63puCount\x18\x06 \x01(\x05\x12\x10\n\x08gpuCount\x18\x07 \x01(\x05\"\x87\x01\n\x0b\x43omputeNode\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08lastSeen\x18\x03 \x01(\r\x12\x13\n\x0blastSeenAgo\x18\x04 \x01(\x05\x12\x31\n\x05specs\x18\x05 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"aifarm/compat/shelby/v1/node.proto\x12\x17\x61ifarm.compat.shelby.v1\"\x99\x01\n\tNodeSpecs\x12\x10\n\x08\x63puUsage\x18\x01 \x01(\x01\x12\x10\n\x08ramUsage\x18\x02 \x01(\x01\x12\x13\n\x0btotalRAM_GB\x18\x03 \x01(\x01\x12\n\n\x02os\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x10\n\x08\x63puCount\x18\x06 \x01(\x05\x12\x10\n\x08gpuCount\x18\x07 \x01(\x05\x12\x11\n\tprocessor\x18\x08 \x01(\t\"\x87\x01\n\x0b\x43omputeNode\x12\x0e\n\x06nodeId\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08lastSeen\x18\x03 \x01(\r\x12\x13\n\x0blastSeenAgo\x18\x04 \x01(\x05\x12\x31\n\x05specs\x18\x05 \x01(\x0b\x32\".aifarm.compat.shelby.v1.NodeSpecsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.shelby.v1.nod
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODESPECS']._serialized_start=64
-  _globals['_NODESPECS']._serialized_end=198
-  _globals['_COMPUTENODE']._serialized_start=201
-  _globals['_COMPUTENODE']._serialized_end=336
+  _globals['_NODESPECS']._serialized_end=217
+  _globals['_COMPUTENODE']._serialized_start=220
+  _globals['_COMPUTENODE']._serialized_end=355
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class NodeSpecs(_message.Message):
-    __slots__ = ("cpuUsage", "ramUsage", "totalRAM_GB", "os", "platform", "cpuCount", "gpuCount")
+    __slots__ = ("cpuUsage", "ramUsage", "totalRAM_GB", "os", "platform", "cpuCount", "gpuCount", "processor")
     CPUUSAGE_FIELD_NUMBER: _ClassVar[int]
     RAMUSAGE_FIELD_NUMBER: _ClassVar[int]
     TOTALRAM_GB_FIELD_NUMBER: _ClassVar[int]
@@ -14,6 +14,7 @@ class NodeSpecs(_message.Message):
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     CPUCOUNT_FIELD_NUMBER: _ClassVar[int]
     GPUCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PROCESSOR_FIELD_NUMBER: _ClassVar[int]
     cpuUsage: float
     ramUsage: float
     totalRAM_GB: float
@@ -21,7 +22,8 @@ class NodeSpecs(_message.Message):
     platform: str
     cpuCount: int
     gpuCount: int
-    def __init__(self, cpuUsage: _Optional[float] = ..., ramUsage: _Optional[float] = ..., totalRAM_GB: _Optional[float] = ..., os: _Optional[str] = ..., platform: _Optional[str] = ..., cpuCount: _Optional[int] = ..., gpuCount: _Optional[int] = ...) -> None: ...
+    processor: str
+    def __init__(self, cpuUsage: _Optional[float] = ..., ramUsage: _Optional[float] = ..., totalRAM_GB: _Optional[float] = ..., os: _Optional[str] = ..., platform: _Optional[str] = ..., cpuCount: _Optional[int] = ..., gpuCount: _Optional[int] = ..., processor: _Optional[str] = ...) -> None: ...
 
 class ComputeNode(_message.Message):
     __slots__ = ("nodeId", "status", "lastSeen", "lastSeenAgo", "specs")
