@@ -53,6 +53,14 @@ class Controller:
         self._stopped = False
 
     async def start(self) -> str:
+        """Open the store, serve, start the loops; a failure part way closes what was opened."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self.shutdown(grace=0)
+            raise
+
+    async def _start(self) -> str:
         cfg = self.config
         check_bind(cfg.host, tls=cfg.tls_enabled, insecure=cfg.insecure, what="the controller's gRPC port")
         private_directory(cfg.data_dir)

@@ -58,7 +58,6 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.cors import CorsPolicy
 from gateway.descriptors import file_descriptor_set, find_services, import_generated
-from aifarm.options.v1 import auth_options_pb2
 from gateway import errors
 from gateway.errors import ErrorShape, PathShapes, Shape, http_status
 from gateway.http_rule import PathTemplate, SegmentKind
@@ -643,18 +642,9 @@ def _credential_patterns(routes: Iterable[Route]) -> list[tuple[str, str]]:
     found = {
         (route.http_method, template_regex(route.template))
         for route in routes
-        if not route.raw_request_body and _needs_credential(route)
+        if not route.raw_request_body and not (route.auth.allow_unauthenticated or route.auth.legacy_open)
     }
     return sorted(found)
-
-
-def _needs_credential(route: Route) -> bool:
-    method = route.input.file.pool.FindMethodByName(f"{route.service}.{route.method}")
-    options = method.GetOptions()
-    if not options.HasExtension(auth_options_pb2.auth):
-        return True
-    auth = options.Extensions[auth_options_pb2.auth]
-    return not (auth.allow_unauthenticated or getattr(auth, "legacy_open", ""))
 
 
 #: The headers that carry a credential to the controller (controller.api.auth.presented_key).

@@ -13,7 +13,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from aifarm.options.v1 import http_options_pb2
+from aifarm.options.v1 import auth_options_pb2, http_options_pb2
 from gateway.http_rule import PathMatcher, PathTemplate, TemplateError, UnescapeSpec, bind, parse_template
 
 HTTP_BODY = "google.api.HttpBody"
@@ -55,6 +55,12 @@ class Route:
     def error_status(self, grpc_code: int, default: int) -> int:
         """The HTTP status for an error of this method with ``grpc_code``."""
         return next((http for code, http in self.error_statuses if code == grpc_code), default)
+
+    @property
+    def auth(self) -> auth_options_pb2.AuthOptions:
+        """The method's ``(aifarm.options.v1.auth)`` option; unset, the default: an API key required."""
+        method = self.input.file.pool.FindMethodByName(f"{self.service}.{self.method}")
+        return method.GetOptions().Extensions[auth_options_pb2.auth]
 
     @property
     def grpc_path(self) -> str:

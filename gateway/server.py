@@ -20,7 +20,6 @@ from aiohttp import web
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
-from aifarm.options.v1 import auth_options_pb2
 from gateway import cors, docs, errors
 from gateway.descriptors import find_services, import_generated
 from gateway.http_rule import UnescapeSpec
@@ -287,7 +286,7 @@ class Gateway:
         (INVALID_ARGUMENT, controller.api.request_decoding) and no servicer sees them, so None: the
         caller gets the gateway's own message. Uploads are not tried (their messages are a stream).
         """
-        if route.client_streaming or not _needs_credentials(route):
+        if route.client_streaming or route.auth.allow_unauthenticated:
             return None
         assert self._calls is not None
         metadata = metadata_from_headers(request.headers.items(), request.remote)
@@ -378,13 +377,6 @@ class Gateway:
 
 #: Bytes no protobuf message decodes (field number 0 is illegal): a probe that only the auth check can answer.
 UNDECODABLE = b"\x07"
-
-
-def _needs_credentials(route: Route) -> bool:
-    """False for methods marked ``(aifarm.options.v1.auth).allow_unauthenticated``."""
-    method = route.input.file.pool.FindMethodByName(f"{route.service}.{route.method}")
-    options = method.GetOptions()
-    return not (options.HasExtension(auth_options_pb2.auth) and options.Extensions[auth_options_pb2.auth].allow_unauthenticated)
 
 
 async def _send(call: Any, message: Message) -> bool:

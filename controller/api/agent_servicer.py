@@ -164,26 +164,18 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     ) -> AsyncIterator[pb.FetchDatasetResponse]:
         await calling_node(context, self.identities, self.credentials)  # any admitted node may read datasets
         dataset, chunks = await self.datasets.read(resource_id(request.name, "datasets"))
-        first = True
-        async for chunk in chunks:
+        async for chunk, first in _with_first(chunks):
             yield pb.FetchDatasetResponse(
                 chunk=chunk, sha256=dataset.sha256 if first else "", format=dataset.format if first else ""
             )
-            first = False
-        if first:
-            yield pb.FetchDatasetResponse(sha256=dataset.sha256, format=dataset.format)
 
     async def FetchModel(
         self, request: pb.FetchModelRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FetchModelResponse]:
         await calling_node(context, self.identities, self.credentials)  # any admitted node may read models
         model, chunks = await self.models.read(resource_id(request.name, "models"))
-        first = True
-        async for chunk in chunks:
+        async for chunk, first in _with_first(chunks):
             yield pb.FetchModelResponse(chunk=chunk, sha256=model.sha256 if first else "")
-            first = False
-        if first:
-            yield pb.FetchModelResponse(sha256=model.sha256)
 
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext
@@ -202,3 +194,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
 
         artifact = await self.artifacts.upload(node_id, header.task_id, header.attempt, header.file_name, chunks())
         return pb.UploadArtifactResponse(artifact=artifact_to_proto(artifact))
+
+
+async def _with_first(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[bytes, bool]]:
+    """Each chunk of a download and whether it is the first, which carries the file's facts;
+    an empty file is one empty first chunk, so that the facts are always sent."""
+    first = True
+    async for chunk in chunks:
+        yield chunk, first
+        first = False
+    if first:
+        yield b"", True

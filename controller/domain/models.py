@@ -16,7 +16,7 @@ from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
 from taskspec.checkpoint import CheckpointInfo, describe_checkpoint
 from taskspec.errors import SpecError
-from taskspec.training import CHECKPOINT_FILE
+from taskspec.training import ARCHITECTURES, CHECKPOINT_FILE, MODEL_PREFIX
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +80,19 @@ class ModelRegistry:
             return await asyncio.to_thread(describe_checkpoint, self.blobs.path(name), name)
         except SpecError as exc:
             raise InvalidArgument(str(exc), reason="MODEL_NOT_TRAINABLE") from exc
+
+    async def trainable_architecture(self, name: str) -> str:
+        """A built-in architecture as it is; else ``models/NAME`` for a model of the registry that is a
+        training checkpoint to continue (InvalidArgument when it is neither)."""
+        if name in ARCHITECTURES:
+            return name
+        model = name.removeprefix(MODEL_PREFIX)
+        try:
+            await self.checkpoint(model)
+        except NotFound:
+            raise InvalidArgument(f"model_architecture {name!r} is not one of {', '.join(ARCHITECTURES)}"
+                                  " nor a model of GET /api/v1/models", reason="INVALID_TRAINING_SPEC") from None  # fmt: skip
+        return MODEL_PREFIX + model
 
     async def list(self) -> list[Model]:
         return await self.store.list_models()

@@ -101,6 +101,16 @@ class PollingNodes:
         task = self.book.active.get(task_id)
         return task.node_id if task is not None and task.state.placed and task.node_id else None
 
+    async def require_placed_node(self, task_id: str) -> str:
+        """The node the task is placed on; NotFound for an unknown task, FailedPrecondition for one placed nowhere."""
+        node_id = self.placed_node(task_id)
+        if node_id is not None:
+            return node_id
+        if not await self.book.exists(task_id):
+            raise NotFound(f"job {task_id!r} not found", reason="JOB_NOT_FOUND")
+        raise FailedPrecondition(f"job {task_id!r} is placed on no node: ack it first (POST /api/jobs/ack), or name"
+                                 " the node (nodeId)", reason="NOT_PLACED")  # fmt: skip
+
     async def started(self, node_id: str, task_id: str) -> None:
         """The node began running its attempt (it fetched the script or printed a line)."""
         task = self.current(node_id, task_id)

@@ -46,9 +46,12 @@ class Door:
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    root = tmp_path_factory.mktemp("farm")
-    controller = ControllerProcess(root / "controller", free_port(),
-                                   extra=["--max-upload-mb", str(UPLOAD_LIMIT_BYTES >> 20)]).start()  # fmt: skip
+    yield from running_farm(tmp_path_factory.mktemp("farm"), ["--max-upload-mb", str(UPLOAD_LIMIT_BYTES >> 20)])
+
+
+def running_farm(root: Path, controller_args: list[str]) -> Iterator[Farm]:
+    """A controller started with ``controller_args`` and one agent, until the generator is closed."""
+    controller = ControllerProcess(root / "controller", free_port(), extra=controller_args).start()
     agent = AgentProcess(controller.address, root / "agent").start()
     client = Client(controller.address)
     wait_for(lambda: len(client.online_nodes()) == 1, what="the agent to join")

@@ -21,8 +21,8 @@ import requests
 import torch
 from PIL import Image
 
-from conftest import Door, Farm
-from farm_processes import AgentProcess, Client, ControllerProcess, free_port, wait_for
+from conftest import Door, Farm, running_farm
+from farm_processes import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +33,7 @@ START = {"model_architecture": "mlp", "dataset_name": "synthetic", "learning_rat
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """The doors' farm with the default upload limit: a VGG-16 or ResNet-50 checkpoint (weights and
     Adam's state) is 180-280 MB, over the 8 MiB the other door suites use to test the limit."""
-    root = tmp_path_factory.mktemp("farm")
-    controller = ControllerProcess(root / "controller", free_port()).start()
-    agent = AgentProcess(controller.address, root / "agent").start()
-    client = Client(controller.address)
-    wait_for(lambda: len(client.online_nodes()) == 1, what="the agent to join")
-    yield Farm(controller, agent, client)
-    client.close()
-    agent.stop()
-    controller.kill()
+    yield from running_farm(tmp_path_factory.mktemp("farm"), [])
 
 
 def _ok(reply: requests.Response) -> Any:

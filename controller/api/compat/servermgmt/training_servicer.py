@@ -16,12 +16,11 @@ from controller.api.compat.servermgmt.shapes import json_array, json_value
 from controller.api.errors import maps_domain_errors
 from controller.api.task_convert import task_from_proto
 from controller.domain.datasets import DatasetLibrary
-from controller.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from controller.domain.errors import FailedPrecondition, NotFound
 from controller.domain.models import ModelRegistry
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.types import Task, TaskQuery, TaskState
-from taskspec.training import ARCHITECTURES, MODEL_PREFIX
 
 #: The concurrency group of sessions; the controller's limit for it is MAX_CONCURRENT_SESSIONS.
 SESSION_GROUP = "training-sessions"
@@ -45,7 +44,7 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
     ) -> pb.StartTrainingResponse:
         session_id = f"sess_{uuid.uuid4().hex[:12]}"
         spec = convert.training_spec(request)
-        spec.architecture = await self._architecture(request.model_architecture)
+        spec.architecture = await self.models.trainable_architecture(request.model_architecture)
         msg = task_pb2.Task(
             display_name=f"{request.model_architecture} on {request.dataset_name}",
             training=spec,
@@ -128,17 +127,3 @@ class TrainingServicer(training_service_pb2_grpc.TrainingServiceServicer):
         if task is None or task.concurrency_group != self.group:
             raise NotFound(f"Session '{session_id}' not found", reason="SESSION_NOT_FOUND")
         return task
-
-    async def _architecture(self, name: str) -> str:
-        """A built-in architecture as it is; else a model of the registry, which must be a training checkpoint."""
-        if name in ARCHITECTURES:
-            return name
-        model = name.removeprefix(MODEL_PREFIX)
-        try:
-            await self.models.checkpoint(model)  # InvalidArgument (422) when it cannot be trained further
-        except NotFound:
-            raise InvalidArgument(
-                f"model_architecture {name!r} is not one of {', '.join(ARCHITECTURES)} nor a model of GET /api/v1/models",
-                reason="INVALID_TRAINING_SPEC",
-            ) from None
-        return MODEL_PREFIX + model

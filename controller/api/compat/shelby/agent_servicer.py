@@ -23,7 +23,7 @@ from controller.api.auth import Credentials
 from controller.api.compat.shelby import job_convert, node_convert
 from controller.api.errors import maps_domain_errors
 from controller.api.node_caller import prove_polling_node
-from controller.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from controller.domain.errors import InvalidArgument
 from controller.domain.node_identity import NodeIdentities
 from controller.domain.polling import PollingNodes
 from controller.domain.types import TaskResult
@@ -105,7 +105,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.FetchScriptRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchScriptResponse:
         _require(jobId=request.jobId)
-        node_id = request.nodeId or await self._placed_node(request.jobId)
+        node_id = request.nodeId or await self.polling.require_placed_node(request.jobId)
         self._prove(node_id, context)
         task = await self.polling.fetch_script(node_id, request.jobId, only_if_placed=self.credentials.enabled)
         spec = job_convert.script_spec(task)
@@ -144,15 +144,6 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         cpu, ram = request.cpuUsage or request.cpu_percent, request.ramUsage or request.ram_percent
         await self.polling.beat(request.nodeId, node_convert.usage(cpu, ram))
         return pb.ReportUsageResponse(success=True)
-
-    async def _placed_node(self, job_id: str) -> str:
-        node_id = self.polling.placed_node(job_id)
-        if node_id is not None:
-            return node_id
-        if not await self.polling.book.exists(job_id):
-            raise NotFound(f"job {job_id!r} not found", reason="JOB_NOT_FOUND")
-        raise FailedPrecondition(f"job {job_id!r} is placed on no node: ack it first (POST /api/jobs/ack), or name"
-                                 " the node (nodeId)", reason="NOT_PLACED")  # fmt: skip
 
 
 def finish_result(request: pb.FinishJobRequest) -> TaskResult:
