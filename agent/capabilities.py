@@ -39,21 +39,28 @@ class HostProbe:
         self,
         *,
         cpu_limit: int = 0,
+        cpu_slots: int = 0,
         memory_limit_mb: int = 0,
         node_id: str = "",
         clock: Clock | None = None,
         nvml_retry_seconds: float = NVML_RETRY_SECONDS,
     ) -> None:
         self.cpu_limit = cpu_limit
+        #: CPU cores advertised whatever the machine has (agent.config.AgentConfig.cpu_slots); 0: counted.
+        self.cpu_slots = cpu_slots
         self.memory_limit_mb = memory_limit_mb
         self.gpus = Gpus(clock or LoopClock(), retry_seconds=nvml_retry_seconds, log=log.bind(node_id=node_id))
         psutil.cpu_percent(None)  # the first call primes the counter
 
     def capabilities(self) -> node_pb2.Capabilities:
         cores = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+        if self.cpu_slots:
+            cores = self.cpu_slots
+        elif self.cpu_limit:
+            cores = min(cores, self.cpu_limit)
         memory_mb = psutil.virtual_memory().total >> 20
         return node_pb2.Capabilities(
-            cpu_cores=min(cores, self.cpu_limit) if self.cpu_limit else cores,
+            cpu_cores=cores,
             memory_mb=min(memory_mb, self.memory_limit_mb) if self.memory_limit_mb else memory_mb,
             gpus=self.gpus.describe(),
             os=platform.system(),

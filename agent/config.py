@@ -22,6 +22,11 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     #: Advertise at most this many CPU cores (0: all of them).
     cpu_cores: int = 0
+    #: Advertise exactly this many CPU cores, more than the machine has if need be (0: as `cpu_cores`
+    #: says). A task asks for one core unless it says otherwise, so this is how many such tasks the
+    #: node runs at once: more than its cores oversubscribes them, as Slurm's `CPUs=` above the
+    #: real count does, for work that mostly waits (or is trivial).
+    cpu_slots: int = 0
     #: Advertise at most this much memory in MiB (0: all of it).
     memory_mb: int = 0
     #: First reconnect delay; doubles up to `backoff_max_seconds`, with full jitter.

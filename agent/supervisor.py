@@ -95,6 +95,10 @@ def build_runner(task: task_pb2.Task, ctx: RunContext, reporter: AttemptReporter
         from agent.runners.training import TrainingRunner
 
         return TrainingRunner(task.training, ctx, reporter)
+    if kind == "command":
+        from agent.runners.command import CommandRunner
+
+        return CommandRunner(task.command, ctx, reporter)
     raise UnsupportedTask(f"this agent cannot run tasks of kind {kind!r}")
 
 
@@ -157,8 +161,11 @@ class TaskSupervisor:
             return  # a duplicate delivery (the attempt is already running), or the agent is stopping
         bound = log.bind(task_id=task_id, attempt=attempt)
         workdir = self.work_dir / f"{task_id}-{attempt}"
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
+        try:
+            workdir.mkdir(parents=True)
+        except FileExistsError:  # what an earlier delivery of this attempt left
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
         reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
                          tuple(assignment.gpu_indices), self.environments, self.children,

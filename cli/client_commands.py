@@ -37,6 +37,7 @@ from cli.client_requests import (
     TERMINAL_STATES,
     Scheduling,
     TrainingOptions,
+    command_request,
     parse_env,
     script_request,
     task_name,
@@ -121,6 +122,8 @@ def scheduling_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--retries", type=click.IntRange(min=0), default=0, help="Retries after a failed attempt."),
         click.option("--after", multiple=True, metavar="TASK_ID", help="Run after this task completes (repeatable)."),
         click.option("--follow", is_flag=True, help="Watch the task until it ends; exit 0 only if it completed."),
+        click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Submit this many copies at once (an array: BatchCreateTasks calls, each all or none)."),
     )
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -191,7 +194,7 @@ def list_all_nodes(client: ControllerClient, state: int) -> list[node_pb2.Node]:
 
 @click.group("submit")
 def submit_group() -> None:
-    """Submit a task: a script or a training run."""
+    """Submit a task: a script, a command or a training run."""
 
 
 @submit_group.command("script")
@@ -200,7 +203,7 @@ def submit_group() -> None:
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable (repeatable).")
 @scheduling_options
 @client_options
-def submit_script_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, file: Path,
+def submit_script_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, count: int, file: Path,
                           args: tuple[str, ...], env: tuple[str, ...]) -> None:
     """Run FILE on a node; its base name is the entry point."""
     try:
@@ -211,7 +214,27 @@ def submit_script_command(opts: ClientOptions, scheduling: Scheduling, follow: b
         source = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read {file}: {exc}", EXIT_CONFIG_ERROR) from None
-    submit(opts, script_request(file, source, args, env_vars, scheduling), follow)
+    submit(opts, script_request(file, source, args, env_vars, scheduling), follow, count)
+
+
+@submit_group.command("command", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable (repeatable).")
+@click.option("--workdir", "working_directory", default="", metavar="DIR",
+              help="Run in DIR, relative to the task's own working directory.")
+@scheduling_options
+@client_options
+def submit_command_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, count: int,
+                           argv: tuple[str, ...], env: tuple[str, ...], working_directory: str) -> None:
+    """Run a program on a node straight from its ARGV, with no shell: ``aifarm submit command -- echo "a b"``.
+
+    aifarm's options come before ARGV; from the program's name on, everything is ARGV (``--`` may
+    mark where it starts)."""
+    try:
+        env_vars = parse_env(env)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--env") from None
+    submit(opts, command_request(argv, env_vars, working_directory, scheduling), follow, count)
 
 
 @submit_group.command("train")
@@ -230,7 +253,7 @@ def submit_script_command(opts: ClientOptions, scheduling: Scheduling, follow: b
 @click.option("--image-size", type=click.IntRange(min=1), help="Synthetic image side in pixels [tabular data].")
 @scheduling_options
 @client_options
-def submit_train_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, arch: str, epochs: int,
+def submit_train_command(opts: ClientOptions, scheduling: Scheduling, follow: bool, count: int, arch: str, epochs: int,
                          batch_size: int | None, lr: float | None, optimizer: str | None, loss: str | None,
                          seed: int, device: str | None, dataset: str | None, samples: int | None,
                          features: int | None, classes: int | None, image_size: int | None) -> None:
@@ -245,11 +268,20 @@ def submit_train_command(opts: ClientOptions, scheduling: Scheduling, follow: bo
         dataset=dataset, samples=samples or 0, features=features or 0, classes=classes or 0,
         image_size=image_size or 0,
     )
-    submit(opts, training_request(options, scheduling), follow)
+    submit(opts, training_request(options, scheduling), follow, count)
 
 
-def submit(opts: ClientOptions, request: task_service_pb2.CreateTaskRequest, follow: bool) -> None:
-    """Create the task, print it, and follow it when asked."""
+#: Tasks per BatchCreateTasks call (the controller's limit).
+MAX_BATCH = 1000
+
+
+def submit(opts: ClientOptions, request: task_service_pb2.CreateTaskRequest, follow: bool, count: int = 1) -> None:
+    """Create the task (or `count` copies of it), print it, and follow it when asked."""
+    if count > 1:
+        if follow:
+            raise click.UsageError("--follow watches one task; leave it out with --count")
+        submit_array(opts, request, count)
+        return
     with opts.connect() as client:
         task = client.call(client.tasks.CreateTask, request)
         if opts.as_json:
@@ -259,6 +291,29 @@ def submit(opts: ClientOptions, request: task_service_pb2.CreateTaskRequest, fol
         if follow:
             exit_code = follow_task(client, task.name, opts.as_json)
             click.get_current_context().exit(exit_code)
+
+
+def submit_array(opts: ClientOptions, request: task_service_pb2.CreateTaskRequest, count: int) -> None:
+    """`count` copies of the request in BatchCreateTasks calls of at most MAX_BATCH: one commit and one
+    round trip per call rather than per task. Each copy has a request id of its own, so a call retried
+    after a lost answer creates nothing twice. Prints the tasks' names, one a line."""
+    copies = []
+    for i in range(count):
+        copy = task_service_pb2.CreateTaskRequest()
+        copy.CopyFrom(request)
+        copy.request_id = f"{request.request_id}-{i}" if request.request_id else ""
+        if request.task.display_name:
+            copy.task.display_name = f"{request.task.display_name} [{i}]"
+        copies.append(copy)
+    created = []
+    with opts.connect() as client:
+        for start in range(0, count, MAX_BATCH):
+            batch = task_service_pb2.BatchCreateTasksRequest(requests=copies[start : start + MAX_BATCH])
+            created += client.call(client.tasks.BatchCreateTasks, batch).tasks
+    if opts.as_json:
+        click.echo(out.json_document([out.message_dict(t) for t in created]))
+    else:
+        click.echo("\n".join(f"submitted {t.name} ({out.state_label(t.state)})" for t in created))
 
 
 # ----------------------------------------------------------------- tasks

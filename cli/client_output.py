@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 
 from google.protobuf import json_format
@@ -168,6 +169,8 @@ def task_details(task: task_pb2.Task) -> str:
         lines.append(("after", ", ".join(task.depends_on)))
     if task.WhichOneof("spec") == "script":
         lines.append(("entrypoint", " ".join([task.script.entrypoint, *task.script.args])))
+    elif task.WhichOneof("spec") == "command":
+        lines.append(("command", shlex.join(task.command.argv)))
     elif task.WhichOneof("spec") == "training":
         spec = task.training
         data = spec.dataset if spec.WhichOneof("data") == "dataset" else "synthetic"
@@ -229,7 +232,7 @@ def final_line(task: task_pb2.Task) -> str:
     """How the task ended, in one line."""
     text = f"{task.name} {state_label(task.state)}"
     if task.HasField("result"):
-        if task_kind(task) == "script":
+        if task_kind(task) in ("script", "command"):
             text += f" (exit code {task.result.exit_code})"
         if task.result.error:
             text += f": {task.result.error}"

@@ -117,6 +117,15 @@ def script_request(
     return _create_request(task)
 
 
+def command_request(
+    argv: Iterable[str], env: dict[str, str], working_directory: str, scheduling: Scheduling
+) -> task_service_pb2.CreateTaskRequest:
+    """CreateTaskRequest running ``argv`` as it is: no shell, no interpreter."""
+    task = _base_task(scheduling)
+    task.command.CopyFrom(task_pb2.CommandSpec(argv=list(argv), env=env, working_directory=working_directory))
+    return _create_request(task)
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
     """The training run as typed; zero values leave the controller's defaults."""

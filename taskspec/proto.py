@@ -8,6 +8,7 @@ exactly what it was sent.
 from __future__ import annotations
 
 from aifarm.v1 import task_pb2
+from taskspec.command import CommandSpec
 from taskspec.script import DEFAULT_ENTRYPOINT, ScriptSpec
 from taskspec.training import (
     DEFAULT_BATCH_SIZE,
@@ -74,3 +75,11 @@ def script_to_proto(spec: ScriptSpec) -> task_pb2.ScriptSpec:
         source=spec.source, entrypoint=spec.entrypoint, interpreter=spec.interpreter, args=spec.args,
         env=spec.env, requirements=spec.requirements,
     )  # fmt: skip
+
+
+def command_from_proto(msg: task_pb2.CommandSpec) -> CommandSpec:
+    return CommandSpec(argv=tuple(msg.argv), env=dict(msg.env), working_directory=msg.working_directory)
+
+
+def command_to_proto(spec: CommandSpec) -> task_pb2.CommandSpec:
+    return task_pb2.CommandSpec(argv=spec.argv, env=spec.env, working_directory=spec.working_directory)

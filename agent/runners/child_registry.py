@@ -18,6 +18,11 @@ recorded session is killed with SIGKILL, waited for, and reported. Two callers:
   closes and the keeper sweeps the records of that agent at once;
 * the agent itself when it starts, for whatever a previous run left (its keeper killed too).
 
+Records are written once the child has started, so a child the agent started in the moment
+before it died may have none. Every task process therefore also carries the agent's mark in its
+environment (`AGENT_MARK`: which run of which agent started it), inherited by whatever it starts,
+and the keeper's sweep also ends every process that carries its agent's mark.
+
 The records are not synced: they must outlive the agent, not the machine; after a reboot no
 process they name exists (the boot id tells).
 """
@@ -38,6 +43,8 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+#: The environment variable every task process carries: "<agent pid>-<agent start time>".
+AGENT_MARK = "AIFARM_AGENT_RUN"
 #: Seconds the sweep waits for the processes it killed to be gone.
 SWEEP_WAIT_SECONDS = 5.0
 #: The directory holding the `agent` package, put on the keeper's PYTHONPATH.
@@ -104,6 +111,27 @@ def start_time(pid: int) -> int | None:
     return stat.start_time if stat is not None else None
 
 
+def agent_mark(pid: int) -> str:
+    """The mark of the run of the agent with pid `pid` ("" when it is gone)."""
+    started = start_time(pid)
+    return f"{pid}-{started}" if started is not None else ""
+
+
+def _carrying(entry: bytes) -> list[int]:
+    """The pids of the live processes whose environment holds `entry` (b"NAME=value")."""
+    found = []
+    for proc in os.scandir("/proc"):
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{proc.name}/environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if environ.startswith(entry + b"\0") or b"\0" + entry + b"\0" in environ or environ == entry:
+            found.append(int(proc.name))
+    return found
+
+
 class ChildRegistry:
     """Records in `directory` (one file per running child)."""
 
@@ -131,12 +159,17 @@ class ChildRegistry:
         with contextlib.suppress(OSError):
             (self.directory / f"{pid}.json").unlink()
 
-    def sweep(self, agent: int | None = None) -> list[Leftover]:
-        """End every recorded process left running (of the agent with pid `agent` only, if given);
-        what was ended. See the module's docstring."""
+    def sweep(self, agent: int | None = None, mark: str = "") -> list[Leftover]:
+        """End every recorded process left running (of the agent with pid `agent` only, if given),
+        then every process carrying the agent's `mark` (if given); what was ended. See the module's
+        docstring."""
         records = [(path, rec) for path, rec in self._records() if agent is None or rec.get("agent", agent) == agent]
-        if not records:
-            return []
+        ended = self._sweep_records(records) if records else []
+        if mark and self._enabled:
+            ended += self._end_marked(mark, {left.pid for left in ended})
+        return ended
+
+    def _sweep_records(self, records: list[tuple[Path, dict]]) -> list[Leftover]:
         boot, mine = _boot_id(), os.getsid(0)
         processes = _all_processes()
         ended: list[Leftover] = []
@@ -150,6 +183,21 @@ class ChildRegistry:
             with contextlib.suppress(OSError):
                 path.unlink()
         return ended
+
+    def _end_marked(self, mark: str, known: set[int]) -> list[Leftover]:
+        """SIGKILL every process carrying `mark` until none is left (the agent's children that have no record)."""
+        entry = f"{AGENT_MARK}={mark}".encode()
+        me = os.getpid()
+        ended: dict[int, Leftover] = {}
+        deadline = time.monotonic() + SWEEP_WAIT_SECONDS
+        while (pids := [pid for pid in _carrying(entry) if pid != me]) and time.monotonic() < deadline:
+            for pid in pids:
+                if pid not in ended and pid not in known:
+                    ended[pid] = Leftover(pid, pid, "", 0, _command(pid))
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        return list(ended.values())
 
     def _records(self) -> list[tuple[Path, dict]]:
         if not self._enabled or not self.directory.is_dir():

@@ -17,16 +17,17 @@ import signal
 import sys
 from pathlib import Path
 
-from agent.runners.child_registry import ChildRegistry
+from agent.runners.child_registry import ChildRegistry, agent_mark
 
 
 def main(argv: list[str]) -> int:
     records, agent = Path(argv[0]), int(argv[1])
+    mark = agent_mark(agent)  # now, while the agent is alive: its pid alone could be reused by then
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     while os.read(0, 4096):
         pass
-    for left in ChildRegistry(records).sweep(agent=agent):
+    for left in ChildRegistry(records).sweep(agent=agent, mark=mark):
         print(f"aifarm keeper: agent {agent} is gone; ended process {left.pid} of task {left.task_id or '-'} "
               f"attempt {left.attempt}: {left.command}", file=sys.stderr)  # fmt: skip
     return 0

@@ -10,16 +10,21 @@ run of the agent ends what survived this one (agent.runners.child_registry).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import functools
 import hashlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.runners.child_registry import ChildRegistry
+from agent.runners.child_registry import AGENT_MARK, ChildRegistry, agent_mark
 
 #: Lines longer than this are passed on in pieces of this size.
 MAX_LINE_BYTES = 64 * 1024
@@ -173,6 +178,8 @@ def describe_exit(returncode: int) -> tuple[int, str]:
 
 #: Run as `python -I -S -c _TRAMPOLINE <agent pid> <argv...>`: asks the kernel for SIGKILL when the
 #: agent dies (PR_SET_PDEATHSIG is 1; the setting survives exec), then becomes the task's process.
+#: Used only where util-linux's `setpriv` is missing: a Python start costs about 15 ms of CPU, the
+#: whole cost of a trivial task, where setpriv (C) costs about one.
 _TRAMPOLINE = """\
 import ctypes, os, sys
 if ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0) != 0:
@@ -182,27 +189,102 @@ if os.getppid() != int(sys.argv[1]):
 try:
     os.execvp(sys.argv[2], sys.argv[2:])
 except OSError as e:
-    sys.exit(f"aifarm agent: cannot start {sys.argv[2]}: {e}")
+    print(f"aifarm agent: cannot start {sys.argv[2]}: {e}", file=sys.stderr)
+    os._exit(127 if isinstance(e, FileNotFoundError) else 126)  # as setpriv and shells do
 """
 
 
-def _dying_with_agent(argv: list[str], env: dict[str, str] | None) -> list[str]:
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's setpriv, when it is there and knows --pdeathsig (util-linux 2.33 and later)."""
+    found = shutil.which("setpriv")
+    if found is None:
+        return None
+    try:
+        probe = subprocess.run([found, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found if probe.returncode == 0 else None
+
+
+def _dying_with_agent(argv: list[str], env: dict[str, str] | None, cwd: Path) -> list[str]:
     """`argv` started so that it gets SIGKILL when the agent dies (on Linux; elsewhere `argv` as is).
 
     The kernel sends a parent-death signal when the *thread* that forked the child ends, not
     the process, so children must be started from a thread that lives as long as the agent:
-    `spawn` runs on the event loop's thread, and asyncio forks there. The signal is armed by
-    a trampoline (the same pid, exec'd into `argv`), not by a preexec_fn: running Python in
-    a forked child of a process with gRPC's threads can crash the child or stall gRPC, and
-    without a preexec_fn the child is started with vfork, which runs no fork handlers.
-    Raises FileNotFoundError, as an exec would, when `argv[0]` cannot be found.
+    `spawn` runs on the event loop's thread, and asyncio forks there. The signal is armed in
+    the child by `setpriv --pdeathsig KILL` (or the Python trampoline where setpriv is
+    missing), which then execs `argv`, not by a preexec_fn: running Python in a forked child
+    of a process with gRPC's threads can crash the child or stall gRPC, and without a
+    preexec_fn the child is started with vfork, which runs no fork handlers. The trampoline
+    also ends a child whose agent died before the signal was armed; with setpriv that
+    window (the child's first millisecond) is closed by the keeper's sweep instead, which
+    ends whatever carries the agent's mark (`AGENT_MARK`) in its environment.
+
+    Raises FileNotFoundError or PermissionError, as an exec would, when `argv[0]` is a path that
+    cannot be run. A name looked up on the PATH is not looked up here (that walk was a twentieth of
+    the agent's time on trivial tasks): when it is not found, the child exits with 127 (as from a
+    shell), and `missing_program` tells that apart from a program that exited with 127 itself.
     """
     if not sys.platform.startswith("linux"):
         return argv
-    path = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if "/" not in argv[0] and shutil.which(argv[0], path=path) is None:
-        raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+    program = argv[0]
+    if "/" in program:
+        target = cwd / program
+        if not target.is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such file", program)
+        if not os.access(target, os.X_OK):
+            raise PermissionError(errno.EACCES, "not executable", program)
+    if (setpriv := _setpriv()) is not None:
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
     return [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), *argv]
+
+
+#: The exit code of a child whose program was not found (setpriv's, the trampoline's, a shell's).
+NOT_FOUND_EXIT = 127
+
+
+def missing_program(argv: list[str], returncode: int, env: dict[str, str] | None) -> bool:
+    """Whether a child that exited with `returncode` did so because its program is not on its PATH."""
+    if returncode != NOT_FOUND_EXIT or "/" in argv[0] or not sys.platform.startswith("linux"):
+        return False
+    return shutil.which(argv[0], path=(env if env is not None else os.environ).get("PATH", os.defpath)) is None
+
+
+@contextlib.contextmanager
+def children_watched_by_pidfds() -> Iterator[None]:
+    """While in it, asyncio learns of the running loop's children's exits from pidfds, as Python
+    3.12 does by itself; the watcher before is put back on the way out.
+
+    Python 3.11's default watcher starts a thread per child to wait for it, and the loop waits for
+    each thread to start: on trivial tasks that was a tenth of the agent's time. A pidfd is one
+    more file descriptor on the loop's selector. A no-op on 3.12+ and where there are no pidfds.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        yield
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        yield  # a kernel before 5.3
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        before = asyncio.get_child_watcher()
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(asyncio.get_running_loop())
+        asyncio.set_child_watcher(watcher)
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            asyncio.set_child_watcher(before)
+
+
+@functools.cache
+def _own_mark() -> str:
+    return agent_mark(os.getpid())
 
 
 async def spawn(
@@ -222,8 +304,10 @@ async def spawn(
     `registry` (as running for `task_id`/`attempt`) until `ChildProcess.reap_group`, so that
     the agent's next run ends whatever of its session is left (its own children).
     """
+    # The agent's mark, for the keeper to find whatever this child starts (agent.runners.child_registry).
+    env = {**(env if env is not None else os.environ), AGENT_MARK: _own_mark()}
     proc = await asyncio.create_subprocess_exec(
-        *_dying_with_agent(argv, env), cwd=cwd, env=env, stdin=stdin, stdout=asyncio.subprocess.PIPE,
+        *_dying_with_agent(argv, env, cwd), cwd=cwd, env=env, stdin=stdin, stdout=asyncio.subprocess.PIPE,
         stderr=stderr, start_new_session=True,
     )  # fmt: skip
     if registry is not None:

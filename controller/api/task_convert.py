@@ -17,7 +17,15 @@ from controller.domain.types import (
     TaskState,
     TaskUpdate,
 )
-from taskspec.proto import script_from_proto, script_to_proto, training_from_proto, training_to_proto
+from taskspec.command import CommandSpec
+from taskspec.proto import (
+    command_from_proto,
+    command_to_proto,
+    script_from_proto,
+    script_to_proto,
+    training_from_proto,
+    training_to_proto,
+)
 from taskspec.script import ScriptSpec
 
 STATE_TO_PROTO = {
@@ -65,7 +73,9 @@ def spec_from_proto(msg: task_pb2.Task) -> TaskSpec:
         return script_from_proto(msg.script)
     if kind == "training":
         return training_from_proto(msg.training)
-    raise InvalidArgument("task needs a spec: set exactly one of 'script' or 'training'")
+    if kind == "command":
+        return command_from_proto(msg.command)
+    raise InvalidArgument("task needs a spec: set exactly one of 'script', 'training' or 'command'")
 
 
 def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Task:
@@ -120,6 +130,9 @@ def task_to_proto(t: Task) -> task_pb2.Task:
     if isinstance(t.spec, ScriptSpec):
         msg.script.SetInParent()
         msg.script.MergeFrom(script_to_proto(t.spec))
+    elif isinstance(t.spec, CommandSpec):
+        msg.command.SetInParent()
+        msg.command.MergeFrom(command_to_proto(t.spec))
     else:
         msg.training.SetInParent()
         msg.training.MergeFrom(training_to_proto(t.spec))

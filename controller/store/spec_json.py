@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from controller.domain.types import TaskSpec, spec_kind
+from taskspec.command import CommandSpec
 from taskspec.script import ScriptSpec
 from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
 
@@ -25,6 +26,8 @@ def spec_from_json(kind: str, text: str) -> TaskSpec:
             source=raw.get("source", ""), entrypoint=raw["entrypoint"], interpreter=raw["interpreter"],
             args=tuple(raw["args"]), env=raw.get("env", {}), requirements=raw.get("requirements", ""),
         )  # fmt: skip
+    if kind == "command":
+        return CommandSpec(argv=tuple(raw["argv"]), env=raw.get("env", {}), working_directory=raw["working_directory"])
     if kind == "training":
         synthetic = raw.get("synthetic")
         return TrainingSpec(

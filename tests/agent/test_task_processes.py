@@ -124,6 +124,24 @@ def test_the_keeper_ends_what_a_task_started_the_moment_its_agent_dies(tmp_path:
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_the_keeper_ends_what_left_the_tasks_session_by_the_agents_mark(tmp_path: Path) -> None:
+    """A process no record names (here one that started a session of its own; likewise a child the
+    agent started in the moment before it died) carries the agent's mark, and the keeper ends it."""
+    records = tmp_path / "children"
+    script = "echo $$; setsid sleep 301 & sleep 0.2; echo $(pgrep -f -x 'sleep 301' | head -1); wait"
+    agent, [leader, escaped] = stand_in_agent(tmp_path, script, records, keeper=True)
+    try:
+        environ = Path(f"/proc/{escaped}/environ").read_bytes().split(b"\0")
+        assert f"{child_registry.AGENT_MARK}={child_registry.agent_mark(agent.pid)}".encode() in environ
+        assert Path(f"/proc/{escaped}/stat").read_text().rsplit(")", 1)[1].split()[3] != str(leader), "own session"
+        kill(agent)
+        assert gone_within(leader, 2.0) and gone_within(escaped, 3.0), "the escaped process outlived its agent"
+    finally:
+        for pid in (leader, escaped):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_a_keeper_ends_nothing_of_another_agent(tmp_path: Path, session_leader) -> None:
     _record(tmp_path, session_leader.pid, agent=os.getpid() + 1)
     keeper = ChildRegistry(tmp_path).start_keeper()

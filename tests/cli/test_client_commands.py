@@ -82,6 +82,23 @@ def test_submit_script_follow_runs_it_with_its_args_and_env(farm: Farm, tmp_path
     assert logs[-1].startswith("[aifarm] ended completed")
 
 
+def test_submit_command_runs_its_argv_as_typed_without_a_shell(farm: Farm) -> None:
+    result = run_process("submit", "command", "--name", "argv", "--env", "GREETING=hi there", "--follow",
+                         *farm.args(), "--", "printf", "<%s>\\n", "a b", "$GREETING", "--follow")  # fmt: skip
+    assert result.code == 0, result.stderr
+    name = submitted_name(result)
+    assert result.lines[-1] == f"{name} COMPLETED (exit code 0)"
+    task = invoke("task", name, "--json", *farm.args()).json()
+    assert task["command"]["argv"] == ["printf", "<%s>\\n", "a b", "$GREETING", "--follow"]
+    assert task["command"]["env"] == {"GREETING": "hi there"}
+    assert "command:" in invoke("task", name, *farm.args()).stdout
+    logs = invoke("logs", short(name), *farm.args()).lines
+    assert ["<a b>", "<$GREETING>", "<--follow>"] == [line for line in logs if line.startswith("<")]
+
+    missing = invoke("submit", "command", "--follow", *farm.args(), "no-such-program-here")
+    assert missing.code == 1 and "was not found on this node's PATH" in missing.lines[-1], missing.lines
+
+
 def test_submit_script_that_fails_exits_1(farm: Farm, tmp_path: Path) -> None:
     script = write_script(tmp_path, "fail.py", "import sys\nprint('bye')\nsys.exit(3)\n")
     result = invoke("submit", "script", str(script), "--follow", *farm.args())

@@ -18,6 +18,7 @@ from controller.domain.types import (
     TaskResult,
     TaskState,
 )
+from taskspec.command import CommandSpec
 from taskspec.script import ScriptSpec
 from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
 
@@ -32,6 +33,8 @@ TRAINING = TrainingSpec(
     synthetic=SyntheticData(samples=100, features=8, classes=3, image_size=16, channels=1),
 )  # fmt: skip
 TRAINING_ON_DATASET = TrainingSpec(TrainingConfig(architecture="mlp", epochs=1), dataset="iris.csv")
+#: A command with every field set.
+COMMAND = CommandSpec(argv=("printf", "%s\n", "a b"), env={"A": "1"}, working_directory="out")
 
 
 def task(task_id: str, created: float = 1000.0, *, spec: ScriptSpec | TrainingSpec = FULL_SCRIPT,

@@ -57,7 +57,7 @@ LOG_STREAM_STDERR: LogStream
 LOG_STREAM_SYSTEM: LogStream
 
 class Task(_message.Message):
-    __slots__ = ("name", "display_name", "script", "training", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "create_time", "start_time", "end_time", "update_time")
+    __slots__ = ("name", "display_name", "script", "training", "command", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "create_time", "start_time", "end_time", "update_time")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class Task(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     SCRIPT_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +101,7 @@ class Task(_message.Message):
     display_name: str
     script: ScriptSpec
     training: TrainingSpec
+    command: CommandSpec
     resources: _node_pb2.Resources
     priority: TaskPriority
     depends_on: _containers.RepeatedScalarFieldContainer[str]
@@ -120,7 +122,7 @@ class Task(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., command: _Optional[_Union[CommandSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScriptSpec(_message.Message):
     __slots__ = ("source", "entrypoint", "interpreter", "args", "env", "requirements")
@@ -144,6 +146,23 @@ class ScriptSpec(_message.Message):
     env: _containers.ScalarMap[str, str]
     requirements: str
     def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., interpreter: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., requirements: _Optional[str] = ...) -> None: ...
+
+class CommandSpec(_message.Message):
+    __slots__ = ("argv", "env", "working_directory")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    env: _containers.ScalarMap[str, str]
+    working_directory: str
+    def __init__(self, argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_directory: _Optional[str] = ...) -> None: ...
 
 class TrainingSpec(_message.Message):
     __slots__ = ("architecture", "dataset", "synthetic", "epochs", "batch_size", "learning_rate", "optimizer", "loss_function", "validation_split", "seed", "device")
