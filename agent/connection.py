@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import grpc
 import structlog
@@ -37,6 +37,8 @@ AGENT_VERSION = "0.1.0"
 WELCOME_TIMEOUT_SECONDS = 30.0
 #: Heartbeat interval when a welcome names none.
 DEFAULT_HEARTBEAT_SECONDS = 2.0
+#: A ReportBatch frame stops growing at this size (the controller takes messages of a few MiB).
+MAX_BATCH_BYTES = 1 << 20
 
 Send = Callable[[pb.ConnectRequest], Awaitable[None]]
 
@@ -115,6 +117,7 @@ class ControllerLink:
                 tasks=self.supervisor.known(),
                 agent_version=AGENT_VERSION,
                 labels=self.labels,
+                accepts_assignment_batches=True,
             )
         )
 
@@ -126,7 +129,7 @@ class ControllerLink:
             try:
                 async with asyncio.TaskGroup() as session:
                     session.create_task(self._routine("reader", self._read(call)))
-                    session.create_task(self._routine("writer", self._write(send)))
+                    session.create_task(self._routine("writer", self._write(send, welcome.accepts_report_batches)))
                     session.create_task(self._routine("heartbeat", self._beat(send, welcome.heartbeat_interval_ms)))
             except BaseExceptionGroup as group:
                 # The routine that failed first; the others were cancelled because of it.
@@ -167,19 +170,27 @@ class ControllerLink:
             kind = message.WhichOneof("message")
             if kind == "assignment":
                 self.supervisor.start(message.assignment)
+            elif kind == "assignments":
+                for assignment in message.assignments.assignments:
+                    self.supervisor.start(assignment)
             elif kind == "control":
                 self.supervisor.control(message.control)
             elif kind == "ack":
                 self.outbox.ack(message.ack.seq)
         raise LinkError("the controller closed the stream")
 
-    async def _write(self, send: Send) -> None:
-        """Send the outbox in order: first what is unacked from before, then each new message."""
+    async def _write(self, send: Send, batches: bool) -> None:
+        """Send the outbox in order: first what is unacked from before, then what is put as it comes.
+
+        To a controller that takes report batches, what waits goes in ReportBatch frames (one commit
+        and one ack each on the controller, not one per message); to an older one, one by one."""
         sent = 0
         while True:
-            for seq, message in self.outbox.after(sent):
-                await send(message)
-                sent = seq
+            waiting = self.outbox.after(sent)
+            for frame in report_frames(waiting) if batches else (m for _, m in waiting):
+                await send(frame)
+            if waiting:
+                sent = waiting[-1][0]
             await self.outbox.wait()
 
     async def _beat(self, send: Send, interval_ms: int) -> None:
@@ -187,6 +198,22 @@ class ControllerLink:
         while True:
             await send(pb.ConnectRequest(heartbeat=pb.Heartbeat(usage=self.probe.usage())))
             await self.clock.sleep(interval)
+
+
+def report_frames(messages: list[tuple[int, pb.ConnectRequest]]) -> Iterator[pb.ConnectRequest]:
+    """Outbox messages (task updates, log batches) in order, as ReportBatch frames of at most
+    MAX_BATCH_BYTES (a single larger message goes alone)."""
+    batch, size = pb.ReportBatch(), 0
+    for _, message in messages:
+        kind = message.WhichOneof("message")
+        report = pb.Report(**{kind: getattr(message, kind)})
+        if batch.reports and size + report.ByteSize() > MAX_BATCH_BYTES:
+            yield pb.ConnectRequest(reports=batch)
+            batch, size = pb.ReportBatch(), 0
+        batch.reports.append(report)
+        size += report.ByteSize()
+    if batch.reports:
+        yield pb.ConnectRequest(reports=batch)
 
 
 def _serialized(call: grpc.aio.StreamStreamCall) -> Send:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import AsyncIterator
 
@@ -30,13 +32,17 @@ from controller.domain.errors import DomainError, InvalidArgument
 from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
-from controller.domain.task_reports import TaskReports
-from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState
+from controller.domain.task_reports import LogReport, TaskReports
+from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState, TaskUpdate
 
 log = structlog.get_logger(__name__)
 
 NODE_ID_METADATA = "x-aifarm-node-id"
 ACTIONS = {a: pb.TaskAction.Value(f"TASK_ACTION_{a.name}") for a in TaskAction}
+#: Most messages of a session's outbox turned into frames at once.
+MAX_FRAMES_AT_ONCE = 1000
+#: An AssignmentBatch frame stops growing at this size (a script may be 1 MiB).
+MAX_BATCH_BYTES = 1 << 20
 
 
 def _node_from_hello(hello: pb.Hello) -> Node:
@@ -55,22 +61,67 @@ def _reports(hello: pb.Hello) -> list[TaskAttemptReport]:
     ]
 
 
+def _report_from_proto(report: pb.Report) -> TaskUpdate | LogReport | None:
+    """A report of a batch in the domain's words; None (dropped, with a warning) when malformed."""
+    if report.HasField("log_batch"):
+        batch = report.log_batch
+        return LogReport(batch.task_id, batch.attempt, [log_line_from_proto(ln, batch.attempt) for ln in batch.lines])
+    try:
+        return update_from_proto(report.task_update)
+    except DomainError as exc:
+        log.warning("dropping a malformed task update", task_id=report.task_update.task_id, error=str(exc))
+        return None
+
+
 def _attempts(reports: list[TaskAttemptReport]) -> list[pb.TaskAttempt]:
     return [pb.TaskAttempt(task_id=r.task_id, attempt=r.attempt, state=STATE_TO_PROTO[r.state]) for r in reports]
 
 
+def _assignment(message: AssignMessage) -> pb.Assignment:
+    return pb.Assignment(task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices)
+
+
 def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
     if isinstance(message, AssignMessage):
-        return pb.ConnectResponse(
-            assignment=pb.Assignment(
-                task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices
-            )
-        )
+        return pb.ConnectResponse(assignment=_assignment(message))
     if isinstance(message, ControlMessage):
         return pb.ConnectResponse(
             control=pb.TaskControl(task_id=message.task_id, attempt=message.attempt, action=ACTIONS[message.action])
         )
     return pb.ConnectResponse(ack=pb.Ack(seq=message.seq))
+
+
+async def _waiting(outbox: asyncio.Queue[DownMessage | None]) -> tuple[list[DownMessage], bool]:
+    """What a session's outbox holds now, once it holds something; and whether the session closed."""
+    messages: list[DownMessage] = []
+    item = await outbox.get()
+    while item is not None:
+        messages.append(item)
+        if outbox.empty() or len(messages) >= MAX_FRAMES_AT_ONCE:
+            return messages, False
+        item = outbox.get_nowait()
+    return messages, True
+
+
+def _frames(messages: list[DownMessage], batches: bool) -> Iterator[pb.ConnectResponse]:
+    """The messages in order, with fewer frames: a run of acks is its last (acks are cumulative), and
+    for an agent that takes batches a run of assignments goes in AssignmentBatch frames of at most
+    MAX_BATCH_BYTES. Each frame costs a write on the stream and a read on the agent."""
+    for kind, run in itertools.groupby(messages, type):
+        if kind is AckMessage:
+            yield pb.ConnectResponse(ack=pb.Ack(seq=max(m.seq for m in run)))  # type: ignore[attr-defined]
+        elif kind is AssignMessage and batches:
+            frame, size = pb.AssignmentBatch(), 0
+            for message in run:
+                one = _assignment(message)  # type: ignore[arg-type]
+                if frame.assignments and size + one.ByteSize() > MAX_BATCH_BYTES:
+                    yield pb.ConnectResponse(assignments=frame)
+                    frame, size = pb.AssignmentBatch(), 0
+                frame.assignments.append(one)
+                size += one.ByteSize()
+            yield pb.ConnectResponse(assignments=frame)
+        else:
+            yield from map(_down_to_proto, run)
 
 
 @maps_domain_errors
@@ -111,12 +162,17 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
                 heartbeat_ttl_ms=int(self.nodes.registry.ttl_seconds * 1000),
                 reattached=_attempts(reconciliation.reattached),
                 superseded=_attempts(reconciliation.superseded),
+                accepts_report_batches=True,
             )
         )
+        batches = first.hello.accepts_assignment_batches
         reader = asyncio.create_task(self._read(session, request_iterator))
         try:
-            while (message := await session.outbox.get()) is not None:
-                yield _down_to_proto(message)
+            closed = False
+            while not closed:
+                messages, closed = await _waiting(session.outbox)
+                for frame in _frames(messages, batches):
+                    yield frame
         finally:
             reader.cancel()
             self.nodes.leave(session)
@@ -156,6 +212,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             lines = [log_line_from_proto(ln, batch.attempt) for ln in batch.lines]
             await self.reports.append_logs(node_id, batch.task_id, batch.attempt, lines)
             session.send(AckMessage(batch.seq))
+            return
+        if kind == "reports":
+            # One commit and one ack for the lot; the same as the reports one by one, in order.
+            reports = message.reports.reports
+            if reports:
+                await self.reports.apply_reports(node_id, [r for r in map(_report_from_proto, reports) if r])
+                session.send(AckMessage(max(r.log_batch.seq if r.HasField("log_batch") else r.task_update.seq
+                                            for r in reports)))  # fmt: skip
             return
         log.warning("ignoring an unexpected message on the agent stream", node_id=node_id, kind=kind)
 

@@ -46,6 +46,20 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         task = task_from_proto(request.task, task_id=request.task_id, request_id=request.request_id)
         return task_to_proto(await self.actions.create(task))
 
+    async def BatchCreateTasks(
+        self, request: task_service_pb2.BatchCreateTasksRequest, context: grpc.aio.ServicerContext
+    ) -> task_service_pb2.BatchCreateTasksResponse:
+        tasks = []
+        for i, one in enumerate(request.requests):
+            if not one.HasField("task"):
+                raise InvalidArgument(f"requests[{i}] needs a 'task'")
+            try:
+                tasks.append(task_from_proto(one.task, task_id=one.task_id, request_id=one.request_id))
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"requests[{i}]: {exc}", reason=exc.reason) from None
+        created = await self.actions.create_many(tasks)
+        return task_service_pb2.BatchCreateTasksResponse(tasks=[task_to_proto(t) for t in created])
+
     async def GetTask(self, request: task_service_pb2.GetTaskRequest, context: grpc.aio.ServicerContext) -> task_pb2.Task:
         return task_to_proto(await self.book.get(resource_id(request.name, "tasks")))
 

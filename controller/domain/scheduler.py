@@ -9,6 +9,7 @@ free slot, in that same order.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -94,6 +95,7 @@ def place(
     # later task with the same need waits too: a long queue costs one scan of the nodes per
     # distinct need, not one per task.
     unplaceable: dict[Resources, str] = {}
+    free = _FreeIndex(nodes)
     for task in sorted(queue, key=lambda t: (-t.priority, t.create_time, t.task_id)):
         need = task.resources
         if task.group in slots and slots[task.group] <= 0:
@@ -102,21 +104,52 @@ def place(
         if need in unplaceable:
             decisions.waiting[task.task_id] = unplaceable[need]
             continue
-        candidates = [n for n in nodes if n.fits_now(need)]
-        if not candidates:
+        node = free.best_fit(need)
+        if node is None:
             decisions.waiting[task.task_id] = unplaceable[need] = _why_waiting(nodes, need)
             continue
-        node = min(candidates, key=lambda n: _leftover(n, need))
-        decisions.placements.append(Placement(task.task_id, node.node_id, node.take(need)))
+        decisions.placements.append(Placement(task.task_id, nodes[node].node_id, free.take(node, need)))
         if task.group in slots:
             slots[task.group] -= 1
     return decisions
 
 
-def _leftover(node: NodeCapacity, need: Resources) -> tuple[float, ...]:
-    """Best fit: keep GPU nodes for GPU work, then leave the least capacity idle."""
-    spare_gpus = len(node.free_gpus(0)) - need.gpus
-    return (spare_gpus, node.cpu_cores - node.used_cpu - need.cpu_cores, node.memory_mb - node.used_memory_mb)
+class _FreeIndex:
+    """The nodes ordered by what they have free: (free GPUs, free CPU, free memory, position).
+
+    Best fit keeps GPU nodes for GPU work, then leaves the least capacity idle: the fitting node with
+    the least free, the first of equals. In this order that is the first node that fits from where
+    the free GPUs and CPU reach the need, found by bisection, not by testing every node per task.
+    """
+
+    def __init__(self, nodes: list[NodeCapacity]) -> None:
+        self._nodes = nodes
+        self._keys = sorted(self._key(i) for i in range(len(nodes)))
+
+    def _key(self, i: int) -> tuple[int, float, int, int]:
+        n = self._nodes[i]
+        return (len(n.free_gpus(0)), n.cpu_cores - n.used_cpu, n.memory_mb - n.used_memory_mb, i)
+
+    def best_fit(self, need: Resources) -> int | None:
+        """The position of the node to place `need` on, or None when none fits now."""
+        keys, cpu = self._keys, need.cpu_cores - 1e-9
+        at = bisect.bisect_left(keys, (need.gpus, cpu))
+        while at < len(keys):
+            gpus, free_cpu, _, i = keys[at]
+            if free_cpu < cpu:  # the first of the next GPU count: skip to its nodes with CPU enough
+                at = bisect.bisect_left(keys, (gpus, cpu), at)
+                continue
+            if self._nodes[i].fits_now(need):
+                return i
+            at += 1
+        return None
+
+    def take(self, i: int, need: Resources) -> tuple[int, ...]:
+        """Place `need` on node `i`; its GPUs."""
+        del self._keys[bisect.bisect_left(self._keys, self._key(i))]
+        gpus = self._nodes[i].take(need)
+        bisect.insort(self._keys, self._key(i))
+        return gpus
 
 
 def describe(need: Resources) -> str:

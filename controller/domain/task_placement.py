@@ -40,15 +40,15 @@ class TaskPlacement:
             decisions = place(capacities, ready, self._free_group_slots())
             for task_id, why in decisions.waiting.items():
                 if book.working[task_id].state_reason != why:
-                    changed[task_id] = replace(book.working[task_id], state_reason=why)
+                    changed[task_id] = book.working[task_id].changed(state_reason=why)
             assigned = [self._assigned(book.working[p.task_id], p) for p in decisions.placements]
             messages = [AssignMessage(t, t.gpu_indices) for t in assigned]
             done = book.stage(Changes(updated=[*changed.values(), *assigned]), [(m.task.node_id, m) for m in messages])
         if assigned:
             book.note_node_traffic()
         await settled(done)
-        for task in assigned:
-            log.info("task assigned", task_id=task.id, node_id=task.node_id, attempt=task.attempt)
+        for task in assigned:  # debug: an info line per task cost more than placing it
+            log.debug("task assigned", task_id=task.id, node_id=task.node_id, attempt=task.attempt)
         return messages
 
     async def offer(self, capacity: NodeCapacity, kinds: frozenset[str]) -> Task | None:
@@ -103,8 +103,8 @@ class TaskPlacement:
         return {group: limit - used[group] for group, limit in self.book.concurrency_limits.items()}
 
     def _assigned(self, task: Task, placement: Placement) -> Task:
-        return replace(
-            task, state=TaskState.ASSIGNED, state_reason=f"assigned to node {placement.node_id}",
+        return task.changed(
+            state=TaskState.ASSIGNED, state_reason=f"assigned to node {placement.node_id}",
             node_id=placement.node_id, gpu_indices=placement.gpu_indices, attempt=task.attempt + 1, progress=0.0,
             update_time=self.book.clock(),
         )  # fmt: skip
@@ -128,7 +128,7 @@ class TaskPlacement:
             elif waiting:
                 reason = f"waiting for dependencies: {', '.join(waiting)}"
                 if task.state_reason != reason:
-                    changed[task.id] = replace(task, state_reason=reason)
+                    changed[task.id] = task.changed(state_reason=reason)
             else:
                 ready.append(QueuedTask(task.id, task.resources, int(task.priority), task.create_time,
                                         task.concurrency_group))  # fmt: skip

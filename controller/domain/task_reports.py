@@ -8,7 +8,7 @@ pending without spending a retry (unless the user had asked it to stop).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 
@@ -25,9 +25,53 @@ class Reconciliation:
     superseded: list[TaskAttemptReport]
 
 
+@dataclass(frozen=True)
+class LogReport:
+    """Lines an agent reports for one attempt (one TaskLogBatch)."""
+
+    task_id: str
+    attempt: int
+    lines: Sequence[LogLine]
+
+
 class TaskReports:
     def __init__(self, book: TaskBook) -> None:
         self.book = book
+
+    async def apply_reports(self, node_id: str, reports: Sequence[TaskUpdate | LogReport]) -> None:
+        """Apply an agent's reports in their order, as one change: what `apply_update` and `append_logs`
+        would do one by one (stale ones ignored), for one commit rather than one each."""
+        book = self.book
+        book.note_node_traffic()
+        changes = Changes()
+        wake = False
+        async with book.changing():
+            # Each report sees what the earlier ones of the batch did to its task.
+            mine: dict[str, Task] = {}
+            for report in reports:
+                current = mine.get(report.task_id) or book.working.get(report.task_id)
+                if current is None or current.node_id != node_id or current.attempt != report.attempt \
+                        or not current.state.placed:  # fmt: skip
+                    # The words of the reports one by one (apply_update, append_logs).
+                    if isinstance(report, LogReport):
+                        log.warning("ignoring log lines for an attempt not running on this node",
+                                    task_id=report.task_id, node_id=node_id, attempt=report.attempt)  # fmt: skip
+                    else:
+                        log.info("ignoring report from a superseded attempt", task_id=report.task_id, node_id=node_id,
+                                 attempt=report.attempt, current_attempt=current.attempt if current else None)  # fmt: skip
+                    continue
+                if isinstance(report, LogReport):
+                    changes.logs.append((report.task_id, report.lines))
+                    continue
+                mine[current.id] = changed = self._applied(current, report)
+                changes.updated.append(changed)
+                if report.metric is not None:
+                    changes.metrics.append((current.id, report.metric))
+                wake |= not changed.state.placed
+            done = book.stage(changes)
+        await settled(done)
+        if wake:
+            book.wake()
 
     async def apply_update(self, node_id: str, update: TaskUpdate) -> bool:
         """Apply an agent's report; False (and nothing changes) when it is stale."""
@@ -54,17 +98,17 @@ class TaskReports:
             fields["progress"] = min(max(update.progress, 0.0), 1.0)
         if update.metric is not None:
             fields["metrics"] = dict(update.metric.values)
-        task = replace(task, **fields)  # type: ignore[arg-type]
+        task = task.changed(**fields)
         return self._transition(task, update) if update.state is not None else task
 
     def _transition(self, task: Task, update: TaskUpdate) -> Task:
         new, book = update.state, self.book
         if new is TaskState.RUNNING:
             start = update.time if task.state is TaskState.ASSIGNED else task.start_time
-            return replace(task, state=TaskState.RUNNING, start_time=start,
-                           state_reason=update.reason or f"running on node {task.node_id}")  # fmt: skip
+            return task.changed(state=TaskState.RUNNING, start_time=start,
+                                state_reason=update.reason or f"running on node {task.node_id}")  # fmt: skip
         if new is TaskState.PAUSED:
-            return replace(task, state=TaskState.PAUSED, state_reason=update.reason or "paused by user")
+            return task.changed(state=TaskState.PAUSED, state_reason=update.reason or "paused by user")
         if new is TaskState.COMPLETED:
             return book.ended(task, TaskState.COMPLETED, update.reason or "completed", progress=1.0,
                               result=update.result or TaskResult())  # fmt: skip
@@ -73,7 +117,7 @@ class TaskReports:
         if new is TaskState.FAILED:
             result = update.result or TaskResult(error=update.reason)
             if task.failures < task.max_retries and not task.stopping:
-                retry = replace(task, failures=task.failures + 1)
+                retry = task.changed(failures=task.failures + 1)
                 return book.requeued(retry, f"attempt {task.attempt} failed ({result.error}); retry {retry.failures}"
                                             f" of {task.max_retries}")  # fmt: skip
             return book.ended(task, TaskState.FAILED, result.error or "failed", result=result)

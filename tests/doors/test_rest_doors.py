@@ -55,6 +55,20 @@ def test_create_prints_proto_names_and_zero_values(door: Door) -> None:
     assert door.call("GET", f"/v1/{task['name']}").json()["name"] == task["name"]
 
 
+def test_batch_create_through_the_custom_verb_is_all_or_nothing(door: Door) -> None:
+    run = uuid.uuid4().hex[:8]
+    bad = {"requests": [{"task_id": f"b0-{run}", "task": UNPLACEABLE},
+                        {"task_id": f"b1-{run}", "task": {"script": {"source": "print(1)", "entrypoint": "../x.py"}}}]}
+    body = _error(door.call("POST", "/v1/tasks:batchCreate", json=bad), 400, 3)
+    assert body["message"].startswith("requests[1]: "), body
+    assert door.call("GET", f"/v1/tasks/b0-{run}").status_code == 404, "a refused batch creates nothing"
+    good = {"requests": [{"task_id": f"b{i}-{run}", "task": UNPLACEABLE} for i in range(3)]}
+    reply = door.call("POST", "/v1/tasks:batchCreate", json=good)
+    assert reply.status_code == 200, reply.text
+    assert [t["name"] for t in reply.json()["tasks"]] == [f"tasks/b{i}-{run}" for i in range(3)]
+    assert all(_state(door, f"tasks/b{i}-{run}") == "TASK_STATE_PENDING" for i in range(3))
+
+
 def test_list_pages_with_total_count_header(door: Door) -> None:
     names = {_create(door, UNPLACEABLE)["name"] for _ in range(3)}
     first = door.call("GET", "/v1/tasks", params={"page_size": 2, "states": "TASK_STATE_PENDING"})

@@ -224,8 +224,12 @@ def _fail_once_grpc_write_of_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     real = grpc.aio._call.StreamStreamCall.write  # type: ignore[attr-defined]
     failed = {"done": False}
 
+    def carries_logs(request: object) -> bool:  # on its own, or in a batch of reports
+        kind = request.WhichOneof("message")  # type: ignore[attr-defined]
+        return kind == "log_batch" or kind == "reports" and any(r.HasField("log_batch") for r in request.reports.reports)  # type: ignore[attr-defined]
+
     async def flaky(self: object, request: object) -> None:
-        if not failed["done"] and request.WhichOneof("message") == "log_batch":  # type: ignore[attr-defined]
+        if not failed["done"] and carries_logs(request):
             failed["done"] = True
             raise asyncio.InvalidStateError("injected: the write failed")
         await real(self, request)

@@ -46,31 +46,55 @@ class RegisterResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("hello", "heartbeat", "task_update", "log_batch")
+    __slots__ = ("hello", "heartbeat", "task_update", "log_batch", "reports")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     TASK_UPDATE_FIELD_NUMBER: _ClassVar[int]
     LOG_BATCH_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     task_update: TaskUpdate
     log_batch: TaskLogBatch
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ...) -> None: ...
+    reports: ReportBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ..., reports: _Optional[_Union[ReportBatch, _Mapping]] = ...) -> None: ...
+
+class ReportBatch(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[Report]
+    def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ...) -> None: ...
+
+class Report(_message.Message):
+    __slots__ = ("task_update", "log_batch")
+    TASK_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    LOG_BATCH_FIELD_NUMBER: _ClassVar[int]
+    task_update: TaskUpdate
+    log_batch: TaskLogBatch
+    def __init__(self, task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "assignment", "control", "ack")
+    __slots__ = ("welcome", "assignment", "control", "ack", "assignments")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assignment: Assignment
     control: TaskControl
     ack: Ack
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ..., control: _Optional[_Union[TaskControl, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+    assignments: AssignmentBatch
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ..., control: _Optional[_Union[TaskControl, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., assignments: _Optional[_Union[AssignmentBatch, _Mapping]] = ...) -> None: ...
+
+class AssignmentBatch(_message.Message):
+    __slots__ = ("assignments",)
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
+    def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels")
+    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels", "accepts_assignment_batches")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -84,13 +108,15 @@ class Hello(_message.Message):
     TASKS_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTS_ASSIGNMENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     capabilities: _node_pb2.Capabilities
     tasks: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
     agent_version: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    accepts_assignment_batches: bool
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ...) -> None: ...
 
 class TaskAttempt(_message.Message):
     __slots__ = ("task_id", "attempt", "state")
@@ -103,16 +129,18 @@ class TaskAttempt(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_task_pb2.TaskState, str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "heartbeat_ttl_ms", "reattached", "superseded")
+    __slots__ = ("heartbeat_interval_ms", "heartbeat_ttl_ms", "reattached", "superseded", "accepts_report_batches")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TTL_MS_FIELD_NUMBER: _ClassVar[int]
     REATTACHED_FIELD_NUMBER: _ClassVar[int]
     SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTS_REPORT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     heartbeat_ttl_ms: int
     reattached: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
     superseded: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., heartbeat_ttl_ms: _Optional[int] = ..., reattached: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., superseded: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ...) -> None: ...
+    accepts_report_batches: bool
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., heartbeat_ttl_ms: _Optional[int] = ..., reattached: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., superseded: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., accepts_report_batches: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("usage",)

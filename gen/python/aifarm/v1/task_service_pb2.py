@@ -30,7 +30,7 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/task_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/task.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"]\n\x11\x43reateTaskRequest\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.TaskB\x04\xe2\x41\x01\x02\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"$\n\x0eGetTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x90\x01\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12$\n\x06states\x18\x03 \x03(\x0e\x32\x14.aifarm.v1.TaskState\x12\x0c\n\x04node\x18\x04 \x01(\t\x12!\n\x04view\x18\x05 \x01(\x0e\x32\x13.aifarm.v1.TaskView\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\'\n\x11\x43\x61ncelTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fStopTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x12RestartTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11\x44\x65leteTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10PauseTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11ResumeTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10WatchTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x13ListTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04tail\x18\x04 \x01(\x05\"R\n\x14ListTaskLogsResponse\x12!\n\x05lines\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.LogLine\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15StreamTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x11\n\tafter_seq\x18\x03 \x01(\r\".\n\x16ListTaskMetricsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x17ListTaskMetricsResponse\x12&\n\x06points\x18\x01 \x03(\x0b\x32\x16.aifarm.v1.MetricPoint\"-\n\x17\x44ownloadArtifactRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02\x32\xc7\x0b\n\x0bTaskService\x12[\n\nCreateTask\x12\x1c.aifarm.v1.CreateTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1e\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02\x11\"\t/v1/tasks:\x04task\x12T\n\x07GetTask\x12\x19.aifarm.v1.GetTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tasks/*}\x12\\\n\tListTasks\x12\x1b.aifarm.v1.ListTasksRequest\x1a\x1c.aifarm.v1.ListTasksResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tasks\x12\x61\n\nCancelTask\x12\x1c.aifarm.v1.CancelTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:cancel:\x01*\x12[\n\x08StopTask\x12\x1a.aifarm.v1.StopTaskRequest\x1a\x0f.aifarm.v1.Task\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=tasks/*}:stop:\x01*\x12\x64\n\x0bRestartTask\x12\x1d.aifarm.v1.RestartTaskRequest\x1a\x0f.aifarm.v1.Task\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=tasks/*}:restart:\x01*\x12\x65\n\nDeleteTask\x12\x1c.aifarm.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\"!\xca\xf3\x18\x03\x08\xcc\x01\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=tasks/*}\x12^\n\tPauseTask\x12\x1b.aifarm.v1.PauseTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=tasks/*}:pause:\x01*\x12\x61\n\nResumeTask\x12\x1c.aifarm.v1.ResumeTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:resume:\x01*\x12`\n\tWatchTask\x12\x1b.aifarm.v1.WatchTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=tasks/*}:watch0\x01\x12u\n\x0cListTaskLogs\x12\x1e.aifarm.v1.ListTaskLogsRequest\x1a\x1f.aifarm.v1.ListTaskLogsResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=tasks/*}/logs\x12u\n\x0eStreamTaskLogs\x12 .aifarm.v1.StreamTaskLogsRequest\x1a\x12.aifarm.v1.LogLine\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=tasks/*}/logs:stream0\x01\x12\x81\x01\n\x0fListTaskMetrics\x12!.aifarm.v1.ListTaskMetricsRequest\x1a\".aifarm.v1.ListTaskMetricsResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=tasks/*}/metrics\x12\x82\x01\n\x10\x44ownloadArtifact\x12\".aifarm.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=tasks/*/artifacts/*}:download0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/task_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/task.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"]\n\x11\x43reateTaskRequest\x12#\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.TaskB\x04\xe2\x41\x01\x02\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"O\n\x17\x42\x61tchCreateTasksRequest\x12\x34\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.aifarm.v1.CreateTaskRequestB\x04\xe2\x41\x01\x02\":\n\x18\x42\x61tchCreateTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Task\"$\n\x0eGetTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x90\x01\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12$\n\x06states\x18\x03 \x03(\x0e\x32\x14.aifarm.v1.TaskState\x12\x0c\n\x04node\x18\x04 \x01(\t\x12!\n\x04view\x18\x05 \x01(\x0e\x32\x13.aifarm.v1.TaskView\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.aifarm.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\'\n\x11\x43\x61ncelTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x0fStopTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x12RestartTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11\x44\x65leteTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10PauseTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x11ResumeTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10WatchTaskRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x13ListTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04tail\x18\x04 \x01(\x05\"R\n\x14ListTaskLogsResponse\x12!\n\x05lines\x18\x01 \x03(\x0b\x32\x12.aifarm.v1.LogLine\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15StreamTaskLogsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x11\n\tafter_seq\x18\x03 \x01(\r\".\n\x16ListTaskMetricsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x17ListTaskMetricsResponse\x12&\n\x06points\x18\x01 \x03(\x0b\x32\x16.aifarm.v1.MetricPoint\"-\n\x17\x44ownloadArtifactRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02*N\n\x08TaskView\x12\x19\n\x15TASK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fTASK_VIEW_BASIC\x10\x01\x12\x12\n\x0eTASK_VIEW_FULL\x10\x02\x32\xc6\x0c\n\x0bTaskService\x12[\n\nCreateTask\x12\x1c.aifarm.v1.CreateTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1e\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02\x11\"\t/v1/tasks:\x04task\x12}\n\x10\x42\x61tchCreateTasks\x12\".aifarm.v1.BatchCreateTasksRequest\x1a#.aifarm.v1.BatchCreateTasksResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/tasks:batchCreate:\x01*\x12T\n\x07GetTask\x12\x19.aifarm.v1.GetTaskRequest\x1a\x0f.aifarm.v1.Task\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tasks/*}\x12\\\n\tListTasks\x12\x1b.aifarm.v1.ListTasksRequest\x1a\x1c.aifarm.v1.ListTasksResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tasks\x12\x61\n\nCancelTask\x12\x1c.aifarm.v1.CancelTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:cancel:\x01*\x12[\n\x08StopTask\x12\x1a.aifarm.v1.StopTaskRequest\x1a\x0f.aifarm.v1.Task\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=tasks/*}:stop:\x01*\x12\x64\n\x0bRestartTask\x12\x1d.aifarm.v1.RestartTaskRequest\x1a\x0f.aifarm.v1.Task\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=tasks/*}:restart:\x01*\x12\x65\n\nDeleteTask\x12\x1c.aifarm.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\"!\xca\xf3\x18\x03\x08\xcc\x01\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=tasks/*}\x12^\n\tPauseTask\x12\x1b.aifarm.v1.PauseTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=tasks/*}:pause:\x01*\x12\x61\n\nResumeTask\x12\x1c.aifarm.v1.ResumeTaskRequest\x1a\x0f.aifarm.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tasks/*}:resume:\x01*\x12`\n\tWatchTask\x12\x1b.aifarm.v1.WatchTaskRequest\x1a\x0f.aifarm.v1.Task\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=tasks/*}:watch0\x01\x12u\n\x0cListTaskLogs\x12\x1e.aifarm.v1.ListTaskLogsRequest\x1a\x1f.aifarm.v1.ListTaskLogsResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=tasks/*}/logs\x12u\n\x0eStreamTaskLogs\x12 .aifarm.v1.StreamTaskLogsRequest\x1a\x12.aifarm.v1.LogLine\"+\x90\x02\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=tasks/*}/logs:stream0\x01\x12\x81\x01\n\x0fListTaskMetrics\x12!.aifarm.v1.ListTaskMetricsRequest\x1a\".aifarm.v1.ListTaskMetricsResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=tasks/*}/metrics\x12\x82\x01\n\x10\x44ownloadArtifact\x12\".aifarm.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=tasks/*/artifacts/*}:download0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATETASKREQUEST'].fields_by_name['task']._loaded_options = None
   _globals['_CREATETASKREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002'
+  _globals['_BATCHCREATETASKSREQUEST'].fields_by_name['requests']._loaded_options = None
+  _globals['_BATCHCREATETASKSREQUEST'].fields_by_name['requests']._serialized_options = b'\342A\001\002'
   _globals['_GETTASKREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETTASKREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_CANCELTASKREQUEST'].fields_by_name['name']._loaded_options = None
@@ -65,6 +67,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOWNLOADARTIFACTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_TASKSERVICE'].methods_by_name['CreateTask']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['CreateTask']._serialized_options = b'\312\363\030\003\010\311\001\202\323\344\223\002\021\"\t/v1/tasks:\004task'
+  _globals['_TASKSERVICE'].methods_by_name['BatchCreateTasks']._loaded_options = None
+  _globals['_TASKSERVICE'].methods_by_name['BatchCreateTasks']._serialized_options = b'\202\323\344\223\002\032\"\025/v1/tasks:batchCreate:\001*'
   _globals['_TASKSERVICE'].methods_by_name['GetTask']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['GetTask']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/{name=tasks/*}'
   _globals['_TASKSERVICE'].methods_by_name['ListTasks']._loaded_options = None
@@ -91,42 +95,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKSERVICE'].methods_by_name['ListTaskMetrics']._serialized_options = b'\220\002\001\202\323\344\223\002\036\022\034/v1/{parent=tasks/*}/metrics'
   _globals['_TASKSERVICE'].methods_by_name['DownloadArtifact']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['DownloadArtifact']._serialized_options = b'\220\002\001\202\323\344\223\002)\022\'/v1/{name=tasks/*/artifacts/*}:download'
-  _globals['_TASKVIEW']._serialized_start=1310
-  _globals['_TASKVIEW']._serialized_end=1388
+  _globals['_TASKVIEW']._serialized_start=1451
+  _globals['_TASKVIEW']._serialized_end=1529
   _globals['_CREATETASKREQUEST']._serialized_start=222
   _globals['_CREATETASKREQUEST']._serialized_end=315
-  _globals['_GETTASKREQUEST']._serialized_start=317
-  _globals['_GETTASKREQUEST']._serialized_end=353
-  _globals['_LISTTASKSREQUEST']._serialized_start=356
-  _globals['_LISTTASKSREQUEST']._serialized_end=500
-  _globals['_LISTTASKSRESPONSE']._serialized_start=502
-  _globals['_LISTTASKSRESPONSE']._serialized_end=598
-  _globals['_CANCELTASKREQUEST']._serialized_start=600
-  _globals['_CANCELTASKREQUEST']._serialized_end=639
-  _globals['_STOPTASKREQUEST']._serialized_start=641
-  _globals['_STOPTASKREQUEST']._serialized_end=678
-  _globals['_RESTARTTASKREQUEST']._serialized_start=680
-  _globals['_RESTARTTASKREQUEST']._serialized_end=720
-  _globals['_DELETETASKREQUEST']._serialized_start=722
-  _globals['_DELETETASKREQUEST']._serialized_end=761
-  _globals['_PAUSETASKREQUEST']._serialized_start=763
-  _globals['_PAUSETASKREQUEST']._serialized_end=801
-  _globals['_RESUMETASKREQUEST']._serialized_start=803
-  _globals['_RESUMETASKREQUEST']._serialized_end=842
-  _globals['_WATCHTASKREQUEST']._serialized_start=844
-  _globals['_WATCHTASKREQUEST']._serialized_end=882
-  _globals['_LISTTASKLOGSREQUEST']._serialized_start=884
-  _globals['_LISTTASKLOGSREQUEST']._serialized_end=980
-  _globals['_LISTTASKLOGSRESPONSE']._serialized_start=982
-  _globals['_LISTTASKLOGSRESPONSE']._serialized_end=1064
-  _globals['_STREAMTASKLOGSREQUEST']._serialized_start=1066
-  _globals['_STREAMTASKLOGSREQUEST']._serialized_end=1146
-  _globals['_LISTTASKMETRICSREQUEST']._serialized_start=1148
-  _globals['_LISTTASKMETRICSREQUEST']._serialized_end=1194
-  _globals['_LISTTASKMETRICSRESPONSE']._serialized_start=1196
-  _globals['_LISTTASKMETRICSRESPONSE']._serialized_end=1261
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1263
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1308
-  _globals['_TASKSERVICE']._serialized_start=1391
-  _globals['_TASKSERVICE']._serialized_end=2870
+  _globals['_BATCHCREATETASKSREQUEST']._serialized_start=317
+  _globals['_BATCHCREATETASKSREQUEST']._serialized_end=396
+  _globals['_BATCHCREATETASKSRESPONSE']._serialized_start=398
+  _globals['_BATCHCREATETASKSRESPONSE']._serialized_end=456
+  _globals['_GETTASKREQUEST']._serialized_start=458
+  _globals['_GETTASKREQUEST']._serialized_end=494
+  _globals['_LISTTASKSREQUEST']._serialized_start=497
+  _globals['_LISTTASKSREQUEST']._serialized_end=641
+  _globals['_LISTTASKSRESPONSE']._serialized_start=643
+  _globals['_LISTTASKSRESPONSE']._serialized_end=739
+  _globals['_CANCELTASKREQUEST']._serialized_start=741
+  _globals['_CANCELTASKREQUEST']._serialized_end=780
+  _globals['_STOPTASKREQUEST']._serialized_start=782
+  _globals['_STOPTASKREQUEST']._serialized_end=819
+  _globals['_RESTARTTASKREQUEST']._serialized_start=821
+  _globals['_RESTARTTASKREQUEST']._serialized_end=861
+  _globals['_DELETETASKREQUEST']._serialized_start=863
+  _globals['_DELETETASKREQUEST']._serialized_end=902
+  _globals['_PAUSETASKREQUEST']._serialized_start=904
+  _globals['_PAUSETASKREQUEST']._serialized_end=942
+  _globals['_RESUMETASKREQUEST']._serialized_start=944
+  _globals['_RESUMETASKREQUEST']._serialized_end=983
+  _globals['_WATCHTASKREQUEST']._serialized_start=985
+  _globals['_WATCHTASKREQUEST']._serialized_end=1023
+  _globals['_LISTTASKLOGSREQUEST']._serialized_start=1025
+  _globals['_LISTTASKLOGSREQUEST']._serialized_end=1121
+  _globals['_LISTTASKLOGSRESPONSE']._serialized_start=1123
+  _globals['_LISTTASKLOGSRESPONSE']._serialized_end=1205
+  _globals['_STREAMTASKLOGSREQUEST']._serialized_start=1207
+  _globals['_STREAMTASKLOGSREQUEST']._serialized_end=1287
+  _globals['_LISTTASKMETRICSREQUEST']._serialized_start=1289
+  _globals['_LISTTASKMETRICSREQUEST']._serialized_end=1335
+  _globals['_LISTTASKMETRICSRESPONSE']._serialized_start=1337
+  _globals['_LISTTASKMETRICSRESPONSE']._serialized_end=1402
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1404
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1449
+  _globals['_TASKSERVICE']._serialized_start=1532
+  _globals['_TASKSERVICE']._serialized_end=3138
 # @@protoc_insertion_point(module_scope)

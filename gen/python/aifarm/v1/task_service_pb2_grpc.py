@@ -43,6 +43,11 @@ class TaskServiceStub:
                 request_serializer=aifarm_dot_v1_dot_task__service__pb2.CreateTaskRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_task__pb2.Task.FromString,
                 _registered_method=True)
+        self.BatchCreateTasks = channel.unary_unary(
+                '/aifarm.v1.TaskService/BatchCreateTasks',
+                request_serializer=aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksRequest.SerializeToString,
+                response_deserializer=aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/aifarm.v1.TaskService/GetTask',
                 request_serializer=aifarm_dot_v1_dot_task__service__pb2.GetTaskRequest.SerializeToString,
@@ -116,6 +121,15 @@ class TaskServiceServicer:
 
     def CreateTask(self, request, context):
         """Create a task; it is committed before this returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCreateTasks(self, request, context):
+        """Create several tasks at once (AIP-233), all or none: every request is
+        validated first, and one refused request refuses the batch with the index
+        of the first one at fault; they are committed together before this returns.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -221,6 +235,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     request_deserializer=aifarm_dot_v1_dot_task__service__pb2.CreateTaskRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_task__pb2.Task.SerializeToString,
             ),
+            'BatchCreateTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateTasks,
+                    request_deserializer=aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksRequest.FromString,
+                    response_serializer=aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksResponse.SerializeToString,
+            ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
                     request_deserializer=aifarm_dot_v1_dot_task__service__pb2.GetTaskRequest.FromString,
@@ -315,6 +334,33 @@ class TaskService:
             '/aifarm.v1.TaskService/CreateTask',
             aifarm_dot_v1_dot_task__service__pb2.CreateTaskRequest.SerializeToString,
             aifarm_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.TaskService/BatchCreateTasks',
+            aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksRequest.SerializeToString,
+            aifarm_dot_v1_dot_task__service__pb2.BatchCreateTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,
