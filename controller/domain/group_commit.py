@@ -11,7 +11,11 @@ before it is on disk.
 A batch that fails fails every change in it and every change queued behind it
 (they were computed on top of it); the owner then rebuilds its working state
 from what was committed. A taken key (a task id created twice) fails only the
-change that took it, and the later changes of that batch that touch its tasks.
+change that took it, and the later changes, of that batch or queued behind it,
+that touch its tasks (they were computed from the refused one: a placement of the
+refused task would otherwise land on the committed task of that id). The rest
+commit; the owner rebuilds its working state from what was committed plus
+`unsettled()`, the changes still on their way, so none of them drops out of it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class GroupCommitter:
         self._publish = publish
         self._on_failure = on_failure
         self._queue: list[Staged] = []
+        #: The batch being written now (taken from the queue, not yet settled).
+        self._writing: list[Staged] = []
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
 
@@ -76,9 +82,16 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             await self._ready.wait()
-            batch = self._take()
-            if batch:
-                await self._write(batch)
+            batch = self._writing = self._take()
+            try:
+                if batch:
+                    await self._write(batch)
+            finally:
+                self._writing = []
+
+    def unsettled(self) -> list[Staged]:
+        """The changes accepted and not yet committed or refused, in the order they were accepted."""
+        return [s for s in (*self._writing, *self._queue) if not s.done.done()]
 
     async def _write(self, batch: list[Staged]) -> None:
         segments = [c for c in merged(batch) if c]
@@ -104,7 +117,7 @@ class GroupCommitter:
         for staged in batch:
             try:
                 if staged.task_ids() & failed_tasks:
-                    raise StoreUnavailable("it changed a task whose creation failed")
+                    raise StoreUnavailable(_ON_TOP_OF_REFUSED)
                 await self.store.commit_all([staged.changes])
             except Exception as exc:
                 failed_tasks |= staged.task_ids()
@@ -116,7 +129,23 @@ class GroupCommitter:
                 continue
             self._settle(staged)
         if first_error is not None:
+            if failed_tasks:
+                self._fail_queued_on_top_of(failed_tasks)
             self._on_failure(first_error)
+
+    def _fail_queued_on_top_of(self, failed_tasks: set[str]) -> None:
+        """Fail the queued changes that touch a task of a refused change (or of one failed for it).
+
+        Run before the owner hears of the failure, with no await in between: everything
+        queued by then may have been computed from the refused change; nothing after it is."""
+        kept: list[Staged] = []
+        for staged in self._queue:
+            if staged.task_ids() & failed_tasks:
+                failed_tasks |= staged.task_ids()
+                self._fail([staged], StoreUnavailable(_ON_TOP_OF_REFUSED))
+            else:
+                kept.append(staged)
+        self._queue = kept
 
     def _settle(self, staged: Staged) -> None:
         try:
@@ -132,6 +161,9 @@ class GroupCommitter:
             if not staged.done.done():
                 staged.done.set_exception(exc)
                 staged.done.exception()  # a caller that gave up waiting must not make asyncio complain
+
+
+_ON_TOP_OF_REFUSED = "it changed a task whose change just before it was refused (a taken id); try again"
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:

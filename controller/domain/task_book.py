@@ -12,8 +12,9 @@ with `stage`, and the lock is released; the caller then awaits the commit. The
 committer writes waiting changes in batches, in order, and only then moves them
 into `active`, wakes watchers, runs hooks and sends the nodes their messages. So
 nothing is visible, and no node hears of a change, before it is saved; a failed
-write leaves no trace (the working view is rebuilt from `active` at the next
-`changing()`); and a caller cancelled while it waits (a stream reader cancelled
+write leaves no trace (the working view is rebuilt at the next `changing()` from
+`active` plus the changes still on their way, which the committer kept or failed
+to their callers); and a caller cancelled while it waits (a stream reader cancelled
 by a reconnect) cannot interrupt the write.
 
 The operations live by concern: `task_actions` (what users ask), `task_placement`
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 import structlog
@@ -99,11 +99,15 @@ class TaskBook:
 
     @contextlib.asynccontextmanager
     async def changing(self) -> AsyncIterator[None]:
-        """Hold the lock to compute a change; after a failed write the working view is rebuilt first."""
+        """Hold the lock to compute a change; after a failed write the working view is rebuilt first:
+        what is committed, then each change still on its way, in order (those the failure touched were
+        failed to their callers; the others will commit, so the scheduler must see them)."""
         async with self.lock:
             if self._broken:
                 self.working = dict(self.active)
                 self.in_flight.clear()
+                for staged in self._committer.unsettled():
+                    self._accept(staged.changes)
                 self._broken = False
                 log.warning("rebuilt the working view of tasks from the store after a failed write")
             yield
@@ -117,6 +121,11 @@ class TaskBook:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.set_result(None)  # nothing to write: an idle pass costs no transaction
             return done
+        self._accept(changes)
+        return self._committer.submit(changes, sends)
+
+    def _accept(self, changes: Changes) -> None:
+        """Apply a change to the working view, as accepted but not yet committed."""
         for task_id in changes.deleted:
             self.working.pop(task_id, None)
             self.in_flight[task_id] = None
@@ -126,7 +135,6 @@ class TaskBook:
             else:
                 self.working[task.id] = task
             self.in_flight[task.id] = task
-        return self._committer.submit(changes, sends)
 
     async def latest(self, task_id: str) -> Task | None:
         """A task as the last accepted change leaves it (None: unknown or deleted). Inside `changing()`,
@@ -253,10 +261,10 @@ class TaskBook:
 
     def ended(self, task: Task, state: TaskState, reason: str, **fields: object) -> Task:
         now = self.clock()
-        return replace(task, state=state, state_reason=reason, end_time=now, update_time=now, stopping=False, **fields)  # type: ignore[arg-type]
+        return task.changed(state=state, state_reason=reason, end_time=now, update_time=now, stopping=False, **fields)
 
     def requeued(self, task: Task, reason: str) -> Task:
-        return replace(task, state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), progress=0.0,
+        return task.changed(state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), progress=0.0,
                         stopping=False, update_time=self.clock())  # fmt: skip
 
 
