@@ -14,10 +14,6 @@ from pathlib import Path
 
 import grpc
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from agent.backoff import Backoff
 from agent.clock import Clock
@@ -72,6 +68,12 @@ class CredentialFiles:
 
 def certificate_request(node_id: str) -> tuple[bytes, bytes]:
     """(CSR, private key) in PEM: a P-256 key made here, which never leaves the node."""
+    # Here, not at the top: only a node joining a TLS farm asks, once, and the library maps ~9 MB.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
         x509.CertificateSigningRequestBuilder()

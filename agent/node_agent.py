@@ -31,6 +31,7 @@ from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
 from agent.private_files import private_directory
 from agent.runners.child_registry import ChildRegistry
+from agent.runners.process import children_watched_by_pidfds
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
@@ -87,6 +88,10 @@ class NodeAgent:
     async def run(self) -> None:
         if self._stopped:
             return
+        with children_watched_by_pidfds():
+            await self._run()
+
+    async def _run(self) -> None:
         cfg = self.config
         self._channel = open_channel(
             cfg.controller,
@@ -104,8 +109,9 @@ class NodeAgent:
             lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
             children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
         )  # fmt: skip
-        probe = HostProbe(cpu_limit=cfg.cpu_cores, memory_limit_mb=cfg.memory_mb, node_id=self.node_id,
-                          clock=self.clock, nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
+        probe = HostProbe(cpu_limit=cfg.cpu_cores, cpu_slots=cfg.cpu_slots, memory_limit_mb=cfg.memory_mb,
+                          node_id=self.node_id, clock=self.clock,
+                          nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
         self._link = ControllerLink(
             self._channel, self._metadata(), self.node_id, cfg.labels, probe, self.outbox, self._supervisor,
             backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds), clock=self.clock,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from gateway.cors import CorsError, CorsPolicy
+if TYPE_CHECKING:
+    from gateway.cors import CorsPolicy
 
 
 def _policy(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> CorsPolicy:
+    # Here, not at the top: gateway.cors loads aiohttp, which the commands that only declare
+    # this option (an agent shares their module) must not pay for.
+    from gateway.cors import CorsError, CorsPolicy
+
     try:
         return CorsPolicy.parse(values)
     except CorsError as exc:

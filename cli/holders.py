@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 
 import psutil
+
+#: The module `aifarm up` runs each of its parts in (`python -m cli.part_process ...`).
+PART_MODULE = "cli.part_process"
 
 #: Longest command line shown; the rest is elided (a farm's command line can be long).
 _MAX_COMMAND = 160
@@ -21,7 +25,12 @@ def describe_process(pid: int) -> str:
         return f"pid {pid}"
     if len(command) > _MAX_COMMAND:
         command = command[: _MAX_COMMAND - 3] + "..."
-    return f"pid {pid} ({command})" if command else f"pid {pid}"
+    described = f"pid {pid} ({command})" if command else f"pid {pid}"
+    if PART_MODULE in command:  # a part of an `aifarm up` (cli.part_process): the farm is what to stop
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(pid).ppid()
+            return f"{described}, a part of the farm {describe_process(parent)}"
+    return described
 
 
 def listening_pid(port: int) -> int | None:

@@ -1,4 +1,8 @@
-"""`aifarm up`, `aifarm controller`, `aifarm agent`: run the farm's parts in the foreground."""
+"""`aifarm up`, `aifarm controller`, `aifarm gateway`, `aifarm agent`: run the farm's parts in the foreground.
+
+What only one command runs (the controller, the gateway, the agent) is imported when it runs,
+not here: every `aifarm` command loads this module, and an agent has no use for the rest.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 import click
 import structlog
@@ -15,21 +19,17 @@ import structlog
 from agent.channel import ENV_CA_FILE, read_ca_file
 from agent.config import AgentConfig
 from agent.errors import AgentError
-from agent.node_agent import NodeAgent
 from cli.cors_option import cors_origin_option
-from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
-from cli.exclusive_start import exclusive, refuse_if_taken
+from cli.endpoints import Endpoints, WrittenEndpoints
+from cli.exclusive_start import exclusive
+from cli.farm_parts import ControllerPart, ControllerReport, GatewayPart, GatewayReport
 from cli.log_config import LEVELS, configure_logging
 from cli.port_check import PlannedPort
-from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.config import ControllerConfig
-from controller.credentials import API_KEY_FILE
-from controller.server import Controller
-from controller.tls import InsecureBind, check_bind
-from gateway.listeners import LISTENERS, default_binds
-from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, Gateway
+from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, default_binds
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def default_data_dir() -> Path:
@@ -94,11 +94,12 @@ def _binds(kw: dict) -> dict[str, tuple[str, int]]:
 
 
 def _gateway(controller_address: str, kw: dict, *, controller_ca: bytes | None = None,
-             tls_files: tuple[Path, Path] | None = None) -> Gateway:  # fmt: skip
-    cert, key = tls_files or (None, None)
-    return Gateway(controller_address, _binds(kw), max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
-                   max_upload_bytes=int(kw["max_upload_mb"]) << 20, controller_ca=controller_ca,
-                   tls_cert_file=cert, tls_key_file=key, cors_policy=kw["cors_policy"])  # fmt: skip
+             tls_files: tuple[Path, Path] | None = None, main_flag: str) -> GatewayPart:  # fmt: skip
+    binds = _binds(kw)
+    return GatewayPart(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
+                       max_upload_bytes=int(kw["max_upload_mb"]) << 20, cors_policy=kw["cors_policy"],
+                       controller_ca=controller_ca, tls_files=tls_files,
+                       ports=tuple(_rest_ports(binds, main_flag=main_flag)))  # fmt: skip
 
 
 #: How `aifarm up` sets the main REST port, for messages.
@@ -131,6 +132,8 @@ def _ca_pem(path: Path | None, flag: str) -> bytes | None:
 
 def _checked_bind(host: str, *, tls: bool, insecure: bool, what: str, **how: object) -> None:
     """controller.tls.check_bind, its refusal a usage error (exit 2) before anything starts."""
+    from controller.tls import InsecureBind, check_bind
+
     try:
         check_bind(host, tls=tls, insecure=insecure, what=what, **how)  # type: ignore[arg-type]
     except InsecureBind as exc:
@@ -265,6 +268,8 @@ def _resolved(path: Path | None) -> Path | None:
 
 
 def _limits(values: tuple[str, ...], max_sessions: int) -> tuple[tuple[str, int], ...]:
+    from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
+
     limits = {SESSION_GROUP: max_sessions}
     for item in values:
         group, sep, count = item.partition("=")
@@ -274,67 +279,32 @@ def _limits(values: tuple[str, ...], max_sessions: int) -> tuple[tuple[str, int]
     return tuple(sorted(limits.items()))
 
 
-async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await main(stop)
+    return await main(stop)
 
 
-async def _serve_controller(
-    config: ControllerConfig, stop: asyncio.Event, *, with_agent: bool, gateway_kw: dict | None = None
-) -> None:
-    controller = Controller(config)
-    gateway: Gateway | None = None
-    agent: NodeAgent | None = None
-    agent_job: asyncio.Task[None] | None = None
-    written: WrittenEndpoints | None = None
-    try:
-        try:
-            address = await controller.start()
-        except (OSError, RuntimeError):  # grpcio raises RuntimeError("Failed to bind to address ...")
-            refuse_if_taken(_grpc_ports(config))  # someone took the port since the check: say who
-            raise
-        tls = controller.tls
-        endpoints = Endpoints(grpc=address, api_key_file=str(config.data_dir / API_KEY_FILE), tls=tls is not None,
-                              grpc_agents=controller.agent_address)  # fmt: skip
-        if tls is not None and tls.client_ca_file is not None:
-            endpoints.ca_file = str(tls.client_ca_file)
-        if gateway_kw is not None:
-            # The gateway serves the controller's certificate and checks the controller's against the farm CA.
-            gateway = _gateway(address, gateway_kw, controller_ca=tls.ca.ca_pem if tls else None,
-                               tls_files=(tls.cert_file, tls.key_file) if tls else None)  # fmt: skip
-            try:
-                endpoints.http = await gateway.start()
-            except OSError:
-                refuse_if_taken(_rest_ports(_binds(gateway_kw), main_flag=_UP_MAIN_FLAG))
-                raise
-        if with_agent:
-            assert controller.credentials is not None
-            agent = NodeAgent(AgentConfig(controller=address, token=controller.credentials.agent_token,
-                                          data_dir=config.data_dir / "agent", ca_pem=tls.ca.ca_pem if tls else None,
-                                          controller_mtls=controller.agent_address))  # fmt: skip
-            agent_job = asyncio.create_task(agent.run(), name="agent")
-            endpoints.agents.append(AgentEndpoints(node_id=agent.node_id))
-        written = endpoints.write(config.data_dir)
-        rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())
+async def _serve_controller(config: ControllerConfig, stop: asyncio.Event) -> None:
+    """The controller in this process, its endpoints.json written while it serves."""
+    written: list[WrittenEndpoints] = []
+
+    def ready(served: ControllerReport) -> None:
+        endpoints = Endpoints(grpc=served.address, api_key_file=str(served.api_key_file), tls=served.tls,
+                              ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address)  # fmt: skip
+        written.append(endpoints.write(config.data_dir))
         ca = f" (TLS; clients trust {endpoints.ca_file})" if endpoints.ca_file else " (TLS)" if endpoints.tls else ""
-        click.echo(f"aifarm is up: gRPC {address}{ca}{rest}; endpoints in {written.path}. Ctrl-C stops it.", err=True)
-        await stop.wait()
+        click.echo(f"aifarm is up: gRPC {served.address}{ca}; endpoints in {written[0].path}. Ctrl-C stops it.",
+                   err=True)  # fmt: skip
+
+    try:
+        await ControllerPart(config, tuple(_grpc_ports(config))).serve(stop, ready)
     finally:
         click.echo("shutting down...", err=True)
-        if gateway is not None:
-            await gateway.shutdown()
-        if agent is not None:
-            await agent.shutdown()
-        if agent_job is not None:
-            agent_job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await agent_job
-        await controller.shutdown()
-        if written is not None:
-            written.remove()
+        for file in written:
+            file.remove()
 
 
 @click.command()
@@ -343,16 +313,34 @@ async def _serve_controller(
 @click.option("--port", type=int, envvar="API_PORT", default=None,
               help="Port of the main REST listener (env API_PORT); the same as --http-port main=PORT.")
 @click.option("--no-agent", is_flag=True, help="Start no local agent.")
-def up(no_agent: bool, port: int | None, **kw: object) -> None:
-    """Run the whole farm locally: controller, REST gateway and one agent, in the foreground."""
+@click.option("--gateway-workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="REST gateway processes sharing the REST ports (default: one per core this process may use).")
+@click.option("--cpu-slots", type=click.IntRange(min=0), default=0, metavar="N",
+              help="The local agent advertises exactly N CPU cores (as `aifarm agent --cpu-slots`): N one-core"
+                   " tasks run at once. 0: the machine's count.")
+def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots: int, **kw: object) -> None:
+    """Run the whole farm locally: controller, REST gateway workers and one agent, in the foreground.
+
+    Each is a process of its own (so REST, gRPC and the agent's work never share an event loop);
+    Ctrl-C or SIGTERM stops them all, and if one ends on its own the others are stopped too.
+    """
+    from cli.farm_supervisor import FarmPlan, default_workers, run_farm
+
     if port is not None:
         kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
     _checked_bind(config.host, tls=config.tls_enabled, insecure=config.insecure, what="the REST listeners")
     ports = [*_grpc_ports(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
+    plan = FarmPlan(controller=ControllerPart(config, tuple(_grpc_ports(config))),
+                    gateway=_gateway("", kw, main_flag=_UP_MAIN_FLAG), workers=gateway_workers or default_workers(),
+                    agent=None if no_agent else AgentConfig("", "", data_dir=config.data_dir / "agent", cpu_slots=cpu_slots),
+                    log_level=str(kw["log_level"]),
+                    rest_ports=tuple(_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)))  # fmt: skip
     with exclusive(config.data_dir, ports):
-        asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=not no_agent, gateway_kw=kw)))
+        code = asyncio.run(_until_signalled(lambda stop: run_farm(plan, stop)))
+    if code:
+        raise SystemExit(code)
 
 
 @click.command()
@@ -364,7 +352,7 @@ def controller(**kw: object) -> None:
     _checked_bind(config.host, tls=config.tls_enabled, insecure=config.insecure, what="the controller's gRPC port",
                   warn=False)  # the controller says so itself
     with exclusive(config.data_dir, _grpc_ports(config)):
-        asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop, with_agent=False)))
+        asyncio.run(_until_signalled(lambda stop: _serve_controller(config, stop)))
 
 
 @click.command()
@@ -393,19 +381,15 @@ def gateway(controller_address: str, log_level: str, controller_ca: Path | None,
                   tls_flag="--tls-cert/--tls-key")
     ports = _rest_ports(_binds(kw), main_flag="--http-port main=PORT")
 
+    door = _gateway(controller_address, kw, controller_ca=ca_pem, tls_files=tls_files,  # type: ignore[arg-type]
+                    main_flag="--http-port main=PORT")
+
+    def ready(served: GatewayReport) -> None:
+        for name, url in served.urls.items():
+            click.echo(f"REST {name}: {url} -> gRPC {controller_address}", err=True)
+
     async def main(stop: asyncio.Event) -> None:
-        door = _gateway(controller_address, kw, controller_ca=ca_pem, tls_files=tls_files)  # type: ignore[arg-type]
-        try:
-            try:
-                urls = await door.start()
-            except OSError:
-                refuse_if_taken(ports)
-                raise
-            for name, url in urls.items():
-                click.echo(f"REST {name}: {url} -> gRPC {controller_address}", err=True)
-            await stop.wait()
-        finally:
-            await door.shutdown()
+        await door.serve(stop, ready)
 
     with exclusive(None, ports):
         asyncio.run(_until_signalled(main))
@@ -448,18 +432,24 @@ def _join_token(token_file: Path | None) -> str:
               help="Where the node id, work directories and dataset cache live.")
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label; repeatable.")
 @click.option("--cpus", type=int, default=0, help="Advertise at most this many CPU cores.")
+@click.option("--cpu-slots", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Advertise exactly N CPU cores, more than the machine has if need be: a task takes one"
+                   " unless it asks for more, so N tasks run at once (like Slurm's CPUs= above the real"
+                   " count; for work that mostly waits). 0: the machine's count, capped by --cpus.")
 @click.option("--memory-mb", type=int, default=0, help="Advertise at most this much memory.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
 def agent(controller_address: str, token_file: Path | None, ca_file: Path | None, agent_port: int, data_dir: Path,
-          labels: tuple[str, ...], cpus: int, memory_mb: int, log_level: str) -> None:  # fmt: skip
+          labels: tuple[str, ...], cpus: int, cpu_slots: int, memory_mb: int, log_level: str) -> None:  # fmt: skip
     """Run an agent that joins a controller."""
     configure_logging(log_level)
     host = controller_address.rpartition(":")[0]
     config = AgentConfig(controller=controller_address, token=_join_token(token_file), data_dir=data_dir.resolve(),
-                         labels=_labels(labels), cpu_cores=cpus, memory_mb=memory_mb,
+                         labels=_labels(labels), cpu_cores=cpus, cpu_slots=cpu_slots, memory_mb=memory_mb,
                          ca_pem=_ca_pem(ca_file, "--ca-file"), controller_mtls=f"{host}:{agent_port}")  # fmt: skip
 
     async def main(stop: asyncio.Event) -> None:
+        from agent.node_agent import NodeAgent
+
         node = NodeAgent(config)
         job = asyncio.create_task(node.run())
         await asyncio.wait([job, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

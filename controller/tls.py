@@ -25,14 +25,17 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
 import structlog
 
 from controller.config import ControllerConfig
-from controller.pki import FarmCA
 from controller.private_files import write_private
+
+if TYPE_CHECKING:
+    from controller.pki import FarmCA
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +95,8 @@ class ServerTls:
     def prepare(cls, config: ControllerConfig) -> ServerTls:
         """Load or create the farm CA; issue the server certificate, or read the one given."""
         pki = config.data_dir / PKI_DIR
+        from controller.pki import FarmCA  # here: a farm without TLS never loads the crypto library
+
         ca = FarmCA.load_or_create(pki)
         if config.tls_cert is not None and config.tls_key is not None:
             cert_pem, key_pem = _read(config.tls_cert, "--tls-cert"), _read(config.tls_key, "--tls-key")

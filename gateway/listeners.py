@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+#: The REST doors' default limits (--max-body-mb, --max-upload-mb): a JSON request body, an upload.
+#: Here, with the table, so that the command line reads them without loading the gateway.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Listener:

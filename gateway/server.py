@@ -6,6 +6,7 @@ Nothing here knows an endpoint: the route table comes from the descriptors
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from google.protobuf.message import Message
 from gateway import cors, docs, errors
 from gateway.descriptors import find_services, import_generated
 from gateway.http_rule import UnescapeSpec
-from gateway.listeners import LISTENERS, Listener, by_name
+from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, Listener, by_name
 from gateway.metadata import headers_from_metadata, metadata_from_headers
 from gateway.routes import Match, Route, RouteTable
 from gateway.streaming import stream_response
@@ -31,8 +32,6 @@ from gateway.transcode import TranscodeError, build_request, parse_query, render
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 _CHUNK = 256 * 1024
 #: Largest piece of a streamed upload sent as one message.
 UPLOAD_PIECE_BYTES = 256 * 1024
@@ -110,6 +109,9 @@ class Gateway:
 
     TLS: with ``tls_cert_file`` and ``tls_key_file`` every listener serves HTTPS; with
     ``controller_ca`` (PEM) the channel to the controller is TLS, verified against it.
+
+    ``sockets`` gives a listener sockets already bound and listening instead of its ``(host,
+    port)`` (which then only names it): `aifarm up`'s workers share the port that way.
     """
 
     def __init__(
@@ -128,8 +130,10 @@ class Gateway:
         tls_cert_file: Path | None = None,
         tls_key_file: Path | None = None,
         cors_policy: cors.CorsPolicy = cors.CorsPolicy(),
+        sockets: Mapping[str, Sequence[socket.socket]] | None = None,
     ) -> None:
         self._target = controller_target
+        self._sockets = dict(sockets or {})
         self._controller_ca = controller_ca
         self._ssl = _server_ssl(tls_cert_file, tls_key_file)
         self._cors = cors_policy
@@ -203,8 +207,11 @@ class Gateway:
         app.router.add_route("*", "/{tail:.*}", self._make_handler(table))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=self._ssl)
-        await site.start()
+        sockets = self._sockets.get(listener.name)
+        sites = ([web.SockSite(runner, sock, ssl_context=self._ssl) for sock in sockets] if sockets
+                 else [web.TCPSite(runner, host, port, reuse_address=True, ssl_context=self._ssl)])  # fmt: skip
+        for site in sites:
+            await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
         shown = f"[{shown}]" if ":" in shown else shown

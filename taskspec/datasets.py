@@ -28,9 +28,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
-import numpy as np
+if TYPE_CHECKING:
+    # numpy (~14 MB mapped) is imported where it is used: the controller imports this module at
+    # start but needs numpy only to check an upload.
+    import numpy as np
 
 from taskspec.errors import DatasetError
 from taskspec.image_archive import describe_images, is_image_archive_name
@@ -108,6 +111,8 @@ def dataset_shape(x_shape: Sequence[int], y_shape: Sequence[int], source: str) -
 
 def is_numeric(dtype: np.dtype) -> bool:
     """Whether the trainer takes arrays of this dtype (booleans count as 0 and 1)."""
+    import numpy as np
+
     return dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
@@ -173,6 +178,8 @@ def _describe_npz(path: Path) -> DatasetShape:
 
 def _npy_shape(archive: zipfile.ZipFile, member: str, what: str) -> tuple[int, ...]:
     """The shape in one member's .npy header, after checking its dtype and that its data is all there."""
+    import numpy as np
+
     info = archive.getinfo(member)
     with archive.open(info) as stream:
         # Only the header is decompressed: a member may expand to gigabytes.

@@ -32,8 +32,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    # numpy (~14 MB mapped) is imported where it is used: the controller imports this module at
+    # start but needs numpy only to check an upload.
+    import numpy as np
 
 from taskspec.errors import DatasetError
 
@@ -90,6 +94,8 @@ def read_images(path: Path) -> ImageSet:
 
 
 def _read(path: Path, *, keep: bool) -> ImageSet:
+    import numpy as np
+
     name = path.name
     labels: list[str] = []
     images: list[np.ndarray] = []
@@ -131,6 +137,7 @@ def _read(path: Path, *, keep: bool) -> ImageSet:
 
 def _decode(data: bytes, what: str) -> np.ndarray:
     """One PNG or JPEG as uint8 (H, W, 1 or 3), its size checked before it is decoded."""
+    import numpy as np
     from PIL import Image  # here, so that importing taskspec stays light for callers that never decode
 
     try:

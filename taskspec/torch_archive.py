@@ -22,9 +22,12 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeGuard
+from typing import TYPE_CHECKING, Any, Callable, TypeGuard
 
-import numpy as np
+if TYPE_CHECKING:
+    # numpy (~14 MB mapped) is imported where it is used: the controller imports this module at
+    # start but needs numpy only to check an upload.
+    import numpy as np
 
 #: A dataset's data.pkl is a few hundred bytes; a pickle is held and unpickled whole, so bound it.
 MAX_PICKLE_BYTES = 1 << 20
@@ -109,6 +112,8 @@ def _tensor(storage: object, offset: object, size: object, stride: object, dtype
             raise TorchFileError(
                 f"a tensor of size {size} needs {(last + 1) * dtype.itemsize} bytes of a {storage.nbytes}-byte storage"
             )
+    import numpy as np
+
     return TensorInfo(size, np.dtype(dtype.numpy) if dtype.numpy else None, dtype.name)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 import structlog
 
 from taskspec.datasets import describe
@@ -43,6 +42,8 @@ def synthetic_npz(*, samples: int = 256, classes: int = 4, channels: int = 3, si
 
     Images, so every architecture takes it (the MLP flattens them).
     """
+    import numpy as np  # here: the controller needs it only for this (and to check uploads)
+
     rng = np.random.default_rng(seed)
     coarse = rng.standard_normal((classes, channels, 4, 4)).astype(np.float32)
     patterns = coarse.repeat(side // 4, axis=2).repeat(side // 4, axis=3)

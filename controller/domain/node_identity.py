@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from controller.domain.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from controller.domain.store import Changes, Conflict, Store
@@ -180,4 +178,8 @@ class NodeIdentities:
 
 def _der(certificate_pem: bytes) -> bytes:
     """The DER bytes of a PEM certificate (so a re-encoded PEM is still the same certificate); ValueError if it is none."""
+    # Here: only a farm with TLS has certificate credentials, and the library maps ~9 MB.
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return x509.load_pem_x509_certificate(certificate_pem).public_bytes(Encoding.DER)
