@@ -537,13 +537,12 @@ def _lua_source(reply: _Reply) -> str:
     )
     shaped = reply.shape != errors.CORE
     source = (_LUA_SHAPE_FUNCTIONS.lstrip() if shaped else "") + "function envoy_on_response(handle)\n"
+    # A success (the transcoder's only 200) returns at once: the error rewrites below build their
+    # tables and read the body, which no 2xx answer needs, on every response they are reached.
+    source += '  if handle:headers():get(":status") == "200" then\n'
     if code != 200:
-        source += (
-            '  if handle:headers():get(":status") == "200" then\n'
-            f'    handle:headers():replace(":status", "{code}")\n'
-            f"{no_content if code == 204 else ''}"
-            "  end\n"
-        )
+        source += f'    handle:headers():replace(":status", "{code}")\n' + (no_content if code == 204 else "")
+    source += "    return\n  end\n"
     if reply.error_statuses:
         source += _lua_error_statuses(reply.error_statuses)
     if shaped:

@@ -19,8 +19,9 @@ _SKIP_RESPONSE = frozenset({"content-type", "content-length", "transfer-encoding
 
 
 def _printable(value: str) -> bool:
-    # gRPC ASCII metadata values allow visible ASCII and space only.
-    return all(" " <= ch <= "~" for ch in value)
+    # gRPC ASCII metadata values allow visible ASCII and space only: for ASCII text, exactly what
+    # isprintable() says (0x20-0x7E), in C rather than a loop over the characters of every header.
+    return value.isascii() and value.isprintable()
 
 
 def metadata_from_headers(headers: Iterable[tuple[str, str]], client: str | None = None) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ Built once per listener from descriptors; nothing here knows any endpoint.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -71,10 +72,19 @@ class Route:
         return f"{self.service}.{self.method}"
 
     def new_request(self) -> Message:
-        return message_factory.GetMessageClass(self.input)()
+        return self._request_class()
 
     def parse_response(self, data: bytes) -> Message:
-        return message_factory.GetMessageClass(self.output).FromString(data)
+        return self._response_class.FromString(data)
+
+    # The classes of a route's messages never change: looked up once, not on every call.
+    @functools.cached_property
+    def _request_class(self) -> type[Message]:
+        return message_factory.GetMessageClass(self.input)
+
+    @functools.cached_property
+    def _response_class(self) -> type[Message]:
+        return message_factory.GetMessageClass(self.output)
 
     @property
     def body_field(self) -> FieldDescriptor | None:

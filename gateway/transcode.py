@@ -24,6 +24,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.routes import HTTP_BODY, Match, Route
+from gateway.proto_json import json_value
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -341,19 +342,10 @@ def to_json_value(msg: Message) -> Any:
 
     Whole floats print without a fraction (``256``, not ``256.0``), as Envoy's
     C++ printer writes them: a count inside a google.protobuf.Value stays an integer.
+    gateway.proto_json prints what json_format does, compiled per message type (json_format's
+    per-field checks were most of a list answer's cost).
     """
-    printed = json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    return _whole_floats_as_ints(printed)
-
-
-def _whole_floats_as_ints(value: Any) -> Any:
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < 2**53 else value
-    if isinstance(value, dict):
-        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_floats_as_ints(v) for v in value]
-    return value
+    return json_value(msg)
 
 
 def dumps(value: Any) -> bytes:

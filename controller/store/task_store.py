@@ -50,13 +50,28 @@ def _row(t: Task) -> tuple[Any, ...]:
 def _task(row: aiosqlite.Row) -> Task:
     return Task(
         id=row[0], request_id=row[1] or "", display_name=row[2], spec=spec_from_json(row[3], row[4]),
-        resources=Resources(**json.loads(row[5])), priority=Priority(row[6]), depends_on=tuple(json.loads(row[7])),
-        time_limit_seconds=row[8], max_retries=row[9], labels=json.loads(row[10]), compat_metadata=json.loads(row[11]),
-        state=TaskState(row[12]), state_reason=row[13], stopping=bool(row[14]), attempt=row[15], failures=row[16],
-        node_id=row[17], gpu_indices=tuple(json.loads(row[18])), progress=row[19], metrics=json.loads(row[20]),
-        result=TaskResult(row[21], row[22], row[23]), create_time=row[24], start_time=row[25], end_time=row[26],
-        update_time=row[27], concurrency_group=row[28], output_model=row[29], held=bool(row[30]),
+        resources=Resources(**json.loads(row[5])), priority=_PRIORITIES[row[6]], depends_on=tuple(_json_list(row[7])),
+        time_limit_seconds=row[8], max_retries=row[9], labels=_json_object(row[10]),
+        compat_metadata=_json_object(row[11]), state=_STATES[row[12]], state_reason=row[13], stopping=bool(row[14]),
+        attempt=row[15], failures=row[16], node_id=row[17], gpu_indices=tuple(_json_list(row[18])), progress=row[19],
+        metrics=_json_object(row[20]), result=TaskResult(row[21], row[22], row[23]), create_time=row[24],
+        start_time=row[25], end_time=row[26], update_time=row[27], concurrency_group=row[28], output_model=row[29],
+        held=bool(row[30]),
     )  # fmt: skip
+
+
+# A list's rows are mostly empty JSON containers and a few states: json.loads and Enum() cost
+# microseconds each, several times a row (a list of 1,000 sessions read 7,000 of them).
+_STATES = {s.value: s for s in TaskState}
+_PRIORITIES = {int(p): p for p in Priority}
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    return {} if text == "{}" else json.loads(text)
+
+
+def _json_list(text: str) -> list[Any]:
+    return [] if text == "[]" else json.loads(text)
 
 
 # Writes ---------------------------------------------------------------------------
@@ -68,8 +83,16 @@ async def insert(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> None:
     await _record_attempts(conn, tasks)
 
 
+def _last_of_each(tasks: Sequence[Task]) -> list[Task]:
+    """The last version of each task (a version is written whole: a batch of reports that takes a task
+    from assigned through running to completed costs one row write, not three)."""
+    return list({t.id: t for t in tasks}.values()) if len(tasks) > 1 else list(tasks)
+
+
 async def update_state(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> None:
     """Write what changes as a task runs (never its spec), and the record of each one's current attempt."""
+    await _record_attempts(conn, tasks)
+    tasks = _last_of_each(tasks)
     await conn.executemany(
         "UPDATE tasks SET state=?, state_reason=?, stopping=?, attempt=?, failures=?, node_id=?, gpu_indices=?,"
         " progress=?, metrics=?, exit_code=?, output_sha256=?, error=?, start_time=?, end_time=?, update_time=?"
@@ -81,7 +104,6 @@ async def update_state(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> Non
             for t in tasks
         ],
     )  # fmt: skip
-    await _record_attempts(conn, tasks)
 
 
 async def update_spec(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> None:
@@ -93,17 +115,21 @@ async def update_spec(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> None
 
 
 async def _record_attempts(conn: aiosqlite.Connection, tasks: Iterable[Task]) -> None:
-    # A requeued attempt (pending again, its node cleared) keeps the record it last had.
-    await conn.executemany(
-        "INSERT OR REPLACE INTO task_attempts (task_id, attempt, node_id, state, start_time, end_time,"
-        " exit_code, output_sha256, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (t.id, t.attempt, t.node_id, t.state.value, t.start_time, t.end_time if t.state.terminal else 0.0,
-             t.result.exit_code, t.result.output_sha256, t.result.error)
-            for t in tasks
-            if t.attempt > 0 and t.node_id and (t.state.placed or t.state.terminal)
-        ],
-    )  # fmt: skip
+    # A requeued attempt (pending again, its node cleared) keeps the record it last had; of several
+    # versions of one attempt the last is kept (a replaced row costs a delete and an insert).
+    records = {
+        (t.id, t.attempt): (t.id, t.attempt, t.node_id, t.state.value, t.start_time,
+                            t.end_time if t.state.terminal else 0.0, t.result.exit_code, t.result.output_sha256,
+                            t.result.error)
+        for t in tasks
+        if t.attempt > 0 and t.node_id and (t.state.placed or t.state.terminal)
+    }  # fmt: skip
+    if records:  # each statement is a trip to the database's thread, an empty one too
+        await conn.executemany(
+            "INSERT OR REPLACE INTO task_attempts (task_id, attempt, node_id, state, start_time, end_time,"
+            " exit_code, output_sha256, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            list(records.values()),
+        )
 
 
 async def delete(conn: aiosqlite.Connection, task_ids: Sequence[str]) -> None:
@@ -208,21 +234,38 @@ async def page(conn: aiosqlite.Connection, query: TaskQuery) -> TaskPage:
     if query.last_epochs:  # on the primary key (task_id, attempt, epoch): one index probe a row
         columns += (", (SELECT MAX(epoch) FROM task_metrics m WHERE m.task_id = tasks.id"
                     " AND m.attempt = tasks.attempt)")  # fmt: skip
-    # The total as an uncorrelated subquery: counted once on an index. COUNT(*) OVER () made SQLite
-    # build and sort every matching row before the LIMIT (4 s a page at 200,000 tasks).
-    sql = (f"SELECT {columns}, (SELECT COUNT(*) FROM tasks {clause}) FROM tasks {page_clause}"
+    # The total as an uncorrelated subquery, counted once: from task_counts (O(groups x states)) unless
+    # the page is a node's, else on an index. COUNT(*) OVER () made SQLite build and sort every
+    # matching row before the LIMIT (4 s a page at 200,000 tasks).
+    count_sql, count_params = _count(query, clause, params)
+    sql = (f"SELECT {columns}, ({count_sql}) FROM tasks {page_clause}"
            " ORDER BY create_time DESC, id LIMIT ? OFFSET ?")  # fmt: skip
-    rows = await conn.execute_fetchall(sql, [*params, *page_params, query.limit, query.offset])
+    rows = await conn.execute_fetchall(sql, [*count_params, *page_params, query.limit, query.offset])
     if rows:
         epochs = {row[0]: row[-2] for row in rows if row[-2] is not None} if query.last_epochs else {}
         return TaskPage([_task(row) for row in rows], rows[0][-1], epochs)
     # Past the last page: no row carries the total, so count apart (the page is empty either way).
-    total = (await conn.execute_fetchall(f"SELECT COUNT(*) FROM tasks {clause}", params))[0][0]
+    total = (await conn.execute_fetchall(count_sql, count_params))[0][0]
     return TaskPage([], total)
 
 
+def _count(query: TaskQuery, clause: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """The statement that counts a query's matches, and its parameters."""
+    if query.node_id:  # task_counts has no node: count on the tasks' own index
+        return f"SELECT COUNT(*) FROM tasks {clause}", params
+    where, count_params = [], []
+    if query.concurrency_group:
+        where.append("concurrency_group = ?")
+        count_params.append(query.concurrency_group)
+    if query.states:
+        where.append(f"state IN ({', '.join('?' * len(query.states))})")
+        count_params += [s.value for s in query.states]
+    count_clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT COALESCE(SUM(n), 0) FROM task_counts {count_clause}", count_params
+
+
 async def count_by_state(conn: aiosqlite.Connection) -> dict[TaskState, int]:
-    rows = await conn.execute_fetchall("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+    rows = await conn.execute_fetchall("SELECT state, SUM(n) FROM task_counts GROUP BY state HAVING SUM(n) > 0")
     return {TaskState(row[0]): row[1] for row in rows}
 
 

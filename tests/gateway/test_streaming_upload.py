@@ -39,8 +39,6 @@ class Recorder:
         from controller.api.http_body import first_message, upload_pieces
 
         received = 0
-        first = await first_message(requests)
-        self.messages.append(first)
 
         async def recording() -> AsyncIterator[Any]:
             async for message in requests:
@@ -48,6 +46,9 @@ class Recorder:
                 yield message
 
         try:
+            # A cancel can arrive before the first message does (the gateway answered 413 first).
+            first = await first_message(requests)
+            self.messages.append(first)
             # the controller's own reader: a cancelled stream never reads as a complete one
             async for data in upload_pieces(first, recording(), "file", context):
                 received += len(data)

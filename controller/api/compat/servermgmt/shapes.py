@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
+
+from controller.api.compat.json_values import fill_struct
+from gateway import proto_json
 
 MB = 1 << 20
 
@@ -21,12 +24,13 @@ def json_array(messages: Iterable[Message]) -> struct_pb2.ListValue:
     """A bare JSON array of messages, printed as both doors print messages (proto names, zero values)."""
     out = struct_pb2.ListValue()
     for msg in messages:
-        out.values.add().struct_value.update(_as_dict(msg))
+        fill_struct(out.values.add().struct_value, _as_dict(msg))
     return out
 
 
 def _as_dict(msg: Message) -> dict:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    # json_format's output (proto names, zero values) from a printer compiled per message type.
+    return proto_json.json_value(msg)
 
 
 def json_value(msg: Message | None) -> struct_pb2.Value:
@@ -35,7 +39,7 @@ def json_value(msg: Message | None) -> struct_pb2.Value:
     if msg is None:
         out.null_value = struct_pb2.NULL_VALUE
     else:
-        out.struct_value.update(_as_dict(msg))
+        fill_struct(out.struct_value, _as_dict(msg))
     return out
 
 

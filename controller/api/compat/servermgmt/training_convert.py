@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aifarm.compat.servermgmt.v1 import training_pb2
 from aifarm.compat.servermgmt.v1 import training_service_pb2 as pb
 from aifarm.v1 import task_pb2
-from controller.api.compat.json_values import value
+from controller.api.compat.json_values import set_value
 from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import LogLine, MetricPoint, Task, TaskState
@@ -57,17 +57,21 @@ def spec_of(task: Task) -> TrainingSpec:
 
 
 def config(task: Task) -> training_pb2.TrainingConfig:
+    return fill_config(training_pb2.TrainingConfig(), task)
+
+
+def fill_config(msg: training_pb2.TrainingConfig, task: Task) -> training_pb2.TrainingConfig:
+    """Set a session's config on ``msg`` in place (a list fills one per session, without copies)."""
     spec = spec_of(task)
     c = spec.config
-    return training_pb2.TrainingConfig(
-        model_architecture=c.architecture.removeprefix(MODEL_PREFIX),
-        dataset_name=spec.dataset,
-        learning_rate=c.learning_rate,
-        batch_size=c.batch_size,
-        epochs=c.epochs,
-        optimizer=c.optimizer,
-        loss_function=c.loss_function,
-    )
+    msg.model_architecture = c.architecture.removeprefix(MODEL_PREFIX)
+    msg.dataset_name = spec.dataset
+    msg.learning_rate = c.learning_rate
+    msg.batch_size = c.batch_size
+    msg.epochs = c.epochs
+    msg.optimizer = c.optimizer
+    msg.loss_function = c.loss_function
+    return msg
 
 
 def current_points(task: Task, points: Sequence[MetricPoint]) -> list[MetricPoint]:
@@ -82,22 +86,28 @@ def last_epoch(task: Task, points: Sequence[MetricPoint]) -> int | None:
 
 
 def status(task: Task, current_epoch: int | None) -> training_pb2.TrainingStatus:
+    return fill_status(training_pb2.TrainingStatus(), task, current_epoch)
+
+
+def fill_status(msg: training_pb2.TrainingStatus, task: Task, current_epoch: int | None) -> training_pb2.TrainingStatus:
+    """Set a session's status on ``msg`` in place."""
     failed = task.state is TaskState.FAILED
-    return training_pb2.TrainingStatus(
-        session_id=task.id,
-        state=STATES[task.state],
-        current_epoch=value(current_epoch),
-        total_epochs=spec_of(task).config.epochs,
-        start_time=value(iso(task.start_time) if task.start_time else None),
-        end_time=value(iso(task.end_time) if task.state.terminal and task.end_time else None),
-        error_message=value((task.result.error or task.state_reason) if failed else None),
-    )
+    msg.session_id = task.id
+    msg.state = STATES[task.state]
+    set_value(msg.current_epoch, current_epoch)
+    msg.total_epochs = spec_of(task).config.epochs
+    set_value(msg.start_time, iso(task.start_time) if task.start_time else None)
+    set_value(msg.end_time, iso(task.end_time) if task.state.terminal and task.end_time else None)
+    set_value(msg.error_message, (task.result.error or task.state_reason) if failed else None)
+    return msg
 
 
 def session(task: Task, current_epoch: int | None) -> training_pb2.TrainingSession:
-    return training_pb2.TrainingSession(
-        session_id=task.id, config=config(task), status=status(task, current_epoch), created_at=iso(task.create_time)
-    )
+    msg = training_pb2.TrainingSession(session_id=task.id, created_at=iso(task.create_time))
+    msg.config.SetInParent()  # present (printed) even when every value is a zero
+    fill_config(msg.config, task)
+    fill_status(msg.status, task, current_epoch)
+    return msg
 
 
 def metrics(task_id: str, point: MetricPoint) -> training_pb2.TrainingMetrics:

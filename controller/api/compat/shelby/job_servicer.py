@@ -65,11 +65,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> job_pb2.JobDetail:
         task = await self._job(request.jobId)
         lines = await self.book.logs(task.id, limit=DEFAULT_LOG_LIMIT, tail=DEFAULT_LOG_LIMIT)
-        return job_pb2.JobDetail(
-            **convert.job_fields(task),
-            logs=[convert.log_entry(line) for line in lines],
-            provenance=convert.provenance(task, await self.book.attempts(task.id)),
-        )
+        detail = convert.fill_job(job_pb2.JobDetail(), task)
+        detail.logs.extend(convert.log_entry(line) for line in lines)
+        detail.provenance.extend(convert.provenance(task, await self.book.attempts(task.id)))
+        return detail
 
     async def DeleteJob(self, request: pb.DeleteJobRequest, context: grpc.aio.ServicerContext) -> pb.DeleteJobResponse:
         task = await self._job(request.jobId)
