@@ -542,7 +542,7 @@ class Result:
                     f"bench {self.bench_cpu_s:.1f} s (of {self.elapsed_s:.1f} s wall, {os.cpu_count()} cores)"),
         ]  # fmt: skip
         if self.idle_ms:
-            rows.append((f"idle submit->running", f"{spread(self.idle_ms)} ({len(self.idle_ms)} tasks one at a time)"))
+            rows.append(("idle submit->running", f"{spread(self.idle_ms)} ({len(self.idle_ms)} tasks one at a time)"))
         width = max(len(name) for name, _ in rows)
         return [f"  {name:<{width}}  {value}" for name, value in rows]
 
