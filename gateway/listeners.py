@@ -55,8 +55,11 @@ SHELBY_SERVICES = (
 )
 """ShelbyCompute (seeds/003): /api/jobs/*, /api/frontend/*, /api/nodes/*, /api/usage-report."""
 
+AIFARM_SERVICES = ("aifarm.compat.aifarm.v1.MetricsService",)
+"""AI Farm (seeds/001): /api/metrics."""
+
 LISTENERS: tuple[Listener, ...] = (
-    Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES),
+    Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES, *AIFARM_SERVICES),
              description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
     Listener("aifactory", 8001, (), description="AI Factory client service"),
     Listener("gswarm_host", 9010, (), description="gswarm host API (its /api/v1/models collides on main)"),
