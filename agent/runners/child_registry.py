@@ -237,7 +237,8 @@ class ChildRegistry:
         read_end, write_end = os.pipe()  # not inherited: only the agent holds the write end
         # The package is normally installed; this keeps a plain checkout working too.
         path = os.pathsep.join(p for p in (_REPO_ROOT, os.environ.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "agent.runners.keeper", str(self.directory), str(os.getpid())]
+        argv = [sys.executable, "-m", "agent.runners.keeper", str(self.directory), str(os.getpid()),
+                agent_mark(os.getpid())]
         try:
             proc = subprocess.Popen(argv, stdin=read_end, stdout=subprocess.DEVNULL,
                                     env={**os.environ, "PYTHONPATH": path}, start_new_session=True)  # fmt: skip

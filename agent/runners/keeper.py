@@ -1,6 +1,6 @@
 """The keeper: ends an agent's task sessions the moment the agent dies.
 
-    python -m agent.runners.keeper RECORDS_DIR AGENT_PID   (stdin: a pipe only the agent writes to)
+    python -m agent.runners.keeper RECORDS_DIR AGENT_PID AGENT_MARK   (stdin: a pipe only the agent writes to)
 
 Started by the agent (ChildRegistry.start_keeper) in a session of its own. It reads its stdin
 until end of file, which comes when the agent's end of the pipe closes: when the agent exits
@@ -17,12 +17,13 @@ import signal
 import sys
 from pathlib import Path
 
-from agent.runners.child_registry import ChildRegistry, agent_mark
+from agent.runners.child_registry import ChildRegistry
 
 
 def main(argv: list[str]) -> int:
-    records, agent = Path(argv[0]), int(argv[1])
-    mark = agent_mark(agent)  # now, while the agent is alive: its pid alone could be reused by then
+    # The agent gives its mark: computed here, it would be empty when the agent died while this
+    # process was still starting (a loaded machine takes a second or more to import Python).
+    records, agent, mark = Path(argv[0]), int(argv[1]), argv[2]
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     while os.read(0, 4096):

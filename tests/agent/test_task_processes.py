@@ -142,6 +142,24 @@ def test_the_keeper_ends_what_left_the_tasks_session_by_the_agents_mark(tmp_path
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_keeper_whose_agent_died_while_it_started_still_ends_what_carries_the_mark(tmp_path: Path) -> None:
+    """On a loaded machine the agent can die before its keeper has imported Python: the keeper ends
+    by the mark the agent gave it, not by one it would look up from a pid already gone."""
+    mark = f"{os.getpid()}-{start_time(os.getpid())}"
+    marked = subprocess.Popen(["sleep", "302"], start_new_session=True, env={**os.environ, child_registry.AGENT_MARK: mark})
+    gone_agent = subprocess.Popen(["true"])
+    gone_agent.wait()
+    try:
+        keeper = subprocess.run([sys.executable, "-m", "agent.runners.keeper", str(tmp_path), str(gone_agent.pid), mark],
+                                cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert keeper.returncode == 0, keeper.stderr
+        assert marked.wait(timeout=5) == -signal.SIGKILL
+        assert f"ended process {marked.pid} of task - attempt 0: sleep 302" in keeper.stderr
+    finally:
+        marked.kill()
+        marked.wait()
+
+
 def test_a_keeper_ends_nothing_of_another_agent(tmp_path: Path, session_leader) -> None:
     _record(tmp_path, session_leader.pid, agent=os.getpid() + 1)
     keeper = ChildRegistry(tmp_path).start_keeper()
