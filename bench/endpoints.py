@@ -212,6 +212,7 @@ def seed(db_path: Path, tasks: int) -> None:
     from controller.api.compat.servermgmt import training_convert
     from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
     from controller.api.task_convert import task_from_proto
+    from controller.api.compat.shelby.job_convert import DATASET_NAME, DATASET_URL
     from controller.domain.store import Changes
     from controller.domain.types import LogLine, MetricPoint, ScriptSpec, Task, TaskResult, TaskState
     from controller.store.sqlite_store import SqliteStore
@@ -221,7 +222,7 @@ def seed(db_path: Path, tasks: int) -> None:
 
     def job(i: int, job_id: str) -> Task:
         t = Task(id=job_id, spec=ScriptSpec(source=source, entrypoint="main.py"), display_name=f"dataset {i}",
-                 compat_metadata={"datasetName": f"dataset {i}", "datasetUrl": "https://example.com/d"})  # fmt: skip
+                 compat_metadata={DATASET_NAME: f"dataset {i}", DATASET_URL: "https://example.com/d"})  # fmt: skip
         return replace(t, state=TaskState.COMPLETED, attempt=1, node_id=SEED_NODE, result=TaskResult(0, "ab" * 32, ""),
                        create_time=now + i * 0.01, start_time=now + i * 0.01 + 1, end_time=now + i * 0.01 + 5,
                        update_time=now + i * 0.01 + 5)  # fmt: skip
