@@ -14,6 +14,8 @@ from dataclasses import dataclass
 #: Here, with the table, so that the command line reads them without loading the gateway.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+#: AI Farm's documented WebSocket worker port (seeds/001), served by gateway.websocket_door.
+WEBSOCKET_PORT = 8765
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,12 @@ SHELBY_SERVICES = (
 )
 """ShelbyCompute (seeds/003): /api/jobs/*, /api/frontend/*, /api/nodes/*, /api/usage-report."""
 
-AIFARM_SERVICES = ("aifarm.compat.aifarm.v1.MetricsService",)
-"""AI Farm (seeds/001): /api/metrics."""
+AIFARM_SERVICES = (
+    "aifarm.compat.aifarm.v1.TasksService",
+    "aifarm.compat.aifarm.v1.ClientsService",
+    "aifarm.compat.aifarm.v1.MetricsService",
+)
+"""AI Farm (seeds/001): /api/tasks, /api/clients, /api/metrics."""
 
 LISTENERS: tuple[Listener, ...] = (
     Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES, *AIFARM_SERVICES),
@@ -67,8 +73,8 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("client_process", 9000, (), side="agent", description="AI Factory client-process API of a node"),
     Listener("gswarm_client", 9011, (), side="agent", description="gswarm client API of a node"),
 )
-"""The AI Farm WebSocket (8765) and the controller's gRPC port (50051) are not REST
-listeners and so are not in this table."""
+"""The AI Farm WebSocket (WEBSOCKET_PORT, gateway.websocket_door) and the controller's gRPC port
+(50051) are not REST listeners and so are not in this table."""
 
 
 def by_name(table: Iterable[Listener] = LISTENERS) -> dict[str, Listener]:

@@ -20,7 +20,7 @@ from controller.domain.models import validate_model_name
 from controller.domain.registry import ControlMessage
 from controller.domain.store import Changes, Conflict
 from controller.domain.task_book import TaskBook, settled
-from controller.domain.types import Task, TaskAction, TaskResult, TaskSpec, TaskState, spec_kind
+from controller.domain.types import LogLine, Task, TaskAction, TaskResult, TaskSpec, TaskState, spec_kind
 from taskspec.errors import SpecError
 
 log = structlog.get_logger(__name__)
@@ -33,6 +33,8 @@ MAX_DISPLAY_NAME = 512
 #: Most tasks a BatchCreateTasks takes (AIP-233 asks for a documented limit).
 MAX_BATCH = 1000
 T = TypeVar("T")
+#: The attempt number of the controller's own notes in a task's log (agents' attempts start at 1).
+NOTE_ATTEMPT = 0
 
 
 def validate_id(value: str, what: str) -> str:
@@ -60,6 +62,10 @@ def _at(index: int, batch: bool, check: Callable[..., T], *args: object) -> T:
 def _first_reason(task: Task) -> str:
     # A held task may say what it waits for (set by whoever holds it).
     return f"held: {task.state_reason or 'waiting for its spec to be set'}" if task.held else "waiting to be scheduled"
+
+
+def _with(what: str, reason: str) -> str:
+    return f"{what}: {reason.strip()}" if reason.strip() else what
 
 
 def validate_spec(spec: TaskSpec) -> None:
@@ -189,23 +195,26 @@ class TaskActions:
             before.add(task.id)
         return deps
 
-    async def cancel(self, task_id: str) -> Task:
-        return await self._end_by_user(task_id, "cancelled by user")
+    # Each action takes the user's `reason`, kept in the task's history: a note in its log
+    # (see `_note`) and, where the action sets one, in its state reason.
 
-    async def stop(self, task_id: str) -> Task:
+    async def cancel(self, task_id: str, reason: str = "") -> Task:
+        return await self._end_by_user(task_id, _with("cancelled by user", reason))
+
+    async def stop(self, task_id: str, reason: str = "") -> Task:
         """Graceful: a running task is asked to stop and reports cancelled itself; anything else is cancelled."""
         book = self.book
         async with book.changing():
             task = await self._working_or_raise(task_id, "stop")
             if task.state in (TaskState.RUNNING, TaskState.PAUSED):
-                stopping = replace(task, stopping=True, state_reason="stopping: asked to stop by user",
-                                   update_time=book.clock())  # fmt: skip
-                done = book.stage(Changes(updated=[stopping]),
+                why = _with("stopping: asked to stop by user", reason)
+                stopping = replace(task, stopping=True, state_reason=why, update_time=book.clock())
+                done = book.stage(Changes(updated=[stopping], logs=self._note(task_id, why)),
                                   [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))])  # fmt: skip
             else:
                 done = None
         if done is None:
-            return await self._end_by_user(task_id, "stopped by user")
+            return await self._end_by_user(task_id, _with("stopped by user", reason))
         await settled(done)
         return stopping
 
@@ -215,30 +224,39 @@ class TaskActions:
             task = await self._working_or_raise(task_id, "cancel")
             ended = book.ended(task, TaskState.CANCELLED, reason)
             sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []
-            done = book.stage(Changes(updated=[ended]), sends)
+            done = book.stage(Changes(updated=[ended], logs=self._note(task_id, reason)), sends)
         await settled(done)
         log.info("task cancelled", task_id=task_id, reason=reason)
         book.wake()
         return ended
 
-    async def pause(self, task_id: str) -> Task:
-        return await self._control(task_id, TaskAction.PAUSE, TaskState.RUNNING)
+    async def pause(self, task_id: str, reason: str = "") -> Task:
+        return await self._control(task_id, TaskAction.PAUSE, TaskState.RUNNING, reason)
 
-    async def resume(self, task_id: str) -> Task:
-        return await self._control(task_id, TaskAction.RESUME, TaskState.PAUSED)
+    async def resume(self, task_id: str, reason: str = "") -> Task:
+        return await self._control(task_id, TaskAction.RESUME, TaskState.PAUSED, reason)
 
-    async def _control(self, task_id: str, action: TaskAction, required: TaskState) -> Task:
-        """Pause and resume change nothing here: the agent reports the state once the work has changed."""
-        async with self.book.changing():
+    async def _control(self, task_id: str, action: TaskAction, required: TaskState, reason: str = "") -> Task:
+        """Pause and resume change no state here: the agent reports the state once the work has changed."""
+        book = self.book
+        async with book.changing():
             task = await self._working_or_raise(task_id, action.value)
             if task.state is not required:
                 raise FailedPrecondition(
                     f"cannot {action.value} task {task_id!r}: it is {task.state.value}, not {required.value}",
                     reason="TASK_STATE",
                 )
-            if not self.book.send(task.node_id, ControlMessage(task.id, task.attempt, action)):
+            if not book.send(task.node_id, ControlMessage(task.id, task.attempt, action)):
                 raise FailedPrecondition(f"node {task.node_id!r} of task {task_id!r} is not connected; try again")
-            return task
+            done = book.stage(Changes(logs=self._note(task_id, _with(f"{action.value} asked by user", reason))))
+        await settled(done)
+        return task
+
+    def _note(self, task_id: str, text: str) -> list[tuple[str, list[LogLine]]]:
+        """A line of the controller's in the task's log. Notes are numbered by their time in
+        microseconds: unique without reading the last number (agents' lines are per attempt)."""
+        now = self.book.clock()
+        return [(task_id, [LogLine(NOTE_ATTEMPT, int(now * 1_000_000), "system", text, now)])]
 
     async def set_spec(self, task_id: str, spec: TaskSpec, *, time_limit_seconds: int | None = None) -> Task:
         """Replace what a task runs and release its hold; not while an attempt of it is placed.
