@@ -104,7 +104,7 @@ class Farm:
 
     def start(self) -> dict:
         (self.data / "endpoints.json").unlink(missing_ok=True)
-        args = [sys.executable, "-m", "cli.main", "up", "--data-dir", str(self.data), "--grpc-port", "0",
+        args = [sys.executable, "-m", "cli.main", "up", "--data-dir", str(self.data), "--websocket-port", "0", "--grpc-port", "0",
                 "--http-port", "main=0", "--api-keys", API_KEY, "--log-level", "warning"]  # fmt: skip
         if self.workers is not None:
             args += ["--gateway-workers", str(self.workers)]

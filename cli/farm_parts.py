@@ -85,6 +85,8 @@ class ControllerPart:
 class GatewayReport:
     #: Listener name -> the base URL it serves.
     urls: dict[str, str]
+    #: The WebSocket listeners it serves ({"aifarm": "ws://..."}), for endpoints.json's "websocket".
+    websocket: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,12 @@ class GatewayPart:
     socket_fds: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     #: Ports for a clean refusal when one was taken since the start-up check.
     ports: tuple[PlannedPort, ...] = ()
+    #: (host, port) of AI Farm's WebSocket door (--websocket-port; 0 picks one); None: not served.
+    websocket_bind: tuple[str, int] | None = None
+    #: How often the WebSocket door pings its workers (--websocket-ping).
+    websocket_ping_seconds: float = 5.0
+    #: Where the WebSocket door keeps its workers' node credentials (None: in the process only).
+    websocket_state_file: Path | None = None
 
     async def serve(self, stop: asyncio.Event, ready: Ready) -> None:
         from gateway.server import Gateway
@@ -110,14 +118,16 @@ class GatewayPart:
         sockets = {name: [socket.socket(fileno=fd) for fd in fds] for name, fds in self.socket_fds.items()}
         door = Gateway(self.controller, self.binds, max_body_bytes=self.max_body_bytes,
                        max_upload_bytes=self.max_upload_bytes, controller_ca=self.controller_ca, tls_cert_file=cert,
-                       tls_key_file=key, cors_policy=self.cors_policy, sockets=sockets)  # fmt: skip
+                       tls_key_file=key, cors_policy=self.cors_policy, sockets=sockets,
+                       websocket=self.websocket_bind, websocket_ping_seconds=self.websocket_ping_seconds,
+                       websocket_state_file=self.websocket_state_file)  # fmt: skip
         try:
             try:
                 urls = await door.start()
             except OSError:
                 refuse_if_taken(list(self.ports))
                 raise
-            ready(GatewayReport(urls))
+            ready(GatewayReport(urls, door.websocket_urls))
             await stop.wait()
         finally:
             await door.shutdown()

@@ -210,7 +210,9 @@ async def run_farm(plan: FarmPlan, stop: asyncio.Event) -> int:
                                       tls_files=served.tls_files)  # fmt: skip
         for n, sockets in enumerate(per_worker, start=1):
             fds = {name: tuple(s.fileno() for s in group) for name, group in sockets.items()}
-            part = dataclasses.replace(gateway, socket_fds=fds)
+            # One worker holds the WebSocket door: a worker's node credentials live in that process
+            # (gateway.websocket_door), so every connection of a Client-ID must reach the same one.
+            part = dataclasses.replace(gateway, socket_fds=fds, websocket_bind=gateway.websocket_bind if n == 1 else None)
             workers.append(await _start(f"gateway worker {n}", f"gateway-{n}", part, plan.log_level,
                                         tuple(fd for group in fds.values() for fd in group)))  # fmt: skip
         if plan.agent is not None:
@@ -223,6 +225,7 @@ async def run_farm(plan: FarmPlan, stop: asyncio.Event) -> int:
         endpoints = Endpoints(grpc=served.address, api_key_file=str(served.api_key_file), tls=served.tls,
                               ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address)  # fmt: skip
         endpoints.http = dict(reports[0].urls)  # type: ignore[attr-defined]  # every worker serves the same
+        endpoints.websocket = dict(reports[0].websocket)  # type: ignore[attr-defined]  # worker 1's
         endpoints.agents = [AgentEndpoints(node_id=r.node_id) for r in reports if isinstance(r, AgentReport)]
         written = endpoints.write(config.data_dir)
         rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())

@@ -26,7 +26,7 @@ from cli.farm_parts import ControllerPart, ControllerReport, GatewayPart, Gatewa
 from cli.log_config import LEVELS, configure_logging
 from cli.port_check import PlannedPort
 from controller.config import ControllerConfig
-from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, default_binds
+from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, WEBSOCKET_PORT, default_binds
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -74,6 +74,18 @@ def gateway_options(f: Callable[..., object]) -> Callable[..., object]:
         click.option("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20, show_default=True,
                      help="Largest JSON request body; larger ones are answered 413."),
         cors_origin_option,
+        click.option("--websocket-port", type=click.IntRange(min=0), default=None, metavar="PORT",
+                     help="Serve AI Farm's WebSocket workers on this port (0 picks a free one). aifarm up serves"
+                          " them on the documented 8765 by default; aifarm gateway only when this is given. Workers send Client-ID and the agent token; the"
+                          " original client (no token) needs the controller's --open-legacy aifarm-workers."),
+        click.option("--websocket-ping", "websocket_ping", type=click.FloatRange(min=0.1), default=5.0,
+                     show_default=True, metavar="SECONDS",
+                     help="Ping WebSocket workers this often; one that leaves a ping unanswered for half as long"
+                          " is disconnected, and the controller requeues its work after the node's TTL."),
+        click.option("--websocket-state", "websocket_state", type=click.Path(path_type=Path), default=None,
+                     metavar="FILE",
+                     help="Keep the WebSocket workers' node credentials in this file (0600), so a worker is still"
+                          " its node after the gateway restarts (aifarm up: <data-dir>/websocket_nodes.json)."),
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
@@ -96,10 +108,15 @@ def _binds(kw: dict) -> dict[str, tuple[str, int]]:
 def _gateway(controller_address: str, kw: dict, *, controller_ca: bytes | None = None,
              tls_files: tuple[Path, Path] | None = None, main_flag: str) -> GatewayPart:  # fmt: skip
     binds = _binds(kw)
+    websocket = (str(kw["host"]), int(kw["websocket_port"])) if kw.get("websocket_port") is not None else None
+    ports = _rest_ports(binds, main_flag=main_flag)
+    if websocket is not None:
+        ports.append(PlannedPort("the AI Farm WebSocket listener", *websocket, "--websocket-port PORT"))
     return GatewayPart(controller_address, binds, max_body_bytes=int(float(kw["max_body_mb"]) * 2**20),
                        max_upload_bytes=int(kw["max_upload_mb"]) << 20, cors_policy=kw["cors_policy"],
-                       controller_ca=controller_ca, tls_files=tls_files,
-                       ports=tuple(_rest_ports(binds, main_flag=main_flag)))  # fmt: skip
+                       controller_ca=controller_ca, tls_files=tls_files, ports=tuple(ports),
+                       websocket_bind=websocket, websocket_ping_seconds=float(kw["websocket_ping"]),
+                       websocket_state_file=_resolved(kw.get("websocket_state")))  # fmt: skip
 
 
 #: How `aifarm up` sets the main REST port, for messages.
@@ -330,6 +347,9 @@ def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots:
         kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
     config = _controller_config(kw)
+    kw["websocket_state"] = kw["websocket_state"] or config.data_dir / "websocket_nodes.json"
+    if kw["websocket_port"] is None:  # the whole farm serves AI Farm's workers where its document says
+        kw["websocket_port"] = WEBSOCKET_PORT
     _checked_bind(config.host, tls=config.tls_enabled, insecure=config.insecure, what="the REST listeners")
     ports = [*_grpc_ports(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
     plan = FarmPlan(controller=ControllerPart(config, tuple(_grpc_ports(config))),
@@ -337,6 +357,7 @@ def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots:
                     agent=None if no_agent else AgentConfig("", "", data_dir=config.data_dir / "agent", cpu_slots=cpu_slots),
                     log_level=str(kw["log_level"]),
                     rest_ports=tuple(_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)))  # fmt: skip
+    ports = [*_grpc_ports(config), *plan.gateway.ports]  # the REST ports, and the WebSocket one if served
     with exclusive(config.data_dir, ports):
         code = asyncio.run(_until_signalled(lambda stop: run_farm(plan, stop)))
     if code:
@@ -379,7 +400,6 @@ def gateway(controller_address: str, log_level: str, controller_ca: Path | None,
     ca_pem = _ca_pem(controller_ca, "--controller-ca")
     _checked_bind(str(kw["host"]), tls=tls_files is not None, insecure=insecure, what="the REST listeners",
                   tls_flag="--tls-cert/--tls-key")
-    ports = _rest_ports(_binds(kw), main_flag="--http-port main=PORT")
 
     door = _gateway(controller_address, kw, controller_ca=ca_pem, tls_files=tls_files,  # type: ignore[arg-type]
                     main_flag="--http-port main=PORT")
@@ -387,11 +407,13 @@ def gateway(controller_address: str, log_level: str, controller_ca: Path | None,
     def ready(served: GatewayReport) -> None:
         for name, url in served.urls.items():
             click.echo(f"REST {name}: {url} -> gRPC {controller_address}", err=True)
+        for name, url in served.websocket.items():
+            click.echo(f"WebSocket {name}: {url} -> gRPC {controller_address}", err=True)
 
     async def main(stop: asyncio.Event) -> None:
         await door.serve(stop, ready)
 
-    with exclusive(None, ports):
+    with exclusive(None, list(door.ports)):
         asyncio.run(_until_signalled(main))
 
 

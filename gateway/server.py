@@ -131,6 +131,10 @@ class Gateway:
         tls_key_file: Path | None = None,
         cors_policy: cors.CorsPolicy = cors.CorsPolicy(),
         sockets: Mapping[str, Sequence[socket.socket]] | None = None,
+        websocket: tuple[str, int] | None = None,
+        websocket_sockets: Sequence[socket.socket] = (),
+        websocket_ping_seconds: float | None = None,
+        websocket_state_file: Path | None = None,
     ) -> None:
         self._target = controller_target
         self._sockets = dict(sockets or {})
@@ -151,6 +155,12 @@ class Gateway:
         ]
         self._doors: dict[str, _Door] = {}
         self._calls: _Calls | None = None
+        #: AI Farm's WebSocket workers (gateway.websocket_door): its own listener, the same channel.
+        self._websocket_bind = websocket
+        self._websocket_sockets = list(websocket_sockets)
+        self._websocket_ping = websocket_ping_seconds
+        self._websocket_state = websocket_state_file
+        self._websocket: Any = None
         self._started = False
 
     async def start(self) -> dict[str, str]:
@@ -175,10 +185,30 @@ class Gateway:
                 door = await self._serve(listener, table, host, port)
                 self._doors[name] = door
                 log.info("gateway.listening", listener=name, url=door.url, routes=len(table.routes), upstream=self._target)
+            if self._websocket_bind is not None or self._websocket_sockets:
+                await self._start_websocket()
         except BaseException:
             await self.shutdown()
             raise
         return self.urls
+
+    async def _start_websocket(self) -> None:
+        from gateway.websocket_door import DEFAULT_PING_SECONDS, WebSocketDoor
+
+        assert self._calls is not None
+        host, port = self._websocket_bind or ("0.0.0.0", 0)
+        self._websocket = WebSocketDoor(self._calls.channel, host, port, ssl_context=self._ssl,
+                                        sockets=self._websocket_sockets,
+                                        ping_seconds=self._websocket_ping or DEFAULT_PING_SECONDS,
+                                        state_file=self._websocket_state)  # fmt: skip
+        await self._websocket.start()
+
+    @property
+    def websocket_urls(self) -> dict[str, str]:
+        """``{"aifarm": "ws://..."}`` while the WebSocket door serves (endpoints.json's "websocket")."""
+        from gateway.websocket_door import LISTENER_NAME
+
+        return {LISTENER_NAME: self._websocket.url} if self._websocket is not None else {}
 
     def _channel(self) -> grpc.aio.Channel:
         if self._controller_ca is None:
@@ -192,6 +222,9 @@ class Gateway:
 
     async def shutdown(self) -> None:
         """Stop listening and close the channel; safe to call twice."""
+        websocket, self._websocket = self._websocket, None
+        if websocket is not None:
+            await websocket.shutdown()
         doors, self._doors = self._doors, {}
         for door in doors.values():
             await door.runner.cleanup()

@@ -18,7 +18,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
     data_dir = tmp_path / "farm"
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--grpc-port", "0",
+        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0",
          "--http-port", "main=0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -26,7 +26,8 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
         endpoints_file = data_dir / "endpoints.json"
         wait_for(lambda: endpoints_file.exists() or proc.poll() is not None, what="endpoints.json")
         endpoints = json.loads(endpoints_file.read_text())
-        assert set(endpoints) == {"grpc", "http", "agents", "api_key_file"}
+        assert set(endpoints) == {"grpc", "http", "websocket", "agents", "api_key_file"}
+        assert endpoints["websocket"]["aifarm"].startswith("ws://127.0.0.1:")
         assert set(endpoints["http"]) == {"main"} and endpoints["agents"][0]["node_id"]
         assert Path(endpoints["api_key_file"]).read_text().split() == ["up-key"]
 

@@ -57,7 +57,7 @@ def _spawn(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _spawn_up(data_dir: Path, log_path: Path, *args: str) -> Up:
-    proc = _spawn(log_path, "up", "--data-dir", str(data_dir), "--api-keys", KEY, "--no-agent", *args)
+    proc = _spawn(log_path, "up", "--websocket-port", "0", "--data-dir", str(data_dir), "--api-keys", KEY, "--no-agent", *args)
     return Up(proc, data_dir, log_path)
 
 

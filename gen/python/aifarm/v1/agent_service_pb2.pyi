@@ -1,5 +1,6 @@
 import datetime
 
+from aifarm.options.v1 import auth_options_pb2 as _auth_options_pb2
 from aifarm.v1 import node_pb2 as _node_pb2
 from aifarm.v1 import task_pb2 as _task_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2

@@ -76,6 +76,9 @@ class AgentServiceServicer:
         """Admit a new node: answers its credential (a certificate for its CSR when the
         controller serves TLS, else a node secret). Needs the join token; refused for
         an id that already holds a credential, or whose credential was revoked.
+        Without the join token it is served only under the legacy-open group
+        "aifarm-workers" (AI Farm's own WebSocket worker sends no token; the
+        gateway's WebSocket door registers it), from trusted addresses.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,94 @@
+"""tolgatasci/ai-farm's own client, message for message (ORIGINAL-CLIENTS.md): only a Client-ID on the
+handshake (allowed under --open-legacy aifarm-workers), an untyped first frame of system
+information, tasks read as objects or JSON strings, init_distributed answered by the very next frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Iterator
+
+import pytest
+
+from conftest import Worker, WsFarm, start_ws_farm
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def legacy_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WsFarm]:
+    yield from start_ws_farm(tmp_path_factory.mktemp("wslegacy"), ["--open-legacy", "aifarm-workers"])
+
+
+def _system_info(client_id: str) -> dict:
+    """The original's first frame: get_system_info() (psutil byte counts, GPUtil figures)."""
+    return {
+        "id": client_id, "hostname": "worker-host",
+        "platform": {"system": "Linux", "release": "6.1", "version": "#1", "machine": "x86_64", "processor": ""},
+        "cpu": {"brand": "Test CPU", "cores_physical": 4, "cores_logical": 8,
+                "frequency": {"current": 2000.0, "min": None, "max": None}, "usage_percent": 12.5},
+        "ram": {"total": 16 * 2**30, "available": 8 * 2**30, "used": 8 * 2**30, "percent": 50.0},
+        "gpu": None,
+        "session": {"created_at": "2024-11-04T12:00:00", "total_tasks_completed": 0, "performance_metrics": {}},
+    }  # fmt: skip
+
+
+def _loaded(value: object) -> dict:
+    """How the original reads config and requirements: an object or a JSON string."""
+    return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+async def test_the_original_client_gets_and_finishes_a_task(legacy_farm: WsFarm, workers: list[Worker]) -> None:
+    client_id = uuid.uuid4().hex  # its id: 32 hex characters of a machine hash
+    worker = await Worker.connect(legacy_farm.ws_url, client_id, token=None)
+    workers.append(worker)
+    await worker.ws.send_str(json.dumps(_system_info(client_id)))
+    await worker.ws.send_str(json.dumps({"type": "task_request", "client_id": client_id}))
+    task_id = await asyncio.to_thread(legacy_farm.create_script_task)
+    message = await worker.recv("task")
+    task = message["data"]
+    config, requirements = _loaded(task["config"]), _loaded(task["requirements"])
+    assert task["id"] == task_id
+    for key in ("name", "batch_size", "learning_rate", "epochs"):  # read without defaults
+        assert key in config
+    assert requirements["min_cpu_cores"] >= 0 and "min_ram" in requirements and "min_gpu_memory" in requirements
+
+    node = legacy_farm.rest("GET", f"/v1/nodes/{client_id}").json()
+    assert node["capabilities"]["cpu_cores"] == 8 and node["capabilities"]["memory_mb"] == 16 * 1024
+    assert node["hostname"] == "worker-host"
+
+    # Its distributed set-up: init_distributed, and the answer is the very next frame.
+    await worker.ws.send_str(json.dumps({"type": "init_distributed", "task_id": task_id, "client_id": client_id,
+                                         "rank": config.get("rank", 0)}))  # fmt: skip
+    answer = await worker.raw()
+    init = answer.get("data", answer)
+    assert answer.get("status") != "error"
+    assert init["world_size"] == 1 and init["rank"] == 0 and init["master_addr"] == "127.0.0.1"
+    assert 0 < init["master_port"] < 65536
+    assert init["shard_info"] == {"id": 0, "total_shards": 1, "start_point": 0, "end_point": 100}
+    await worker.ws.send_str(json.dumps({"type": "distributed_ready", "task_id": task_id, "client_id": client_id,
+                                         "rank": 0}))  # fmt: skip
+
+    await worker.ws.send_str(json.dumps({
+        "type": "task_progress", "task_id": task_id, "client_id": client_id, "progress": 50.0,
+        "metrics": {"progress": 50.0, "loss": 0.7, "resources": {"cpu_usage": 30.0}},
+        "timestamp": "2024-11-04T12:00:00",
+    }))  # fmt: skip
+    await worker.ws.send_str(json.dumps({
+        "type": "task_result", "task_id": task_id, "client_id": client_id, "status": "completed",
+        "metrics": {"loss": 0.2, "resources": {"cpu_usage": 31.0}}, "checkpoint_path": "./aggregated_models/x.pt",
+        "shard_info": init["shard_info"], "rank": 0,
+    }))  # fmt: skip
+    await worker.recv("task_result_ack")
+    done = legacy_farm.task(task_id)
+    assert done["state"] == "TASK_STATE_COMPLETED"
+    assert done["metrics"]["loss"] == pytest.approx(0.2) and done["metrics"]["resources.cpu_usage"] == pytest.approx(31.0)
+
+
+async def test_a_bad_token_is_refused_even_with_the_group_open(legacy_farm: WsFarm) -> None:
+    worker = await Worker.connect(legacy_farm.ws_url, uuid.uuid4().hex, token="wrong")
+    try:
+        assert (await worker.closed())[0] == 1008
+    finally:
+        await worker.close()
