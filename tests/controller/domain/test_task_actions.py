@@ -9,6 +9,7 @@ import pytest
 
 from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.store import TaskQuery
+from controller.domain.task_actions import NOTE_ATTEMPT
 from controller.domain.types import Priority, Resources, Task, TaskAction, TaskResult, TaskState
 from domain_parts import Parts, controls, drained, script, training
 from taskspec.script import ScriptSpec
@@ -214,9 +215,11 @@ async def test_pause_and_resume_are_asked_of_the_node_and_confirmed_by_its_repor
     await parts.join("n1")
     await parts.actions.create(script("t"))
     await parts.run_on("t", "n1")
-    commits = parts.store.commits
-    assert (await parts.actions.pause("t")).state is TaskState.RUNNING, "paused only once the agent says so"
-    assert parts.store.commits == commits, "asking changes nothing"
+    paused = await parts.actions.pause("t", reason="the rack is hot")
+    assert paused.state is TaskState.RUNNING, "paused only once the agent says so"
+    assert (await parts.book.get("t")).state is TaskState.RUNNING, "asking changes no state"
+    notes = [line for line in await parts.store.logs("t") if line.attempt == NOTE_ATTEMPT]
+    assert [n.text for n in notes] == ["pause asked by user: the rack is hot"], "the reason is in the task's history"
     await parts.report("n1", "t", 1, TaskState.PAUSED)
     assert (await parts.book.get("t")).state is TaskState.PAUSED
     await parts.actions.resume("t")
