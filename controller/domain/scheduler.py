@@ -5,6 +5,12 @@ that does not fit now does not block smaller tasks behind it (backfill);
 reasons say whether it waits for capacity or can never fit on any node.
 Tasks of a concurrency group with a limit start only while the group has a
 free slot, in that same order.
+
+Gangs (a distributed task of world_size N >= 2) are placed all-or-nothing: N
+ranks on N distinct nodes, each fitting the per-rank resources, all in the same
+pass, or none at all. Nothing is reserved for a gang that does not fit, so gangs
+waiting for the same nodes can never hold parts of them and deadlock; the gang
+first in priority order that fits whole takes its nodes.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class QueuedTask:
     create_time: float
     #: Concurrency group; "" is in none.
     group: str = ""
+    #: Ranks of a distributed task (a gang); 1 is an ordinary task. `resources` is per rank.
+    world_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,23 @@ class Placement:
     gpu_indices: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class GangPlacement:
+    """A whole gang: `ranks[r]` is where rank r runs (rank 0 hosts the rendezvous), each on its own node."""
+
+    task_id: str
+    ranks: tuple[Placement, ...]
+
+    @property
+    def world_size(self) -> int:
+        return len(self.ranks)
+
+
 @dataclass
 class Decisions:
     placements: list[Placement] = field(default_factory=list)
+    #: Gangs placed whole in this pass (never in `placements`).
+    gangs: list[GangPlacement] = field(default_factory=list)
     #: task_id -> why it stays pending.
     waiting: dict[str, str] = field(default_factory=dict)
 
@@ -95,11 +117,27 @@ def place(
     # later task with the same need waits too: a long queue costs one scan of the nodes per
     # distinct need, not one per task.
     unplaceable: dict[Resources, str] = {}
+    #: The same for gangs, by (per-rank need, world size).
+    unplaceable_gangs: dict[tuple[Resources, int], str] = {}
     free = _FreeIndex(nodes)
     for task in sorted(queue, key=lambda t: (-t.priority, t.create_time, t.task_id)):
         need = task.resources
         if task.group in slots and slots[task.group] <= 0:
             decisions.waiting[task.task_id] = f"waiting for a free slot of concurrency group {task.group!r}"
+            continue
+        if task.world_size > 1:
+            key = (need, task.world_size)
+            if key in unplaceable_gangs:
+                decisions.waiting[task.task_id] = unplaceable_gangs[key]
+                continue
+            chosen = free.best_fits(need, task.world_size)
+            if chosen is None:
+                decisions.waiting[task.task_id] = unplaceable_gangs[key] = _why_gang_waits(nodes, need, task.world_size)
+                continue
+            ranks = tuple(Placement(task.task_id, nodes[i].node_id, free.take(i, need)) for i in chosen)
+            decisions.gangs.append(GangPlacement(task.task_id, ranks))
+            if task.group in slots:
+                slots[task.group] -= 1
             continue
         if need in unplaceable:
             decisions.waiting[task.task_id] = unplaceable[need]
@@ -144,6 +182,22 @@ class _FreeIndex:
             at += 1
         return None
 
+    def best_fits(self, need: Resources, count: int) -> list[int] | None:
+        """The positions of `count` distinct nodes that each fit `need` now, best fit first; None when
+        fewer fit. Placing on one node changes no other, so any `count` fitting nodes fit together."""
+        keys, cpu = self._keys, need.cpu_cores - 1e-9
+        found: list[int] = []
+        at = bisect.bisect_left(keys, (need.gpus, cpu))
+        while at < len(keys) and len(found) < count:
+            gpus, free_cpu, _, i = keys[at]
+            if free_cpu < cpu:
+                at = bisect.bisect_left(keys, (gpus, cpu), at)
+                continue
+            if self._nodes[i].fits_now(need):
+                found.append(i)
+            at += 1
+        return found if len(found) == count else None
+
     def take(self, i: int, need: Resources) -> tuple[int, ...]:
         """Place `need` on node `i`; its GPUs."""
         del self._keys[bisect.bisect_left(self._keys, self._key(i))]
@@ -176,3 +230,13 @@ def _why_waiting(nodes: list[NodeCapacity], need: Resources) -> str:
             f" {most_cpu:g} CPU cores, {most_mem} MiB RAM"
         )
     return f"waiting for free capacity ({describe(need)})"
+
+
+def _why_gang_waits(nodes: list[NodeCapacity], need: Resources, world_size: int) -> str:
+    able = sum(1 for n in nodes if n.could_ever_fit(need))
+    if able < world_size:
+        online = "no node is online" if not nodes else f"only {able} online node{'s' if able != 1 else ''} can"
+        return f"gang of {world_size} needs {world_size} distinct nodes that can fit {describe(need)}: {online}"
+    free = sum(1 for n in nodes if n.fits_now(need))
+    return (f"waiting for {world_size} nodes free at once for a gang of {world_size} ({describe(need)} each;"
+            f" {free} free now)")
