@@ -11,6 +11,7 @@ import pytest
 from aifarm.v1 import task_pb2
 from both_doors import Doors
 from conftest import Farm
+from farm_processes import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +97,26 @@ def _long_training(both_doors: Doors, farm: Farm) -> str:
     return task_id
 
 
+def test_a_running_tasks_progress_is_the_agents(both_doors: Doors, farm: Farm) -> None:
+    task_id = _long_training(both_doors, farm)
+    try:
+        # The agent reports progress as it trains, and metrics as epochs end: both doors show the
+        # core task's figures (progress in percent).
+        def reported() -> bool:
+            core = farm.client.get(f"tasks/{task_id}")
+            return core.progress > 0 and "loss" in core.metrics
+
+        wait_for(reported, timeout=60, what="the first epoch's report")
+        for answer in both_doors.ask("GET", f"/api/tasks/{task_id}"):
+            assert answer.status == 200, answer.describe()
+            assert answer.body["status"] == "running" and 0 < answer.body["progress"] < 100, answer.describe()
+            assert answer.body["metrics"]["loss"] > 0, answer.describe()
+        listed = both_doors.ask("GET", "/api/tasks?limit=1000")[0].body["tasks"]
+        assert next(t for t in listed if t["id"] == task_id)["progress"] > 0
+    finally:
+        both_doors.gateway.call("DELETE", f"/api/tasks/{task_id}")
+
+
 def test_status_changes_reach_the_work_and_keep_the_reason(both_doors: Doors, farm: Farm) -> None:
     task_id = _long_training(both_doors, farm)
     path = f"/api/tasks/{task_id}/status"
@@ -150,7 +171,8 @@ def test_delete_is_204_and_the_task_is_gone(both_doors: Doors, farm: Farm) -> No
     ({**CREATE, "batch_size": "many"}, "batch_size"),
     ({**CREATE, "epochs": 0.5}, "epochs"),
     ({**CREATE, "type": "inference"}, "inference"),
-    ({**CREATE, "distributed": True, "n_clients": 3}, "distributed"),
+    ({**CREATE, "n_clients": 3}, "distributed"),  # several clients, but not distributed
+    ({**CREATE, "distributed": True, "n_clients": -1}, "n_clients"),
     ({**CREATE, "config": {"colour": "blue"}}, "colour"),
     ({**CREATE, "config": {"seed": "x"}}, "seed"),
     ({**CREATE, "requirements": {"min_ram": -1}}, "min_ram"),
@@ -187,3 +209,11 @@ def test_without_a_key_it_is_unauthorized(both_doors: Doors) -> None:
         reply = door.call("POST", "/api/tasks", key=None, json=CREATE)
         assert reply.status_code == 401, reply.text
 
+
+def test_a_distributed_task_is_refused_plainly_until_gangs_land(both_doors: Doors) -> None:
+    body = {**CREATE, "distributed": True, "n_clients": 3}
+    before = both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"]
+    for answer in both_doors.ask("POST", "/api/tasks", json=body):
+        assert answer.status == 400 and answer.body["error"]["code"] == "INVALID_REQUEST", answer.describe()
+        assert "distributed" in answer.body["error"]["message"], answer.describe()
+    assert both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"] == before

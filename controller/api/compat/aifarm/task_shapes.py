@@ -68,18 +68,28 @@ def new_task(request: pb.CreateTaskRequest) -> task_pb2.Task:
     if request.type not in ("", "training"):
         raise InvalidArgument(f"type {request.type!r} is not served: AI Farm tasks are of type 'training'",
                               reason="INVALID_TASK")  # fmt: skip
-    if request.distributed and request.n_clients > 1:
-        # Said plainly rather than run on one client as if it were distributed.
-        raise InvalidArgument("distributed tasks (n_clients > 1) are not served yet: gang scheduling is not in this "
-                              "release; send distributed: false or n_clients: 1", reason="DISTRIBUTED_UNAVAILABLE")  # fmt: skip
-    if request.n_clients < 0:
-        raise InvalidArgument(f"n_clients must be at least 1, not {request.n_clients}", reason="INVALID_TASK")
+    ranks = world_size(request)
     r = request.requirements
     for name in ("min_gpu_memory", "min_cpu_cores", "min_ram"):
         if getattr(r, name) < 0:
             raise InvalidArgument(f"requirements.{name} must not be negative", reason="INVALID_TASK")
-    return task_pb2.Task(display_name=request.name, training=training_spec(request),
-                         resources=_resources(r))  # fmt: skip
+    if ranks > 1:
+        # Said plainly rather than run on one client as if it were distributed.
+        raise InvalidArgument("distributed tasks (n_clients > 1) are not served yet: gang scheduling is not in this "
+                              "release; send distributed: false or n_clients: 1", reason="DISTRIBUTED_UNAVAILABLE")  # fmt: skip
+    return task_pb2.Task(display_name=request.name, training=training_spec(request), resources=_resources(r))
+
+
+def world_size(request: pb.CreateTaskRequest) -> int:
+    """The ranks of the task: `n_clients` of a distributed one (unset: 1), else 1."""
+    if request.n_clients < 0:
+        raise InvalidArgument(f"n_clients must be at least 1, not {request.n_clients}", reason="INVALID_TASK")
+    if not request.distributed:
+        if request.n_clients > 1:
+            raise InvalidArgument(f"n_clients {request.n_clients} needs distributed: true (a task that is not "
+                                  "distributed runs on one client)", reason="INVALID_TASK")  # fmt: skip
+        return 1
+    return request.n_clients or 1
 
 
 def _resources(r: pb.Requirements) -> node_pb2.Resources:
