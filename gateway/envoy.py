@@ -62,7 +62,7 @@ from gateway import errors
 from gateway.errors import ErrorShape, PathShapes, Shape, http_status
 from gateway.http_rule import PathTemplate, SegmentKind
 from gateway.listeners import LISTENERS, Listener, by_name
-from gateway.routes import Route, RouteTable
+from gateway.routes import Route, RouteTable, service_headers
 from gateway.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 
 CONFIG_FILE = "envoy.yaml"
@@ -592,7 +592,8 @@ def _routes(
     """
     out = _deny_routes(routes) + _method_routes(routes)
     for svc in sorted(services, key=lambda s: s.full_name):
-        out.append({"match": {"prefix": f"/{svc.full_name}/"}, "route": _to_controller()})
+        out.append(_with_headers({"match": {"prefix": f"/{svc.full_name}/"}, "route": _to_controller()},
+                                 service_headers(svc)))  # fmt: skip
     out.append({"match": {"prefix": "/", "grpc": {}}, "direct_response": {"status": 404}})
     out += _method_not_allowed_routes(routes)
     for (method, streamed), regex in _upload_patterns(routes).items():
@@ -618,6 +619,7 @@ def _routes(
 def _method_routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
     """Routes for the methods that need more than the service's route: reply codes, a stream."""
     replies = _replies(routes)
+    headers = {r.grpc_path: r.response_headers for r in routes}
     # A download (a google.api.HttpBody stream) is never silent: it keeps the idle timeout.
     streams = {r.grpc_path for r in routes if r.server_streaming and not r.raw_response_body}
     out: list[dict[str, Any]] = []
@@ -628,7 +630,7 @@ def _method_routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
             entry["route"]["idle_timeout"] = "0s"
         if path in replies:
             entry["typed_per_filter_config"] = {_LUA: _typed("lua_per_route", name=replies[path].name)}
-        out.append(entry)
+        out.append(_with_headers(entry, headers.get(path, ())))
     return out
 
 
@@ -756,6 +758,14 @@ def _with_cors(hcm: dict[str, Any], cors: CorsPolicy) -> None:
 
 def _header(name: str, **string_match: str) -> dict[str, Any]:
     return {"name": name, "string_match": string_match}
+
+
+def _with_headers(route: dict[str, Any], headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The route with its service's fixed response headers (Route.response_headers), on every
+    answer the route gives: the controller's replies and errors alike."""
+    added = [{"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+             for name, value in headers]  # fmt: skip
+    return {**route, "response_headers_to_add": added} if added else route
 
 
 def _to_controller() -> dict[str, Any]:

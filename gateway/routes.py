@@ -49,6 +49,8 @@ class Route:
     success_code: int
     error_statuses: tuple[tuple[int, int], ...] = ()
     """(gRPC code number, HTTP status) pairs that override the shared table for this method."""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    """Fixed headers on every answer of the method: its service's (aifarm.options.v1.http_service)."""
     client_streaming: bool = False
     """A streamed upload: the body goes as a stream of messages whose google.api.HttpBody
     carries the next piece; only the first has the path and query fields and the content type."""
@@ -158,12 +160,25 @@ def routes_of(method: MethodDescriptor) -> list[Route]:
         code = response.success_code or 200
         errors = _error_statuses(method, response)
     rules = [rule, *rule.additional_bindings]
-    routes = [_route(method, r, code, errors) for r in rules]
+    headers = service_headers(method.containing_service)
+    routes = [_route(method, r, code, errors, headers) for r in rules]
     if method.client_streaming:
         # A client stream is served only as a streamed upload: a body that is a google.api.HttpBody
         # (as in Envoy, which makes each piece of the body one message); other client streams are not.
         routes = [r for r in routes if r.raw_request_body]
     return routes
+
+
+def service_headers(service: ServiceDescriptor) -> tuple[tuple[str, str], ...]:
+    """The fixed response headers a service declares (aifarm.options.v1.http_service)."""
+    options = service.GetOptions()
+    if not options.HasExtension(http_options_pb2.http_service):
+        return ()
+    declared = options.Extensions[http_options_pb2.http_service].response_headers
+    for header in declared:
+        if not header.name.isascii() or not header.name.replace("-", "").isalnum() or not header.value.isprintable():
+            raise RouteError(f"{service.full_name}: response header {header.name!r}: {header.value!r} is not a valid header")
+    return tuple((h.name, h.value) for h in declared)
 
 
 def _error_statuses(
@@ -178,7 +193,8 @@ def _error_statuses(
 
 
 def _route(
-    method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int, error_statuses: tuple[tuple[int, int], ...] = ()
+    method: MethodDescriptor, rule: http_pb2.HttpRule, success_code: int, error_statuses: tuple[tuple[int, int], ...] = (),
+    response_headers: tuple[tuple[str, str], ...] = (),
 ) -> Route:
     kind = rule.WhichOneof("pattern")
     where = f"{method.full_name}"
@@ -212,6 +228,7 @@ def _route(
         client_streaming=method.client_streaming,
         success_code=success_code,
         error_statuses=error_statuses,
+        response_headers=response_headers,
     )
 
 

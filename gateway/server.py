@@ -235,6 +235,7 @@ class Gateway:
     async def _serve(self, listener: Listener, table: RouteTable, host: str, port: int) -> _Door:
         # The body limit is enforced per route in _read_body, so aiohttp's own is lifted.
         app = web.Application(client_max_size=self._max_upload + 1)
+        app.on_response_prepare.append(_add_route_headers)
         cors.install(app, self._cors)
         docs.add_routes(app, listener, table)
         app.router.add_route("*", "/{tail:.*}", self._make_handler(table))
@@ -279,6 +280,8 @@ class Gateway:
             return error_response(grpc.StatusCode.NOT_FOUND, f"no method is bound to {request.method} {raw_path}",
                                   shape=path_shapes.for_path(raw_path))  # fmt: skip
         route = match.route
+        if route.response_headers:
+            request[_ROUTE_HEADERS] = route.response_headers
         if route.client_streaming:
             return await self._upload(match, request)
         body = b""
@@ -446,6 +449,17 @@ def _next_piece(route: Route, piece: bytes) -> Message:
     target = message if route.body == "*" else getattr(message, route.body)
     target.data = piece
     return message
+
+
+#: The request's key for its route's fixed response headers (Route.response_headers).
+_ROUTE_HEADERS = "aifarm.route_headers"
+
+
+async def _add_route_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of a route whose service declares fixed headers carries them: replies, errors
+    and streams alike, with no code per response path."""
+    for name, value in request.get(_ROUTE_HEADERS, ()):
+        response.headers[name] = value
 
 
 def _unary_reply(route: Route, reply: Message, initial: Any) -> web.Response:

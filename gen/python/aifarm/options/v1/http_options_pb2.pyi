@@ -9,6 +9,8 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 HTTP_RESPONSE_FIELD_NUMBER: _ClassVar[int]
 http_response: _descriptor.FieldDescriptor
+HTTP_SERVICE_FIELD_NUMBER: _ClassVar[int]
+http_service: _descriptor.FieldDescriptor
 
 class HttpResponseOptions(_message.Message):
     __slots__ = ("success_code", "error_statuses")
@@ -25,3 +27,17 @@ class ErrorStatus(_message.Message):
     code: _code_pb2.Code
     http_status: int
     def __init__(self, code: _Optional[_Union[_code_pb2.Code, str]] = ..., http_status: _Optional[int] = ...) -> None: ...
+
+class HttpServiceOptions(_message.Message):
+    __slots__ = ("response_headers",)
+    RESPONSE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    response_headers: _containers.RepeatedCompositeFieldContainer[ResponseHeader]
+    def __init__(self, response_headers: _Optional[_Iterable[_Union[ResponseHeader, _Mapping]]] = ...) -> None: ...
+
+class ResponseHeader(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...

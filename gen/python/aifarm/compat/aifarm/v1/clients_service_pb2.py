@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
+from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-aifarm/compat/aifarm/v1/clients_service.proto\x12\x17\x61ifarm.compat.aifarm.v1\x1a%aifarm/options/v1/error_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x14\n\x12ListClientsRequest\"G\n\x13ListClientsResponse\x12\x30\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x1f.aifarm.compat.aifarm.v1.Client\"t\n\x06\x43lient\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12;\n\tresources\x18\x03 \x01(\x0b\x32(.aifarm.compat.aifarm.v1.ClientResources\x12\x11\n\tlast_seen\x18\x04 \x01(\t\"\xad\x01\n\x0f\x43lientResources\x12\x32\n\x03\x63pu\x18\x01 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.CpuResources\x12\x32\n\x03ram\x18\x02 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.RamResources\x12\x32\n\x03gpu\x18\x03 \x03(\x0b\x32%.aifarm.compat.aifarm.v1.GpuResources\",\n\x0c\x43puResources\x12\r\n\x05\x63ores\x18\x01 \x01(\x05\x12\r\n\x05usage\x18\x02 \x01(\x01\"+\n\x0cRamResources\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0c\n\x04used\x18\x02 \x01(\x05\"\\\n\x0cGpuResources\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x06memory\x18\x03 \x01(\x0b\x32\".aifarm.compat.aifarm.v1.GpuMemory\"(\n\tGpuMemory\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0c\n\x04used\x18\x02 \x01(\x05\"%\n\x10GetClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\xe9\x01\n\x0c\x43lientDetail\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12;\n\tresources\x18\x03 \x01(\x0b\x32(.aifarm.compat.aifarm.v1.ClientResources\x12\x32\n\x05tasks\x18\x04 \x03(\x0b\x32#.aifarm.compat.aifarm.v1.ClientTask\x12\x39\n\x0bperformance\x18\x05 \x01(\x0b\x32$.aifarm.compat.aifarm.v1.Performance\x12\x11\n\tlast_seen\x18\x06 \x01(\t\":\n\nClientTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\"R\n\x0bPerformance\x12\x17\n\x0f\x63ompleted_tasks\x18\x01 \x01(\x05\x12\x14\n\x0c\x61verage_time\x18\x02 \x01(\x01\x12\x14\n\x0csuccess_rate\x18\x03 \x01(\x01\x32\xe5\x03\n\x0e\x43lientsService\x12\x81\x01\n\x0bListClients\x12+.aifarm.compat.aifarm.v1.ListClientsRequest\x1a,.aifarm.compat.aifarm.v1.ListClientsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/clients\x12\x82\x01\n\tGetClient\x12).aifarm.compat.aifarm.v1.GetClientRequest\x1a%.aifarm.compat.aifarm.v1.ClientDetail\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/api/clients/{client_id}\x1a\xc9\x01\xda\xf3\x18\xc4\x01\x08\x03\x12\x13\x08\x03\x12\x0fINVALID_REQUEST\x12\x13\x08\t\x12\x0fINVALID_REQUEST\x12\x13\x08\x0b\x12\x0fINVALID_REQUEST\x12\x10\x08\x10\x12\x0cUNAUTHORIZED\x12\r\x08\x07\x12\tFORBIDDEN\x12\r\x08\x05\x12\tNOT_FOUND\x12\x0c\x08\x06\x12\x08\x43ONFLICT\x12\x0c\x08\n\x12\x08\x43ONFLICT\x12\x17\x08\x0e\x12\x13SERVICE_UNAVAILABLE\x1a\x0eINTERNAL_ERROR*\x0c/api/clientsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-aifarm/compat/aifarm/v1/clients_service.proto\x12\x17\x61ifarm.compat.aifarm.v1\x1a%aifarm/options/v1/error_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x14\n\x12ListClientsRequest\"G\n\x13ListClientsResponse\x12\x30\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x1f.aifarm.compat.aifarm.v1.Client\"t\n\x06\x43lient\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12;\n\tresources\x18\x03 \x01(\x0b\x32(.aifarm.compat.aifarm.v1.ClientResources\x12\x11\n\tlast_seen\x18\x04 \x01(\t\"\xad\x01\n\x0f\x43lientResources\x12\x32\n\x03\x63pu\x18\x01 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.CpuResources\x12\x32\n\x03ram\x18\x02 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.RamResources\x12\x32\n\x03gpu\x18\x03 \x03(\x0b\x32%.aifarm.compat.aifarm.v1.GpuResources\",\n\x0c\x43puResources\x12\r\n\x05\x63ores\x18\x01 \x01(\x05\x12\r\n\x05usage\x18\x02 \x01(\x01\"+\n\x0cRamResources\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0c\n\x04used\x18\x02 \x01(\x05\"\\\n\x0cGpuResources\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x32\n\x06memory\x18\x03 \x01(\x0b\x32\".aifarm.compat.aifarm.v1.GpuMemory\"(\n\tGpuMemory\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0c\n\x04used\x18\x02 \x01(\x05\"%\n\x10GetClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\xe9\x01\n\x0c\x43lientDetail\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12;\n\tresources\x18\x03 \x01(\x0b\x32(.aifarm.compat.aifarm.v1.ClientResources\x12\x32\n\x05tasks\x18\x04 \x03(\x0b\x32#.aifarm.compat.aifarm.v1.ClientTask\x12\x39\n\x0bperformance\x18\x05 \x01(\x0b\x32$.aifarm.compat.aifarm.v1.Performance\x12\x11\n\tlast_seen\x18\x06 \x01(\t\":\n\nClientTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x01\"R\n\x0bPerformance\x12\x17\n\x0f\x63ompleted_tasks\x18\x01 \x01(\x05\x12\x14\n\x0c\x61verage_time\x18\x02 \x01(\x01\x12\x14\n\x0csuccess_rate\x18\x03 \x01(\x01\x32\xff\x03\n\x0e\x43lientsService\x12\x81\x01\n\x0bListClients\x12+.aifarm.compat.aifarm.v1.ListClientsRequest\x1a,.aifarm.compat.aifarm.v1.ListClientsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/clients\x12\x82\x01\n\tGetClient\x12).aifarm.compat.aifarm.v1.GetClientRequest\x1a%.aifarm.compat.aifarm.v1.ClientDetail\"#\x90\x02\x01\x82\xd3\xe4\x93\x02\x1a\x12\x18/api/clients/{client_id}\x1a\xe3\x01\xda\xf3\x18\xc4\x01\x08\x03\x12\x13\x08\x03\x12\x0fINVALID_REQUEST\x12\x13\x08\t\x12\x0fINVALID_REQUEST\x12\x13\x08\x0b\x12\x0fINVALID_REQUEST\x12\x10\x08\x10\x12\x0cUNAUTHORIZED\x12\r\x08\x07\x12\tFORBIDDEN\x12\r\x08\x05\x12\tNOT_FOUND\x12\x0c\x08\x06\x12\x08\x43ONFLICT\x12\x0c\x08\n\x12\x08\x43ONFLICT\x12\x17\x08\x0e\x12\x13SERVICE_UNAVAILABLE\x1a\x0eINTERNAL_ERROR*\x0c/api/clients\xe2\xf3\x18\x16\n\x14\n\rX-API-Version\x12\x03\x31.0b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,35 +35,35 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.compat.aifarm.v1.cli
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CLIENTSSERVICE']._loaded_options = None
-  _globals['_CLIENTSSERVICE']._serialized_options = b'\332\363\030\304\001\010\003\022\023\010\003\022\017INVALID_REQUEST\022\023\010\t\022\017INVALID_REQUEST\022\023\010\013\022\017INVALID_REQUEST\022\020\010\020\022\014UNAUTHORIZED\022\r\010\007\022\tFORBIDDEN\022\r\010\005\022\tNOT_FOUND\022\014\010\006\022\010CONFLICT\022\014\010\n\022\010CONFLICT\022\027\010\016\022\023SERVICE_UNAVAILABLE\032\016INTERNAL_ERROR*\014/api/clients'
+  _globals['_CLIENTSSERVICE']._serialized_options = b'\332\363\030\304\001\010\003\022\023\010\003\022\017INVALID_REQUEST\022\023\010\t\022\017INVALID_REQUEST\022\023\010\013\022\017INVALID_REQUEST\022\020\010\020\022\014UNAUTHORIZED\022\r\010\007\022\tFORBIDDEN\022\r\010\005\022\tNOT_FOUND\022\014\010\006\022\010CONFLICT\022\014\010\n\022\010CONFLICT\022\027\010\016\022\023SERVICE_UNAVAILABLE\032\016INTERNAL_ERROR*\014/api/clients\342\363\030\026\n\024\n\rX-API-Version\022\0031.0'
   _globals['_CLIENTSSERVICE'].methods_by_name['ListClients']._loaded_options = None
   _globals['_CLIENTSSERVICE'].methods_by_name['ListClients']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/api/clients'
   _globals['_CLIENTSSERVICE'].methods_by_name['GetClient']._loaded_options = None
   _globals['_CLIENTSSERVICE'].methods_by_name['GetClient']._serialized_options = b'\220\002\001\202\323\344\223\002\032\022\030/api/clients/{client_id}'
-  _globals['_LISTCLIENTSREQUEST']._serialized_start=143
-  _globals['_LISTCLIENTSREQUEST']._serialized_end=163
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=165
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=236
-  _globals['_CLIENT']._serialized_start=238
-  _globals['_CLIENT']._serialized_end=354
-  _globals['_CLIENTRESOURCES']._serialized_start=357
-  _globals['_CLIENTRESOURCES']._serialized_end=530
-  _globals['_CPURESOURCES']._serialized_start=532
-  _globals['_CPURESOURCES']._serialized_end=576
-  _globals['_RAMRESOURCES']._serialized_start=578
-  _globals['_RAMRESOURCES']._serialized_end=621
-  _globals['_GPURESOURCES']._serialized_start=623
-  _globals['_GPURESOURCES']._serialized_end=715
-  _globals['_GPUMEMORY']._serialized_start=717
-  _globals['_GPUMEMORY']._serialized_end=757
-  _globals['_GETCLIENTREQUEST']._serialized_start=759
-  _globals['_GETCLIENTREQUEST']._serialized_end=796
-  _globals['_CLIENTDETAIL']._serialized_start=799
-  _globals['_CLIENTDETAIL']._serialized_end=1032
-  _globals['_CLIENTTASK']._serialized_start=1034
-  _globals['_CLIENTTASK']._serialized_end=1092
-  _globals['_PERFORMANCE']._serialized_start=1094
-  _globals['_PERFORMANCE']._serialized_end=1176
-  _globals['_CLIENTSSERVICE']._serialized_start=1179
-  _globals['_CLIENTSSERVICE']._serialized_end=1664
+  _globals['_LISTCLIENTSREQUEST']._serialized_start=181
+  _globals['_LISTCLIENTSREQUEST']._serialized_end=201
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=203
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=274
+  _globals['_CLIENT']._serialized_start=276
+  _globals['_CLIENT']._serialized_end=392
+  _globals['_CLIENTRESOURCES']._serialized_start=395
+  _globals['_CLIENTRESOURCES']._serialized_end=568
+  _globals['_CPURESOURCES']._serialized_start=570
+  _globals['_CPURESOURCES']._serialized_end=614
+  _globals['_RAMRESOURCES']._serialized_start=616
+  _globals['_RAMRESOURCES']._serialized_end=659
+  _globals['_GPURESOURCES']._serialized_start=661
+  _globals['_GPURESOURCES']._serialized_end=753
+  _globals['_GPUMEMORY']._serialized_start=755
+  _globals['_GPUMEMORY']._serialized_end=795
+  _globals['_GETCLIENTREQUEST']._serialized_start=797
+  _globals['_GETCLIENTREQUEST']._serialized_end=834
+  _globals['_CLIENTDETAIL']._serialized_start=837
+  _globals['_CLIENTDETAIL']._serialized_end=1070
+  _globals['_CLIENTTASK']._serialized_start=1072
+  _globals['_CLIENTTASK']._serialized_end=1130
+  _globals['_PERFORMANCE']._serialized_start=1132
+  _globals['_PERFORMANCE']._serialized_end=1214
+  _globals['_CLIENTSSERVICE']._serialized_start=1217
+  _globals['_CLIENTSSERVICE']._serialized_end=1728
 # @@protoc_insertion_point(module_scope)

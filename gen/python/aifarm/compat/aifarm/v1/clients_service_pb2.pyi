@@ -1,4 +1,5 @@
 from aifarm.options.v1 import error_options_pb2 as _error_options_pb2
+from aifarm.options.v1 import http_options_pb2 as _http_options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor

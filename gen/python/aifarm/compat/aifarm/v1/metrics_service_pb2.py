@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from aifarm.options.v1 import error_options_pb2 as aifarm_dot_options_dot_v1_dot_error__options__pb2
+from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_http__options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-aifarm/compat/aifarm/v1/metrics_service.proto\x12\x17\x61ifarm.compat.aifarm.v1\x1a%aifarm/options/v1/error_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x19\n\x17GetSystemMetricsRequest\"\xc9\x01\n\rSystemMetrics\x12\x36\n\x07\x63lients\x18\x01 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.ClientCounts\x12\x32\n\x05tasks\x18\x02 \x01(\x0b\x32#.aifarm.compat.aifarm.v1.TaskCounts\x12\x39\n\tresources\x18\x03 \x01(\x0b\x32&.aifarm.compat.aifarm.v1.ResourceUsage\x12\x11\n\ttimestamp\x18\x04 \x01(\t\"-\n\x0c\x43lientCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x05\"O\n\nTaskCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"H\n\rResourceUsage\x12\x11\n\tcpu_usage\x18\x01 \x01(\x01\x12\x11\n\tram_usage\x18\x02 \x01(\x01\x12\x11\n\tgpu_usage\x18\x03 \x01(\x01\"(\n\x15GetTaskMetricsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xe1\x01\n\x0bTaskMetrics\x12\x10\n\x08progress\x18\x01 \x01(\x01\x12\x42\n\x07metrics\x18\x02 \x03(\x0b\x32\x31.aifarm.compat.aifarm.v1.TaskMetrics.MetricsEntry\x12\x39\n\tresources\x18\x03 \x01(\x0b\x32&.aifarm.compat.aifarm.v1.ResourceUsage\x12\x11\n\ttimestamp\x18\x04 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xf6\x03\n\x0eMetricsService\x12\x85\x01\n\x10GetSystemMetrics\x12\x30.aifarm.compat.aifarm.v1.GetSystemMetricsRequest\x1a&.aifarm.compat.aifarm.v1.SystemMetrics\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/metrics\x12\x8f\x01\n\x0eGetTaskMetrics\x12..aifarm.compat.aifarm.v1.GetTaskMetricsRequest\x1a$.aifarm.compat.aifarm.v1.TaskMetrics\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/metrics/tasks/{task_id}\x1a\xc9\x01\xda\xf3\x18\xc4\x01\x08\x03\x12\x13\x08\x03\x12\x0fINVALID_REQUEST\x12\x13\x08\t\x12\x0fINVALID_REQUEST\x12\x13\x08\x0b\x12\x0fINVALID_REQUEST\x12\x10\x08\x10\x12\x0cUNAUTHORIZED\x12\r\x08\x07\x12\tFORBIDDEN\x12\r\x08\x05\x12\tNOT_FOUND\x12\x0c\x08\x06\x12\x08\x43ONFLICT\x12\x0c\x08\n\x12\x08\x43ONFLICT\x12\x17\x08\x0e\x12\x13SERVICE_UNAVAILABLE\x1a\x0eINTERNAL_ERROR*\x0c/api/metricsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-aifarm/compat/aifarm/v1/metrics_service.proto\x12\x17\x61ifarm.compat.aifarm.v1\x1a%aifarm/options/v1/error_options.proto\x1a$aifarm/options/v1/http_options.proto\x1a\x1cgoogle/api/annotations.proto\"\x19\n\x17GetSystemMetricsRequest\"\xc9\x01\n\rSystemMetrics\x12\x36\n\x07\x63lients\x18\x01 \x01(\x0b\x32%.aifarm.compat.aifarm.v1.ClientCounts\x12\x32\n\x05tasks\x18\x02 \x01(\x0b\x32#.aifarm.compat.aifarm.v1.TaskCounts\x12\x39\n\tresources\x18\x03 \x01(\x0b\x32&.aifarm.compat.aifarm.v1.ResourceUsage\x12\x11\n\ttimestamp\x18\x04 \x01(\t\"-\n\x0c\x43lientCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x05\"O\n\nTaskCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0f\n\x07running\x18\x02 \x01(\x05\x12\x11\n\tcompleted\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"H\n\rResourceUsage\x12\x11\n\tcpu_usage\x18\x01 \x01(\x01\x12\x11\n\tram_usage\x18\x02 \x01(\x01\x12\x11\n\tgpu_usage\x18\x03 \x01(\x01\"(\n\x15GetTaskMetricsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xe1\x01\n\x0bTaskMetrics\x12\x10\n\x08progress\x18\x01 \x01(\x01\x12\x42\n\x07metrics\x18\x02 \x03(\x0b\x32\x31.aifarm.compat.aifarm.v1.TaskMetrics.MetricsEntry\x12\x39\n\tresources\x18\x03 \x01(\x0b\x32&.aifarm.compat.aifarm.v1.ResourceUsage\x12\x11\n\ttimestamp\x18\x04 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\x90\x04\n\x0eMetricsService\x12\x85\x01\n\x10GetSystemMetrics\x12\x30.aifarm.compat.aifarm.v1.GetSystemMetricsRequest\x1a&.aifarm.compat.aifarm.v1.SystemMetrics\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/metrics\x12\x8f\x01\n\x0eGetTaskMetrics\x12..aifarm.compat.aifarm.v1.GetTaskMetricsRequest\x1a$.aifarm.compat.aifarm.v1.TaskMetrics\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/metrics/tasks/{task_id}\x1a\xe3\x01\xda\xf3\x18\xc4\x01\x08\x03\x12\x13\x08\x03\x12\x0fINVALID_REQUEST\x12\x13\x08\t\x12\x0fINVALID_REQUEST\x12\x13\x08\x0b\x12\x0fINVALID_REQUEST\x12\x10\x08\x10\x12\x0cUNAUTHORIZED\x12\r\x08\x07\x12\tFORBIDDEN\x12\r\x08\x05\x12\tNOT_FOUND\x12\x0c\x08\x06\x12\x08\x43ONFLICT\x12\x0c\x08\n\x12\x08\x43ONFLICT\x12\x17\x08\x0e\x12\x13SERVICE_UNAVAILABLE\x1a\x0eINTERNAL_ERROR*\x0c/api/metrics\xe2\xf3\x18\x16\n\x14\n\rX-API-Version\x12\x03\x31.0b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,27 +37,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKMETRICS_METRICSENTRY']._loaded_options = None
   _globals['_TASKMETRICS_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_METRICSSERVICE']._loaded_options = None
-  _globals['_METRICSSERVICE']._serialized_options = b'\332\363\030\304\001\010\003\022\023\010\003\022\017INVALID_REQUEST\022\023\010\t\022\017INVALID_REQUEST\022\023\010\013\022\017INVALID_REQUEST\022\020\010\020\022\014UNAUTHORIZED\022\r\010\007\022\tFORBIDDEN\022\r\010\005\022\tNOT_FOUND\022\014\010\006\022\010CONFLICT\022\014\010\n\022\010CONFLICT\022\027\010\016\022\023SERVICE_UNAVAILABLE\032\016INTERNAL_ERROR*\014/api/metrics'
+  _globals['_METRICSSERVICE']._serialized_options = b'\332\363\030\304\001\010\003\022\023\010\003\022\017INVALID_REQUEST\022\023\010\t\022\017INVALID_REQUEST\022\023\010\013\022\017INVALID_REQUEST\022\020\010\020\022\014UNAUTHORIZED\022\r\010\007\022\tFORBIDDEN\022\r\010\005\022\tNOT_FOUND\022\014\010\006\022\010CONFLICT\022\014\010\n\022\010CONFLICT\022\027\010\016\022\023SERVICE_UNAVAILABLE\032\016INTERNAL_ERROR*\014/api/metrics\342\363\030\026\n\024\n\rX-API-Version\022\0031.0'
   _globals['_METRICSSERVICE'].methods_by_name['GetSystemMetrics']._loaded_options = None
   _globals['_METRICSSERVICE'].methods_by_name['GetSystemMetrics']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/api/metrics'
   _globals['_METRICSSERVICE'].methods_by_name['GetTaskMetrics']._loaded_options = None
   _globals['_METRICSSERVICE'].methods_by_name['GetTaskMetrics']._serialized_options = b'\220\002\001\202\323\344\223\002\036\022\034/api/metrics/tasks/{task_id}'
-  _globals['_GETSYSTEMMETRICSREQUEST']._serialized_start=143
-  _globals['_GETSYSTEMMETRICSREQUEST']._serialized_end=168
-  _globals['_SYSTEMMETRICS']._serialized_start=171
-  _globals['_SYSTEMMETRICS']._serialized_end=372
-  _globals['_CLIENTCOUNTS']._serialized_start=374
-  _globals['_CLIENTCOUNTS']._serialized_end=419
-  _globals['_TASKCOUNTS']._serialized_start=421
-  _globals['_TASKCOUNTS']._serialized_end=500
-  _globals['_RESOURCEUSAGE']._serialized_start=502
-  _globals['_RESOURCEUSAGE']._serialized_end=574
-  _globals['_GETTASKMETRICSREQUEST']._serialized_start=576
-  _globals['_GETTASKMETRICSREQUEST']._serialized_end=616
-  _globals['_TASKMETRICS']._serialized_start=619
-  _globals['_TASKMETRICS']._serialized_end=844
-  _globals['_TASKMETRICS_METRICSENTRY']._serialized_start=798
-  _globals['_TASKMETRICS_METRICSENTRY']._serialized_end=844
-  _globals['_METRICSSERVICE']._serialized_start=847
-  _globals['_METRICSSERVICE']._serialized_end=1349
+  _globals['_GETSYSTEMMETRICSREQUEST']._serialized_start=181
+  _globals['_GETSYSTEMMETRICSREQUEST']._serialized_end=206
+  _globals['_SYSTEMMETRICS']._serialized_start=209
+  _globals['_SYSTEMMETRICS']._serialized_end=410
+  _globals['_CLIENTCOUNTS']._serialized_start=412
+  _globals['_CLIENTCOUNTS']._serialized_end=457
+  _globals['_TASKCOUNTS']._serialized_start=459
+  _globals['_TASKCOUNTS']._serialized_end=538
+  _globals['_RESOURCEUSAGE']._serialized_start=540
+  _globals['_RESOURCEUSAGE']._serialized_end=612
+  _globals['_GETTASKMETRICSREQUEST']._serialized_start=614
+  _globals['_GETTASKMETRICSREQUEST']._serialized_end=654
+  _globals['_TASKMETRICS']._serialized_start=657
+  _globals['_TASKMETRICS']._serialized_end=882
+  _globals['_TASKMETRICS_METRICSENTRY']._serialized_start=836
+  _globals['_TASKMETRICS_METRICSENTRY']._serialized_end=882
+  _globals['_METRICSSERVICE']._serialized_start=885
+  _globals['_METRICSSERVICE']._serialized_end=1413
 # @@protoc_insertion_point(module_scope)
