@@ -12,12 +12,14 @@ from aifarm.compat.aifarm.v1 import tasks_service_pb2_grpc
 from controller.api.compat.aifarm import task_shapes as shapes
 from controller.api.compat.servermgmt.shapes import iso
 from controller.api.errors import maps_domain_errors
+from controller.api.pagination import http_path, page_headers
 from controller.api.task_convert import task_from_proto
 from controller.domain.errors import InvalidArgument
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.types import TaskQuery
 
+LIST_PATH = http_path(pb.DESCRIPTOR.services_by_name["TasksService"].methods_by_name["ListTasks"])
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
@@ -41,6 +43,7 @@ class TasksServicer(tasks_service_pb2_grpc.TasksServiceServicer):
     async def ListTasks(self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext) -> pb.ListTasksResponse:
         page, limit = _page(request)
         found = await self.book.list(TaskQuery(offset=(page - 1) * limit, limit=limit))
+        await context.send_initial_metadata(page_headers(LIST_PATH, page, limit, found.total))
         reply = pb.ListTasksResponse(total=found.total, page=page)
         for task in found.tasks:
             shapes.fill_summary(reply.tasks.add(), task)
