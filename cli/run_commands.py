@@ -208,6 +208,10 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
         click.option("--trusted-network", "trusted_networks", multiple=True, metavar="CIDR",
                      help="A network trusted besides loopback: served by --open-legacy groups, and its REST doors'"
                           " X-Forwarded-For believed; repeatable."),
+        click.option("--rate-limit-per-minute", "rate_limit_per_minute", type=click.IntRange(min=0), default=None,
+                     metavar="N",
+                     help="Calls a minute per API key to each service that declares a limit (AI Farm's /api/...:"
+                          " 60, as its document says); N sets every such limit to N, 0 turns them off."),
         click.option("--heartbeat-interval", type=float, default=2.0, show_default=True, help="Seconds."),
         click.option("--node-ttl", type=float, default=10.0, show_default=True,
                      help="Seconds without a heartbeat before a node is lost."),
@@ -254,6 +258,7 @@ def _controller_config(kw: dict) -> ControllerConfig:
         insecure=bool(kw["insecure"]),
         open_legacy=_legacy_groups(kw["open_legacy"]),
         trusted_networks=_trusted_networks(kw["trusted_networks"]),
+        rate_limit_per_minute=kw["rate_limit_per_minute"],  # type: ignore[arg-type]
     )
 
 

@@ -51,6 +51,9 @@ class ControllerConfig:
     #: CIDRs trusted besides loopback: callers served by the open legacy groups, and REST doors
     #: whose x-forwarded-for is believed.
     trusted_networks: tuple[str, ...] = ()
+    #: Calls a minute per caller for the services that declare a rate limit (http_service):
+    #: None keeps each declared limit, 0 turns them off, N sets each to N (controller.api.rate_limit).
+    rate_limit_per_minute: int | None = None
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
     database_path: Path | None = None

@@ -21,6 +21,7 @@ from controller.api.auth import (
 )
 from controller.api.compat.servermgmt.training_servicer import SESSION_GROUP
 from controller.api.request_decoding import RequestDecodingInterceptor
+from controller.api.rate_limit import RateLimitInterceptor, declared_limits
 from controller.api.request_id import RequestIdInterceptor
 from controller.api.surfaces import Binding, Serving, all_surfaces
 from controller.config import ControllerConfig
@@ -127,7 +128,8 @@ class Controller:
             interceptors=[RequestDecodingInterceptor(), ApiAdmission(farm.book.nodes_busy, reads, share=self.config.api_share),
                           RequestIdInterceptor(),
                           AuthInterceptor(self.credentials, open_methods(services), agent_methods(services),
-                                          legacy, legacy_paths)],
+                                          legacy, legacy_paths),
+                          RateLimitInterceptor(declared_limits(services, self.config.rate_limit_per_minute))],
             options=[
                 ("grpc.max_receive_message_length", max_message),
                 ("grpc.max_send_message_length", max_message),

@@ -46,7 +46,9 @@ class Door:
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    yield from running_farm(tmp_path_factory.mktemp("farm"), ["--max-upload-mb", str(UPLOAD_LIMIT_BYTES >> 20)])
+    # No rate limits: a module's tests call faster than AI Farm's 60 a minute (its own tests check them).
+    yield from running_farm(tmp_path_factory.mktemp("farm"), ["--max-upload-mb", str(UPLOAD_LIMIT_BYTES >> 20),
+                                                              "--rate-limit-per-minute", "0"])  # fmt: skip
 
 
 def running_farm(root: Path, controller_args: list[str]) -> Iterator[Farm]:

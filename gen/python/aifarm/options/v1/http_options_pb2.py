@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.rpc import code_pb2 as google_dot_rpc_dot_code__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$aifarm/options/v1/http_options.proto\x12\x11\x61ifarm.options.v1\x1a google/protobuf/descriptor.proto\x1a\x15google/rpc/code.proto\"c\n\x13HttpResponseOptions\x12\x14\n\x0csuccess_code\x18\x01 \x01(\x05\x12\x36\n\x0e\x65rror_statuses\x18\x02 \x03(\x0b\x32\x1e.aifarm.options.v1.ErrorStatus\"B\n\x0b\x45rrorStatus\x12\x1e\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x10.google.rpc.Code\x12\x13\n\x0bhttp_status\x18\x02 \x01(\x05\"Q\n\x12HttpServiceOptions\x12;\n\x10response_headers\x18\x01 \x03(\x0b\x32!.aifarm.options.v1.ResponseHeader\"-\n\x0eResponseHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:_\n\rhttp_response\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32&.aifarm.options.v1.HttpResponseOptions:^\n\x0chttp_service\x12\x1f.google.protobuf.ServiceOptions\x18\xbc\x8e\x03 \x01(\x0b\x32%.aifarm.options.v1.HttpServiceOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$aifarm/options/v1/http_options.proto\x12\x11\x61ifarm.options.v1\x1a google/protobuf/descriptor.proto\x1a\x15google/rpc/code.proto\"c\n\x13HttpResponseOptions\x12\x14\n\x0csuccess_code\x18\x01 \x01(\x05\x12\x36\n\x0e\x65rror_statuses\x18\x02 \x03(\x0b\x32\x1e.aifarm.options.v1.ErrorStatus\"B\n\x0b\x45rrorStatus\x12\x1e\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x10.google.rpc.Code\x12\x13\n\x0bhttp_status\x18\x02 \x01(\x05\"p\n\x12HttpServiceOptions\x12;\n\x10response_headers\x18\x01 \x03(\x0b\x32!.aifarm.options.v1.ResponseHeader\x12\x1d\n\x15rate_limit_per_minute\x18\x02 \x01(\x05\"-\n\x0eResponseHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:_\n\rhttp_response\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32&.aifarm.options.v1.HttpResponseOptions:^\n\x0chttp_service\x12\x1f.google.protobuf.ServiceOptions\x18\xbc\x8e\x03 \x01(\x0b\x32%.aifarm.options.v1.HttpServiceOptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORSTATUS']._serialized_start=217
   _globals['_ERRORSTATUS']._serialized_end=283
   _globals['_HTTPSERVICEOPTIONS']._serialized_start=285
-  _globals['_HTTPSERVICEOPTIONS']._serialized_end=366
-  _globals['_RESPONSEHEADER']._serialized_start=368
-  _globals['_RESPONSEHEADER']._serialized_end=413
+  _globals['_HTTPSERVICEOPTIONS']._serialized_end=397
+  _globals['_RESPONSEHEADER']._serialized_start=399
+  _globals['_RESPONSEHEADER']._serialized_end=444
 # @@protoc_insertion_point(module_scope)

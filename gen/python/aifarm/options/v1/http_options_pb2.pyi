@@ -29,10 +29,12 @@ class ErrorStatus(_message.Message):
     def __init__(self, code: _Optional[_Union[_code_pb2.Code, str]] = ..., http_status: _Optional[int] = ...) -> None: ...
 
 class HttpServiceOptions(_message.Message):
-    __slots__ = ("response_headers",)
+    __slots__ = ("response_headers", "rate_limit_per_minute")
     RESPONSE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     response_headers: _containers.RepeatedCompositeFieldContainer[ResponseHeader]
-    def __init__(self, response_headers: _Optional[_Iterable[_Union[ResponseHeader, _Mapping]]] = ...) -> None: ...
+    rate_limit_per_minute: int
+    def __init__(self, response_headers: _Optional[_Iterable[_Union[ResponseHeader, _Mapping]]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class ResponseHeader(_message.Message):
     __slots__ = ("name", "value")
