@@ -14,6 +14,13 @@ from dataclasses import dataclass
 #: Here, with the table, so that the command line reads them without loading the gateway.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+def served_url(scheme: str, host: str, bound_host: str, bound_port: int) -> str:
+    """The URL a listener bound to `host` answers at: a wildcard address shown as loopback."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"{scheme}://{shown}:{bound_port}"
+
+
 #: AI Farm's documented WebSocket worker port (seeds/001), served by gateway.websocket_door.
 WEBSOCKET_PORT = 8765
 

@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from gateway import cors, docs, errors
 from gateway.descriptors import find_services, import_generated
 from gateway.http_rule import UnescapeSpec
-from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, Listener, by_name
+from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, Listener, by_name, served_url
 from gateway.metadata import headers_from_metadata, metadata_from_headers
 from gateway.routes import Match, Route, RouteTable
 from gateway.streaming import stream_response
@@ -132,7 +132,6 @@ class Gateway:
         cors_policy: cors.CorsPolicy = cors.CorsPolicy(),
         sockets: Mapping[str, Sequence[socket.socket]] | None = None,
         websocket: tuple[str, int] | None = None,
-        websocket_sockets: Sequence[socket.socket] = (),
         websocket_ping_seconds: float | None = None,
         websocket_state_file: Path | None = None,
     ) -> None:
@@ -157,7 +156,6 @@ class Gateway:
         self._calls: _Calls | None = None
         #: AI Farm's WebSocket workers (gateway.websocket_door): its own listener, the same channel.
         self._websocket_bind = websocket
-        self._websocket_sockets = list(websocket_sockets)
         self._websocket_ping = websocket_ping_seconds
         self._websocket_state = websocket_state_file
         self._websocket: Any = None
@@ -185,7 +183,7 @@ class Gateway:
                 door = await self._serve(listener, table, host, port)
                 self._doors[name] = door
                 log.info("gateway.listening", listener=name, url=door.url, routes=len(table.routes), upstream=self._target)
-            if self._websocket_bind is not None or self._websocket_sockets:
+            if self._websocket_bind is not None:
                 await self._start_websocket()
         except BaseException:
             await self.shutdown()
@@ -196,9 +194,9 @@ class Gateway:
         from gateway.websocket_door import DEFAULT_PING_SECONDS, WebSocketDoor
 
         assert self._calls is not None
-        host, port = self._websocket_bind or ("0.0.0.0", 0)
+        assert self._websocket_bind is not None
+        host, port = self._websocket_bind
         self._websocket = WebSocketDoor(self._calls.channel, host, port, ssl_context=self._ssl,
-                                        sockets=self._websocket_sockets,
                                         ping_seconds=self._websocket_ping or DEFAULT_PING_SECONDS,
                                         state_file=self._websocket_state)  # fmt: skip
         await self._websocket.start()
@@ -246,11 +244,8 @@ class Gateway:
                  else [web.TCPSite(runner, host, port, reuse_address=True, ssl_context=self._ssl)])  # fmt: skip
         for site in sites:
             await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
-        shown = f"[{shown}]" if ":" in shown else shown
         scheme = "https" if self._ssl is not None else "http"
-        return _Door(listener, table, runner, f"{scheme}://{shown}:{bound_port}")
+        return _Door(listener, table, runner, served_url(scheme, host, *runner.addresses[0][:2]))
 
     def _make_handler(self, table: RouteTable) -> Any:
         path_shapes = errors.PathShapes.of(table.routes)

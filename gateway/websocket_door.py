@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import re
 import ssl
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc, task_pb2
 from gateway import websocket_messages as wm
-from gateway.listeners import WEBSOCKET_PORT
+from gateway.listeners import WEBSOCKET_PORT, served_url
 from gateway.websocket_state import SecretFile
 
 log = structlog.get_logger(__name__)
@@ -92,13 +91,11 @@ class WebSocketDoor:
 
     def __init__(
         self, channel: grpc.aio.Channel, host: str = "0.0.0.0", port: int = WEBSOCKET_PORT, *,
-        ssl_context: ssl.SSLContext | None = None, sockets: list[socket.socket] | None = None,
-        ping_seconds: float = DEFAULT_PING_SECONDS, state_file: Path | None = None,
+        ssl_context: ssl.SSLContext | None = None, ping_seconds: float = DEFAULT_PING_SECONDS, state_file: Path | None = None,
     ) -> None:  # fmt: skip
         self._stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         self._host, self._port = host, port
         self._ssl = ssl_context
-        self._sockets = sockets or []
         self.ping_seconds = ping_seconds
         self._runner: web.AppRunner | None = None
         self._state = SecretFile(state_file) if state_file is not None else None
@@ -112,14 +109,8 @@ class WebSocketDoor:
         app.router.add_get("/{tail:.*}", self._connection)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        sites = ([web.SockSite(self._runner, s, ssl_context=self._ssl) for s in self._sockets] if self._sockets
-                 else [web.TCPSite(self._runner, self._host, self._port, reuse_address=True, ssl_context=self._ssl)])  # fmt: skip
-        for site in sites:
-            await site.start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self._host, bound_host)
-        shown = f"[{shown}]" if ":" in shown else shown
-        self.url = f"{'wss' if self._ssl else 'ws'}://{shown}:{bound_port}"
+        await web.TCPSite(self._runner, self._host, self._port, reuse_address=True, ssl_context=self._ssl).start()
+        self.url = served_url("wss" if self._ssl else "ws", self._host, *self._runner.addresses[0][:2])
         log.info("websocket.listening", listener=LISTENER_NAME, url=self.url)
         return self.url
 

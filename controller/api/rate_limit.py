@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Sequence
+from typing import Any, Awaitable
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -24,11 +24,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from aifarm.options.v1 import http_options_pb2
 from controller.api.auth import presented_key
 from controller.api.errors import status_trailer
+from controller.api.initial_metadata import AddingContext, Metadata
 
 #: Buckets kept at most (the least recently used go first): bounded memory under many keys.
 MAX_BUCKETS = 100_000
-
-Metadata = Sequence[tuple[str, str | bytes]]
 
 
 @dataclass
@@ -69,22 +68,8 @@ def declared_limits(services: Iterable[ServiceDescriptor], override: int | None 
     return limits
 
 
-class _HeadedContext:
-    """The servicer's context, adding the rate-limit headers to the first initial metadata it
-    sends, or before its error (an abort), so that every answer carries them."""
-
-    def __init__(self, context: grpc.aio.ServicerContext, headers: Metadata) -> None:
-        self._context = context
-        self._headers = headers
-        self._sent = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
-
-    async def send_initial_metadata(self, metadata: Metadata = ()) -> None:
-        if not self._sent:
-            self._sent = True
-            await self._context.send_initial_metadata((*self._headers, *metadata))
+class _HeadedContext(AddingContext):
+    """Adds the rate-limit headers before an error (an abort) too, so that every answer carries them."""
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()) -> None:
         await self.send_initial_metadata()

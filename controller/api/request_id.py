@@ -7,15 +7,15 @@ Echoing only what was sent spares the other calls a metadata send of their own.
 from __future__ import annotations
 
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 import structlog
 
+from controller.api.initial_metadata import AddingContext, Metadata
+
 HEADER = "x-request-id"
 _MAX_LENGTH = 128
-
-Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def request_id_of(metadata: Metadata | None) -> str | None:
@@ -24,23 +24,6 @@ def request_id_of(metadata: Metadata | None) -> str | None:
         if key == HEADER and isinstance(value, str) and 0 < len(value) <= _MAX_LENGTH and value.isprintable():
             return value
     return None
-
-
-class _EchoingContext:
-    """The servicer's context, adding the request id to whatever initial metadata it sends."""
-
-    def __init__(self, context: grpc.aio.ServicerContext, request_id: str) -> None:
-        self._context = context
-        self._request_id = request_id
-        self._sent = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
-
-    async def send_initial_metadata(self, metadata: Metadata = ()) -> None:
-        if not self._sent:
-            self._sent = True
-            await self._context.send_initial_metadata(((HEADER, self._request_id), *metadata))
 
 
 class RequestIdInterceptor(grpc.aio.ServerInterceptor):
@@ -58,10 +41,10 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         log_context = {"request_id": given or uuid.uuid4().hex, "method": details.method}
 
         def context_for(context: grpc.aio.ServicerContext) -> Any:
-            return _EchoingContext(context, given) if given else context
+            return AddingContext(context, ((HEADER, given),)) if given else context
 
         async def headers_sent(context: Any) -> None:
-            if isinstance(context, _EchoingContext):
+            if isinstance(context, AddingContext):
                 await context.send_initial_metadata()  # a no-op when the servicer already sent some
 
         kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
