@@ -397,7 +397,7 @@ class WorkerSession:
         self._given[task_id] = assignment
         self.known.attempts[task_id] = assignment.attempt
         self._stale.pop(task_id, None)
-        await self._down(wm.task_message(assignment, wm.rendezvous(assignment, self.peer)))
+        await self._down(wm.task_message(assignment, wm.rendezvous(assignment)))
         await self._update(pb.TaskUpdate(task_id=task_id, attempt=assignment.attempt, state=task_pb2.TASK_STATE_RUNNING,
                                          reason=f"running on WebSocket worker {self.node_id}"))  # fmt: skip
         self.log.info("websocket.task_given", task_id=task_id, attempt=assignment.attempt)
@@ -508,7 +508,7 @@ class WorkerSession:
     async def _on_init_distributed(self, message: dict[str, Any]) -> None:
         task_id, _ = self._attempt(message)
         # The very next frame must be the answer (the original reads it with recv()).
-        await self._down(wm.distributed_init_message(task_id, wm.rendezvous(self._given.get(task_id), self.peer)))
+        await self._down(wm.distributed_init_message(task_id, wm.rendezvous(self._given.get(task_id))))
 
     async def _on_distributed_ready(self, message: dict[str, Any]) -> None:
         self._attempt(message)

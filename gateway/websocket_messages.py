@@ -238,31 +238,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _field(message: Any, name: str) -> Any:
-    """A field of `message` by name, or None when its proto does not (yet) have it."""
-    if message is None or name not in message.DESCRIPTOR.fields_by_name:
-        return None
-    return getattr(message, name)
-
-
-def rendezvous(assignment: pb.Assignment | None, worker_address: str = "127.0.0.1") -> dict[str, Any]:
+def rendezvous(assignment: pb.Assignment | None) -> dict[str, Any]:
     """The answer to init_distributed: master_addr, master_port, world_size, rank, shard_info.
 
-    THE one place that maps an assignment to a rendezvous. Until gang scheduling puts them on the
-    Assignment, every task is a single rank: world 1, rank 0, the master on the worker's own
-    loopback at a free port (rank 0 binds it, so loopback works wherever the worker runs). Once
-    the Assignment has them it reads `rank`, `world_size` and `rendezvous` (a message with
-    `master_addr` and `master_port`), or the same names on the Assignment itself.
+    THE one place that maps an assignment to a rendezvous. The Assignment carries none until gang
+    scheduling adds its rank, world size and master (issue 13), so every task is a single rank:
+    world 1, rank 0, the master on the worker's own loopback at a free port (rank 0 binds it, so
+    loopback works wherever the worker runs).
     """
-    rank = _field(assignment, "rank") or 0
-    world_size = _field(assignment, "world_size") or 1
-    meeting = _field(assignment, "rendezvous") or assignment
-    master_addr = _field(meeting, "master_addr") or ("127.0.0.1" if world_size <= 1 else worker_address)
-    master_port = _field(meeting, "master_port") or free_port()
     return {
-        "master_addr": master_addr, "master_port": int(master_port), "world_size": int(world_size),
-        "rank": int(rank),
-        "shard_info": {"id": int(rank), "total_shards": int(world_size), "start_point": 0, "end_point": 100},
+        "master_addr": "127.0.0.1", "master_port": free_port(), "world_size": 1, "rank": 0,
+        "shard_info": {"id": 0, "total_shards": 1, "start_point": 0, "end_point": 100},
     }  # fmt: skip
 
 
