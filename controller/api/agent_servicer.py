@@ -29,6 +29,7 @@ from controller.api.task_convert import (
 from controller.domain.artifacts import ArtifactShelf
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import DomainError, InvalidArgument
+from controller.domain.gang import RendezvousPoint
 from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
@@ -55,6 +56,17 @@ def _node_from_hello(hello: pb.Hello) -> Node:
     )
 
 
+def _rendezvous(hello: pb.Hello, peer: str) -> RendezvousPoint | None:
+    """Where the node hosts a gang's rank 0: the port it reserved, at the address it names (else the one
+    its stream comes from, "ipv4:10.0.0.5:4711" -> "10.0.0.5"); None when it offers no port."""
+    if not 0 < hello.rendezvous_port < 65536:
+        return None
+    address = hello.rendezvous_address
+    if not address and peer.startswith(("ipv4:", "ipv6:")):
+        address = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
+    return RendezvousPoint(address, hello.rendezvous_port) if address else None
+
+
 def _reports(hello: pb.Hello) -> list[TaskAttemptReport]:
     return [
         TaskAttemptReport(t.task_id, t.attempt, STATE_FROM_PROTO.get(t.state, TaskState.RUNNING)) for t in hello.tasks
@@ -78,7 +90,9 @@ def _attempts(reports: list[TaskAttemptReport]) -> list[pb.TaskAttempt]:
 
 
 def _assignment(message: AssignMessage) -> pb.Assignment:
-    return pb.Assignment(task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices)
+    return pb.Assignment(task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices,
+                         rank=message.rank, world_size=message.world_size, master_addr=message.master_addr,
+                         master_port=message.master_port)  # fmt: skip
 
 
 def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
@@ -155,7 +169,8 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         # The node is who its credential says; a hello naming another node is refused.
         node_id = await calling_node(context, self.identities, self.credentials, claimed=first.hello.node_id)
         node = replace(_node_from_hello(first.hello), id=node_id)
-        session, reconciliation = await self.nodes.join(node, _reports(first.hello))
+        rendezvous = _rendezvous(first.hello, context.peer())
+        session, reconciliation = await self.nodes.join(node, _reports(first.hello), rendezvous)
         yield pb.ConnectResponse(
             welcome=pb.Welcome(
                 heartbeat_interval_ms=self.heartbeat_interval_ms,

@@ -12,6 +12,7 @@ from controller.domain.types import (
     Priority,
     Resources,
     Task,
+    TaskRank,
     TaskResult,
     TaskSpec,
     TaskState,
@@ -96,6 +97,7 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
         labels=dict(msg.labels),
         concurrency_group=msg.concurrency_group,
         output_model=msg.output_model,
+        world_size=msg.world_size or 1,
     )
 
 
@@ -111,6 +113,7 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         labels=t.labels,
         concurrency_group=t.concurrency_group,
         output_model=t.output_model,
+        world_size=t.world_size,
         state=STATE_TO_PROTO[t.state],
         state_reason=t.state_reason,
         attempt=t.attempt,
@@ -121,6 +124,7 @@ def task_to_proto(t: Task) -> task_pb2.Task:
             exit_code=t.result.exit_code, output_sha256=t.result.output_sha256, error=t.result.error
         ),
         artifacts=[artifact_to_proto(a) for a in t.artifacts],
+        ranks=[rank_to_proto(r) for r in t.ranks],
         create_time=timestamp(t.create_time),
         start_time=timestamp(t.start_time),
         end_time=timestamp(t.end_time),
@@ -137,6 +141,11 @@ def task_to_proto(t: Task) -> task_pb2.Task:
         msg.training.SetInParent()
         msg.training.MergeFrom(training_to_proto(t.spec))
     return msg
+
+
+def rank_to_proto(r: TaskRank) -> task_pb2.TaskRank:
+    return task_pb2.TaskRank(rank=r.rank, node=f"nodes/{r.node_id}", state=STATE_TO_PROTO[r.state],
+                             progress=r.progress, metrics=r.metrics)  # fmt: skip
 
 
 def artifact_to_proto(a: Artifact) -> task_pb2.Artifact:

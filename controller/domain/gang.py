@@ -3,8 +3,8 @@
 A gang placed by the scheduler (`scheduler.GangPlacement`) becomes one
 `RankAssignment` per rank. All of them name the same rendezvous: rank 0's node
 address and the port rank 0's agent reserved for it (from its hello), so every
-rank's torch.distributed meets at ``tcp://master_addr:master_port``. Not yet
-wired into `TaskPlacement` (see the scheduler's `Decisions.gangs`).
+rank's torch.distributed meets at ``tcp://master_addr:master_port``.
+`TaskPlacement` turns each of the scheduler's `Decisions.gangs` into these.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from controller.domain.errors import InvalidArgument, NotFound
+from controller.domain.gang import RendezvousPoint
 from controller.domain.node_identity import NodeIdentities
 from controller.domain.registry import AgentSession, NodeRegistry
 from controller.domain.store import Changes, NodeStateChange
@@ -37,9 +38,12 @@ class NodeBook:
         self.reports = reports
         self.identities = identities
 
-    async def join(self, node: Node, reports: Sequence[TaskAttemptReport]) -> tuple[AgentSession, Reconciliation]:
+    async def join(
+        self, node: Node, reports: Sequence[TaskAttemptReport], rendezvous: RendezvousPoint | None = None
+    ) -> tuple[AgentSession, Reconciliation]:
         """An agent said hello: reconcile its tasks and commit that with the node, and only then open its
-        session. Its previous stream is closed first, so no pass places work on the node in between."""
+        session. Its previous stream is closed first, so no pass places work on the node in between.
+        `rendezvous`: where it hosts a gang's rank 0, if it offers to."""
         if not node.id:
             raise InvalidArgument("hello needs a node_id")
         validate_id(node.id, "node id")
@@ -47,11 +51,11 @@ class NodeBook:
             self.registry.retire_session(node.id)
             admitted = self.registry.admitted(node)
             reconciliation, lost = self.reports.reconcile(node.id, reports)
-            done = self.book.stage(Changes(updated=lost, nodes=[admitted]))
+            done = self.book.stage(Changes(updated=lost.tasks, nodes=[admitted]), lost.sends)
         await settled(done)
-        session = self.registry.connect(admitted)
+        session = self.registry.connect(admitted, rendezvous)
         log.info("node joined", node_id=node.id, hostname=node.hostname, cpu_cores=node.capabilities.cpu_cores,
-                 gpus=len(node.capabilities.gpus), tasks=len(reports), requeued=len(lost))  # fmt: skip
+                 gpus=len(node.capabilities.gpus), tasks=len(reports), requeued=len(lost.tasks))  # fmt: skip
         self.book.wake()
         return session, reconciliation
 
@@ -91,7 +95,7 @@ class NodeBook:
             self.registry.fence(node_id)
             lost = self.reports.lost_with(node_id, reason)
             state = NodeStateChange(node_id, NodeState.OFFLINE, node.last_seen)
-            done = self.book.stage(Changes(updated=lost, node_states=[state]))
+            done = self.book.stage(Changes(updated=lost.tasks, node_states=[state]), lost.sends)
         try:
             await settled(done)
         except BaseException:
@@ -107,7 +111,7 @@ class NodeBook:
             raise NotFound(f"node {node_id!r} not found", reason="NODE_NOT_FOUND")
         placed = self.book.placed_on(node_id)
         allocated = Resources(
-            gpus=sum(len(t.gpu_indices) for t in placed),
+            gpus=sum(len(gpus) for t in placed for n, gpus in t.placements() if n == node_id),
             cpu_cores=sum(t.resources.cpu_cores for t in placed),
             memory_mb=sum(t.resources.memory_mb for t in placed),
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
+from controller.domain.gang import RendezvousPoint
 from controller.domain.scheduler import GpuSlot, NodeCapacity
 from controller.domain.types import Clock, Node, NodeState, NodeUsage, Task, TaskAction
 
@@ -24,6 +25,11 @@ log = structlog.get_logger(__name__)
 class AssignMessage:
     task: Task
     gpu_indices: tuple[int, ...]
+    #: A gang's rank: which, of how many, and where the ranks meet (rank 0's rendezvous).
+    rank: int = 0
+    world_size: int = 1
+    master_addr: str = ""
+    master_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,11 @@ class AckMessage:
 DownMessage = AssignMessage | ControlMessage | AckMessage
 
 
+def to_every_node(task: Task, action: TaskAction) -> list[tuple[str, ControlMessage]]:
+    """`action` for each node of the task's current attempt (every rank of a gang)."""
+    return [(node_id, ControlMessage(task.id, task.attempt, action)) for node_id in task.node_ids]
+
+
 @dataclass
 class AgentSession:
     """One live Connect stream. The API layer drains `outbox` onto the wire."""
@@ -48,6 +59,8 @@ class AgentSession:
     node_id: str
     outbox: asyncio.Queue[DownMessage | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
+    #: Where the node hosts a gang's rank 0 (from its hello); None when it offers none.
+    rendezvous: RendezvousPoint | None = None
 
     def send(self, message: DownMessage) -> None:
         if not self.closed:
@@ -86,10 +99,10 @@ class NodeRegistry:
         return replace(node, state=NodeState.ONLINE, last_seen=self.clock(),
                        create_time=known.create_time if known is not None else self.clock())  # fmt: skip
 
-    def connect(self, node: Node) -> AgentSession:
+    def connect(self, node: Node, rendezvous: RendezvousPoint | None = None) -> AgentSession:
         """Admit a node that holds a stream (from `admitted`, after its commit); a previous stream is closed."""
         self.admit(node)
-        session = AgentSession(node.id)
+        session = AgentSession(node.id, rendezvous=rendezvous)
         self._sessions[node.id] = session
         return session
 
@@ -187,6 +200,10 @@ class NodeRegistry:
             for node in self.nodes.values()
             if node.state is NodeState.ONLINE and node.id in self._sessions and node.id not in self._fenced
         ]
+
+    def rendezvous_points(self) -> dict[str, RendezvousPoint]:
+        """Where each streaming node offers a gang's rendezvous (nodes that offer none are left out)."""
+        return {n: s.rendezvous for n, s in self._sessions.items() if s.rendezvous is not None}
 
     def online_count(self) -> int:
         return sum(1 for n in self.nodes.values() if n.state is NodeState.ONLINE)

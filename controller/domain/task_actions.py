@@ -17,7 +17,7 @@ import structlog
 
 from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.models import validate_model_name
-from controller.domain.registry import ControlMessage
+from controller.domain.registry import to_every_node
 from controller.domain.store import Changes, Conflict
 from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import LogLine, Task, TaskAction, TaskResult, TaskSpec, TaskState, spec_kind
@@ -30,6 +30,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 DEFAULT_CPU_CORES = 1.0
 MAX_LABELS_BYTES = 64 << 10
 MAX_DISPLAY_NAME = 512
+#: Ranks of a gang at most (one node each).
+MAX_WORLD_SIZE = 256
 #: Most tasks a BatchCreateTasks takes (AIP-233 asks for a documented limit).
 MAX_BATCH = 1000
 T = TypeVar("T")
@@ -168,6 +170,11 @@ class TaskActions:
             raise InvalidArgument("max_retries is at most 100")
         if task.output_model:
             validate_model_name(task.output_model)
+        if not 1 <= task.world_size <= MAX_WORLD_SIZE:
+            raise InvalidArgument(f"world_size must be 1 to {MAX_WORLD_SIZE}, not {task.world_size}")
+        if task.world_size > 1 and task.kind != "training":
+            raise InvalidArgument(f"world_size {task.world_size} needs a training task: a gang's ranks train one "
+                                  f"model together with torch.distributed (this is a {task.kind} task)")  # fmt: skip
         if task.concurrency_group and not ID_PATTERN.match(task.concurrency_group):
             raise InvalidArgument(f"invalid concurrency_group {task.concurrency_group!r}")
         if len(task.display_name) > MAX_DISPLAY_NAME:
@@ -210,7 +217,7 @@ class TaskActions:
                 why = _with("stopping: asked to stop by user", reason)
                 stopping = replace(task, stopping=True, state_reason=why, update_time=book.clock())
                 done = book.stage(Changes(updated=[stopping], logs=self._note(task_id, why)),
-                                  [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.STOP))])  # fmt: skip
+                                  to_every_node(task, TaskAction.STOP))  # fmt: skip
             else:
                 done = None
         if done is None:
@@ -223,7 +230,7 @@ class TaskActions:
         async with book.changing():
             task = await self._working_or_raise(task_id, "cancel")
             ended = book.ended(task, TaskState.CANCELLED, reason)
-            sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []
+            sends = to_every_node(task, TaskAction.CANCEL) if task.state.placed else []
             done = book.stage(Changes(updated=[ended], logs=self._note(task_id, reason)), sends)
         await settled(done)
         log.info("task cancelled", task_id=task_id, reason=reason)
@@ -246,8 +253,9 @@ class TaskActions:
                     f"cannot {action.value} task {task_id!r}: it is {task.state.value}, not {required.value}",
                     reason="TASK_STATE",
                 )
-            if not book.send(task.node_id, ControlMessage(task.id, task.attempt, action)):
-                raise FailedPrecondition(f"node {task.node_id!r} of task {task_id!r} is not connected; try again")
+            for node_id, message in to_every_node(task, action):
+                if not book.send(node_id, message):
+                    raise FailedPrecondition(f"node {node_id!r} of task {task_id!r} is not connected; try again")
             done = book.stage(Changes(logs=self._note(task_id, _with(f"{action.value} asked by user", reason))))
         await settled(done)
         return task
@@ -296,7 +304,7 @@ class TaskActions:
                                          reason="TASK_STATE")  # fmt: skip
             restarted = replace(
                 task, state=TaskState.PENDING, state_reason="restarted; waiting to be scheduled", node_id="",
-                gpu_indices=(), progress=0.0, failures=0, result=TaskResult(), metrics={}, start_time=0.0,
+                gpu_indices=(), ranks=(), progress=0.0, failures=0, result=TaskResult(), metrics={}, start_time=0.0,
                 end_time=0.0, update_time=book.clock(), artifacts=(),
             )  # fmt: skip
             done = book.stage(Changes(updated=[restarted]))
@@ -312,7 +320,7 @@ class TaskActions:
             task = await book.latest(task_id)
             if task is None:
                 raise NotFound(f"task {task_id!r} not found", reason="TASK_NOT_FOUND")
-            sends = [(task.node_id, ControlMessage(task.id, task.attempt, TaskAction.CANCEL))] if task.state.placed else []
+            sends = to_every_node(task, TaskAction.CANCEL) if task.state.placed else []
             done = book.stage(Changes(deleted=[task_id]), sends)
         await settled(done)
         log.info("task deleted", task_id=task_id)

@@ -248,12 +248,12 @@ class TaskBook:
     def placed_on(self, node_id: str, *, working: bool = False) -> list[Task]:
         """Attempts placed on the node, as committed (or in the working view)."""
         tasks = self.working if working else self.active
-        return [t for t in tasks.values() if t.node_id == node_id and t.state.placed]
+        return [t for t in tasks.values() if t.state.placed and t.runs_on(node_id)]
 
     def placed(self, task_id: str, node_id: str, attempt: int, *, working: bool = False) -> Task | None:
         """The task when `attempt` of it is placed on `node_id` (as committed, or in the working view), else None."""
         task = (self.working if working else self.active).get(task_id)
-        if task is None or task.node_id != node_id or task.attempt != attempt or not task.state.placed:
+        if task is None or task.attempt != attempt or not task.state.placed or not task.runs_on(node_id):
             return None
         return task
 
@@ -264,8 +264,8 @@ class TaskBook:
         return task.changed(state=state, state_reason=reason, end_time=now, update_time=now, stopping=False, **fields)
 
     def requeued(self, task: Task, reason: str) -> Task:
-        return task.changed(state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), progress=0.0,
-                        stopping=False, update_time=self.clock())  # fmt: skip
+        return task.changed(state=TaskState.PENDING, state_reason=reason, node_id="", gpu_indices=(), ranks=(),
+                            progress=0.0, stopping=False, update_time=self.clock())  # fmt: skip
 
 
 def _run_hook(hook: Callable[[T], None], arg: T, task_id: str) -> None:

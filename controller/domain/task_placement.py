@@ -15,11 +15,12 @@ from dataclasses import replace
 import structlog
 
 from controller.domain.errors import FailedPrecondition, NotFound
+from controller.domain.gang import rank_assignments
 from controller.domain.registry import AssignMessage, NodeRegistry
-from controller.domain.scheduler import NodeCapacity, Placement, QueuedTask, place
+from controller.domain.scheduler import GangPlacement, NodeCapacity, Placement, QueuedTask, place
 from controller.domain.store import Changes
 from controller.domain.task_book import TaskBook, settled
-from controller.domain.types import Task, TaskState
+from controller.domain.types import Task, TaskRank, TaskState
 
 log = structlog.get_logger(__name__)
 
@@ -38,12 +39,23 @@ class TaskPlacement:
             capacities = self._accounted(self.registry.schedulable())
             ready, changed = await self._ready_queue()
             decisions = place(capacities, ready, self._free_group_slots())
-            for task_id, why in decisions.waiting.items():
+            waiting = dict(decisions.waiting)
+            assigned = [self._assigned(book.working[p.task_id], p) for p in decisions.placements]
+            sends = [(t.node_id, AssignMessage(t, t.gpu_indices)) for t in assigned]
+            hosting = {t.node_id for t in book.working.values() if t.state.placed and t.ranks}
+            for gang in decisions.gangs:
+                placed = self._gang_assigned(book.working[gang.task_id], gang, hosting)
+                if isinstance(placed, str):
+                    waiting[gang.task_id] = placed
+                    continue
+                task, messages = placed
+                assigned.append(task)
+                sends += messages
+            for task_id, why in waiting.items():
                 if book.working[task_id].state_reason != why:
                     changed[task_id] = book.working[task_id].changed(state_reason=why)
-            assigned = [self._assigned(book.working[p.task_id], p) for p in decisions.placements]
-            messages = [AssignMessage(t, t.gpu_indices) for t in assigned]
-            done = book.stage(Changes(updated=[*changed.values(), *assigned]), [(m.task.node_id, m) for m in messages])
+            messages = [m for _, m in sends]
+            done = book.stage(Changes(updated=[*changed.values(), *assigned]), sends)
         if assigned:
             book.note_node_traffic()
         await settled(done)
@@ -87,14 +99,37 @@ class TaskPlacement:
         return place([capacity], ready, self._free_group_slots()).placements, done
 
     def _accounted(self, capacities: list[NodeCapacity]) -> list[NodeCapacity]:
-        """Fill in what placed tasks use of each node."""
+        """Fill in what placed tasks use of each node (a gang's resources on each of its ranks' nodes)."""
         by_id = {c.node_id: c for c in capacities}
         for task in self.book.working.values():
-            if task.state.placed and (node := by_id.get(task.node_id)):
-                node.used_cpu += task.resources.cpu_cores
-                node.used_memory_mb += task.resources.memory_mb
-                node.used_gpus.update(task.gpu_indices)
+            if not task.state.placed:
+                continue
+            for node_id, gpus in task.placements():
+                if node := by_id.get(node_id):
+                    node.used_cpu += task.resources.cpu_cores
+                    node.used_memory_mb += task.resources.memory_mb
+                    node.used_gpus.update(gpus)
         return capacities
+
+    def _gang_assigned(
+        self, task: Task, gang: GangPlacement, hosting: set[str]
+    ) -> tuple[Task, list[tuple[str, AssignMessage]]] | str:
+        """A placed gang as one task whose ranks each get an assignment naming rank 0's rendezvous; why it
+        waits instead when none of its nodes can host rank 0 now (a node hosts one gang's rank 0 at a time:
+        its agent reserved one port). `hosting`: the nodes hosting one now, this one's added."""
+        points = {n: p for n, p in self.registry.rendezvous_points().items() if n not in hosting}
+        try:
+            ranks = rank_assignments(gang, points)
+        except FailedPrecondition as exc:
+            return f"waiting for a node to host the rendezvous of its rank 0: {exc}"
+        hosting.add(ranks[0].node_id)
+        placed = self._assigned(task, Placement(task.id, ranks[0].node_id, ranks[0].gpu_indices)).changed(
+            ranks=tuple(TaskRank(r.rank, r.node_id, r.gpu_indices) for r in ranks),
+            state_reason=f"assigned as a gang of {len(ranks)} to nodes {', '.join(r.node_id for r in ranks)}",
+        )
+        messages = [(r.node_id, AssignMessage(placed, r.gpu_indices, r.rank, r.world_size, r.master_addr, r.master_port))
+                    for r in ranks]  # fmt: skip
+        return placed, messages
 
     def _free_group_slots(self) -> dict[str, int]:
         used = collections.Counter(
@@ -131,5 +166,5 @@ class TaskPlacement:
                     changed[task.id] = task.changed(state_reason=reason)
             else:
                 ready.append(QueuedTask(task.id, task.resources, int(task.priority), task.create_time,
-                                        task.concurrency_group))  # fmt: skip
+                                        task.concurrency_group, task.world_size))  # fmt: skip
         return ready, changed

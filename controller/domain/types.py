@@ -148,6 +148,18 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class TaskRank:
+    """One rank of a gang's current attempt: where it runs and what it last reported."""
+
+    rank: int
+    node_id: str
+    gpu_indices: tuple[int, ...] = ()
+    state: TaskState = TaskState.ASSIGNED
+    progress: float = 0.0
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Task:
     id: str
     spec: TaskSpec
@@ -168,6 +180,8 @@ class Task:
     output_model: str = ""
     #: Not scheduled until released (a job whose script is still to be uploaded).
     held: bool = False
+    #: Ranks of a distributed task (a gang) placed together on this many distinct nodes; 1 is one node.
+    world_size: int = 1
     state: TaskState = TaskState.PENDING
     state_reason: str = ""
     #: A user asked the placed attempt to stop; if its node is lost it ends rather than runs again.
@@ -178,6 +192,8 @@ class Task:
     node_id: str = ""
     #: GPUs of the node held by the current attempt.
     gpu_indices: tuple[int, ...] = ()
+    #: A placed gang's ranks, in rank order (rank 0 is `node_id`, `gpu_indices`); () otherwise.
+    ranks: tuple[TaskRank, ...] = ()
     progress: float = 0.0
     metrics: Mapping[str, float] = field(default_factory=dict)
     result: TaskResult = field(default_factory=TaskResult)
@@ -191,6 +207,24 @@ class Task:
     @property
     def kind(self) -> str:
         return spec_kind(self.spec)
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        """The nodes the current attempt runs on: every rank's of a gang, else its one node (or none)."""
+        return tuple(node_id for node_id, _ in self.placements())
+
+    def placements(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """(node, its GPUs) for each node the current attempt holds resources on."""
+        if self.ranks:
+            return tuple((r.node_id, r.gpu_indices) for r in self.ranks)
+        return ((self.node_id, self.gpu_indices),) if self.node_id else ()
+
+    def runs_on(self, node_id: str) -> bool:
+        return node_id == self.node_id or any(r.node_id == node_id for r in self.ranks)
+
+    def rank_on(self, node_id: str) -> TaskRank | None:
+        """The gang rank on `node_id` (one node holds at most one rank of a gang)."""
+        return next((r for r in self.ranks if r.node_id == node_id), None)
 
     def changed(self, **fields: object) -> Task:
         """This task with `fields` changed, as `dataclasses.replace` makes it but without re-running

@@ -219,6 +219,11 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX tasks_state_time ON tasks(state, create_time);
     """,
     _task_counts,
+    # Gangs: a distributed task's ranks and where each of its current attempt runs.
+    """
+    ALTER TABLE tasks ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE tasks ADD COLUMN ranks TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

@@ -18,6 +18,7 @@ from controller.domain.types import (
     Priority,
     Resources,
     Task,
+    TaskRank,
     TaskResult,
     TaskState,
 )
@@ -27,7 +28,7 @@ _COLUMNS = (
     "id, request_id, display_name, kind, spec, resources, priority, depends_on, time_limit_seconds, max_retries,"
     " labels, compat_metadata, state, state_reason, stopping, attempt, failures, node_id, gpu_indices, progress,"
     " metrics, exit_code, output_sha256, error, create_time, start_time, end_time, update_time,"
-    " concurrency_group, output_model, held"
+    " concurrency_group, output_model, held, world_size, ranks"
 )
 #: The same columns with a script's large fields left out of its spec (a list's summary).
 _SUMMARY_COLUMNS = _COLUMNS.replace(
@@ -43,7 +44,7 @@ def _row(t: Task) -> tuple[Any, ...]:
         json.dumps(dict(t.compat_metadata)), t.state.value, t.state_reason, int(t.stopping), t.attempt, t.failures,
         t.node_id, json.dumps(list(t.gpu_indices)), t.progress, json.dumps(dict(t.metrics)), t.result.exit_code,
         t.result.output_sha256, t.result.error, t.create_time, t.start_time, t.end_time, t.update_time,
-        t.concurrency_group, t.output_model, int(t.held),
+        t.concurrency_group, t.output_model, int(t.held), t.world_size, _ranks_json(t.ranks),
     )  # fmt: skip
 
 
@@ -56,8 +57,20 @@ def _task(row: aiosqlite.Row) -> Task:
         attempt=row[15], failures=row[16], node_id=row[17], gpu_indices=tuple(_json_list(row[18])), progress=row[19],
         metrics=_json_object(row[20]), result=TaskResult(row[21], row[22], row[23]), create_time=row[24],
         start_time=row[25], end_time=row[26], update_time=row[27], concurrency_group=row[28], output_model=row[29],
-        held=bool(row[30]),
+        held=bool(row[30]), world_size=row[31], ranks=_ranks(row[32]),
     )  # fmt: skip
+
+
+def _ranks_json(ranks: Sequence[TaskRank]) -> str:
+    if not ranks:
+        return "[]"
+    return json.dumps([[r.rank, r.node_id, list(r.gpu_indices), r.state.value, r.progress, dict(r.metrics)]
+                       for r in ranks])  # fmt: skip
+
+
+def _ranks(text: str) -> tuple[TaskRank, ...]:
+    return tuple(TaskRank(rank, node, tuple(gpus), _STATES[state], progress, metrics)
+                 for rank, node, gpus, state, progress, metrics in _json_list(text))  # fmt: skip
 
 
 # A list's rows are mostly empty JSON containers and a few states: json.loads and Enum() cost
@@ -95,12 +108,13 @@ async def update_state(conn: aiosqlite.Connection, tasks: Sequence[Task]) -> Non
     tasks = _last_of_each(tasks)
     await conn.executemany(
         "UPDATE tasks SET state=?, state_reason=?, stopping=?, attempt=?, failures=?, node_id=?, gpu_indices=?,"
-        " progress=?, metrics=?, exit_code=?, output_sha256=?, error=?, start_time=?, end_time=?, update_time=?"
-        " WHERE id=?",
+        " progress=?, metrics=?, exit_code=?, output_sha256=?, error=?, start_time=?, end_time=?, update_time=?,"
+        " ranks=? WHERE id=?",
         [
             (t.state.value, t.state_reason, int(t.stopping), t.attempt, t.failures, t.node_id,
              json.dumps(list(t.gpu_indices)), t.progress, json.dumps(dict(t.metrics)), t.result.exit_code,
-             t.result.output_sha256, t.result.error, t.start_time, t.end_time, t.update_time, t.id)
+             t.result.output_sha256, t.result.error, t.start_time, t.end_time, t.update_time, _ranks_json(t.ranks),
+             t.id)
             for t in tasks
         ],
     )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.domain.farm import TaskParts
+from controller.domain.gang import RendezvousPoint
 from controller.domain.registry import AgentSession, AssignMessage, ControlMessage, DownMessage
 from controller.domain.scheduler import GpuSlot, NodeCapacity
 from controller.domain.types import (
@@ -57,8 +58,11 @@ class Parts(TaskParts):
                                      concurrency_limits=limits, clock=clock)  # fmt: skip
         return cls(**vars(parts), store=store, clock=clock)
 
-    async def join(self, node_id: str, *reports: TaskAttemptReport, gpus: int = 1, cpus: int = 8) -> AgentSession:
-        session, _ = await self.nodes.join(node(node_id, gpus=gpus, cpus=cpus), list(reports))
+    async def join(self, node_id: str, *reports: TaskAttemptReport, gpus: int = 1, cpus: int = 8,
+                   rendezvous_port: int = 0) -> AgentSession:  # fmt: skip
+        """A streaming node; with `rendezvous_port`, one that hosts a gang's rank 0 at 10.0.0.<n>:port."""
+        point = RendezvousPoint(f"10.0.0.{len(self.sessions) + 1}", rendezvous_port) if rendezvous_port else None
+        session, _ = await self.nodes.join(node(node_id, gpus=gpus, cpus=cpus), list(reports), point)
         self.sessions[node_id] = session
         return session
 

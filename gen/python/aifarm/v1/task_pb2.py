@@ -28,7 +28,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61ifarm/v1/task.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x08\n\x04Task\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\'\n\x06script\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.ScriptSpecH\x00\x12+\n\x08training\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TrainingSpecH\x00\x12)\n\x07\x63ommand\x18\r \x01(\x0b\x32\x16.aifarm.v1.CommandSpecH\x00\x12\'\n\tresources\x18\x05 \x01(\x0b\x32\x14.aifarm.v1.Resources\x12)\n\x08priority\x18\x06 \x01(\x0e\x32\x17.aifarm.v1.TaskPriority\x12\x18\n\ndepends_on\x18\x07 \x03(\tB\x04\xe2\x41\x01\x05\x12\x1a\n\x12time_limit_seconds\x18\x08 \x01(\x05\x12\x13\n\x0bmax_retries\x18\t \x01(\x05\x12+\n\x06labels\x18\n \x03(\x0b\x32\x1b.aifarm.v1.Task.LabelsEntry\x12\x1f\n\x11\x63oncurrency_group\x18\x0b \x01(\tB\x04\xe2\x41\x01\x05\x12\x1a\n\x0coutput_model\x18\x0c \x01(\tB\x04\xe2\x41\x01\x05\x12)\n\x05state\x18\x14 \x01(\x0e\x32\x14.aifarm.v1.TaskStateB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cstate_reason\x18\x15 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61ttempt\x18\x16 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04node\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08progress\x18\x18 \x01(\x02\x42\x04\xe2\x41\x01\x03\x12\x33\n\x07metrics\x18\x19 \x03(\x0b\x32\x1c.aifarm.v1.Task.MetricsEntryB\x04\xe2\x41\x01\x03\x12+\n\x06result\x18\x1a \x01(\x0b\x32\x15.aifarm.v1.TaskResultB\x04\xe2\x41\x01\x03\x12,\n\tartifacts\x18\x1b \x03(\x0b\x32\x13.aifarm.v1.ArtifactB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x1e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x1f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18  \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18! \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:\"\xea\x41\x1f\n\x0f\x61ifarm.dev/Task\x12\x0ctasks/{task}B\x06\n\x04spec\"\xc2\x01\n\nScriptSpec\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\nentrypoint\x18\x02 \x01(\t\x12\x13\n\x0binterpreter\x18\x03 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12+\n\x03\x65nv\x18\x05 \x03(\x0b\x32\x1e.aifarm.v1.ScriptSpec.EnvEntry\x12\x14\n\x0crequirements\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x90\x01\n\x0b\x43ommandSpec\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12,\n\x03\x65nv\x18\x02 \x03(\x0b\x32\x1f.aifarm.v1.CommandSpec.EnvEntry\x12\x19\n\x11working_directory\x18\x03 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8e\x02\n\x0cTrainingSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x11\n\x07\x64\x61taset\x18\x02 \x01(\tH\x00\x12\x30\n\tsynthetic\x18\x03 \x01(\x0b\x32\x1b.aifarm.v1.SyntheticDatasetH\x00\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x15\n\rlearning_rate\x18\x06 \x01(\x01\x12\x11\n\toptimizer\x18\x07 \x01(\t\x12\x15\n\rloss_function\x18\x08 \x01(\t\x12\x18\n\x10validation_split\x18\t \x01(\x02\x12\x0c\n\x04seed\x18\n \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\tB\x06\n\x04\x64\x61ta\"l\n\x10SyntheticDataset\x12\x0f\n\x07samples\x18\x01 \x01(\x05\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x03 \x01(\x05\x12\x12\n\nimage_size\x18\x04 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x05 \x01(\x05\"E\n\nTaskResult\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\routput_sha256\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"M\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"\x85\x01\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06stream\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x0bMetricPoint\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12\x32\n\x06values\x18\x03 \x03(\x0b\x32\".aifarm.v1.MetricPoint.ValuesEntry\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*\xd2\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x15\n\x11TASK_STATE_PAUSED\x10\x04\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x05\x12\x15\n\x11TASK_STATE_FAILED\x10\x06\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x07*\x92\x01\n\x0cTaskPriority\x12\x1d\n\x19TASK_PRIORITY_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_PRIORITY_LOW\x10\x01\x12\x18\n\x14TASK_PRIORITY_NORMAL\x10\x02\x12\x16\n\x12TASK_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TASK_PRIORITY_CRITICAL\x10\x04*l\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61ifarm/v1/task.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/node.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x08\n\x04Task\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\'\n\x06script\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.ScriptSpecH\x00\x12+\n\x08training\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TrainingSpecH\x00\x12)\n\x07\x63ommand\x18\r \x01(\x0b\x32\x16.aifarm.v1.CommandSpecH\x00\x12\'\n\tresources\x18\x05 \x01(\x0b\x32\x14.aifarm.v1.Resources\x12)\n\x08priority\x18\x06 \x01(\x0e\x32\x17.aifarm.v1.TaskPriority\x12\x18\n\ndepends_on\x18\x07 \x03(\tB\x04\xe2\x41\x01\x05\x12\x1a\n\x12time_limit_seconds\x18\x08 \x01(\x05\x12\x13\n\x0bmax_retries\x18\t \x01(\x05\x12+\n\x06labels\x18\n \x03(\x0b\x32\x1b.aifarm.v1.Task.LabelsEntry\x12\x1f\n\x11\x63oncurrency_group\x18\x0b \x01(\tB\x04\xe2\x41\x01\x05\x12\x1a\n\x0coutput_model\x18\x0c \x01(\tB\x04\xe2\x41\x01\x05\x12\x18\n\nworld_size\x18\x0e \x01(\x05\x42\x04\xe2\x41\x01\x05\x12)\n\x05state\x18\x14 \x01(\x0e\x32\x14.aifarm.v1.TaskStateB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cstate_reason\x18\x15 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61ttempt\x18\x16 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04node\x18\x17 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08progress\x18\x18 \x01(\x02\x42\x04\xe2\x41\x01\x03\x12\x33\n\x07metrics\x18\x19 \x03(\x0b\x32\x1c.aifarm.v1.Task.MetricsEntryB\x04\xe2\x41\x01\x03\x12+\n\x06result\x18\x1a \x01(\x0b\x32\x15.aifarm.v1.TaskResultB\x04\xe2\x41\x01\x03\x12,\n\tartifacts\x18\x1b \x03(\x0b\x32\x13.aifarm.v1.ArtifactB\x04\xe2\x41\x01\x03\x12(\n\x05ranks\x18\x1c \x03(\x0b\x32\x13.aifarm.v1.TaskRankB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x1e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x1f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18  \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18! \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01:\"\xea\x41\x1f\n\x0f\x61ifarm.dev/Task\x12\x0ctasks/{task}B\x06\n\x04spec\"\xc2\x01\n\nScriptSpec\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\nentrypoint\x18\x02 \x01(\t\x12\x13\n\x0binterpreter\x18\x03 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x03(\t\x12+\n\x03\x65nv\x18\x05 \x03(\x0b\x32\x1e.aifarm.v1.ScriptSpec.EnvEntry\x12\x14\n\x0crequirements\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x90\x01\n\x0b\x43ommandSpec\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12,\n\x03\x65nv\x18\x02 \x03(\x0b\x32\x1f.aifarm.v1.CommandSpec.EnvEntry\x12\x19\n\x11working_directory\x18\x03 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8e\x02\n\x0cTrainingSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x11\n\x07\x64\x61taset\x18\x02 \x01(\tH\x00\x12\x30\n\tsynthetic\x18\x03 \x01(\x0b\x32\x1b.aifarm.v1.SyntheticDatasetH\x00\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x15\n\rlearning_rate\x18\x06 \x01(\x01\x12\x11\n\toptimizer\x18\x07 \x01(\t\x12\x15\n\rloss_function\x18\x08 \x01(\t\x12\x18\n\x10validation_split\x18\t \x01(\x02\x12\x0c\n\x04seed\x18\n \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\tB\x06\n\x04\x64\x61ta\"l\n\x10SyntheticDataset\x12\x0f\n\x07samples\x18\x01 \x01(\x05\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x03 \x01(\x05\x12\x12\n\nimage_size\x18\x04 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x05 \x01(\x05\"\xc0\x01\n\x08TaskRank\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x0c\n\x04node\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x04 \x01(\x02\x12\x31\n\x07metrics\x18\x05 \x03(\x0b\x32 .aifarm.v1.TaskRank.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"E\n\nTaskResult\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\routput_sha256\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"M\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\"\x85\x01\n\x07LogLine\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12$\n\x06stream\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x0bMetricPoint\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12\x32\n\x06values\x18\x03 \x03(\x0b\x32\".aifarm.v1.MetricPoint.ValuesEntry\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*\xd2\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_PENDING\x10\x01\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x15\n\x11TASK_STATE_PAUSED\x10\x04\x12\x18\n\x14TASK_STATE_COMPLETED\x10\x05\x12\x15\n\x11TASK_STATE_FAILED\x10\x06\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x07*\x92\x01\n\x0cTaskPriority\x12\x1d\n\x19TASK_PRIORITY_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_PRIORITY_LOW\x10\x01\x12\x18\n\x14TASK_PRIORITY_NORMAL\x10\x02\x12\x16\n\x12TASK_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TASK_PRIORITY_CRITICAL\x10\x04*l\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +47,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASK'].fields_by_name['concurrency_group']._serialized_options = b'\342A\001\005'
   _globals['_TASK'].fields_by_name['output_model']._loaded_options = None
   _globals['_TASK'].fields_by_name['output_model']._serialized_options = b'\342A\001\005'
+  _globals['_TASK'].fields_by_name['world_size']._loaded_options = None
+  _globals['_TASK'].fields_by_name['world_size']._serialized_options = b'\342A\001\005'
   _globals['_TASK'].fields_by_name['state']._loaded_options = None
   _globals['_TASK'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['state_reason']._loaded_options = None
@@ -63,6 +65,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASK'].fields_by_name['result']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['artifacts']._loaded_options = None
   _globals['_TASK'].fields_by_name['artifacts']._serialized_options = b'\342A\001\003'
+  _globals['_TASK'].fields_by_name['ranks']._loaded_options = None
+  _globals['_TASK'].fields_by_name['ranks']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['create_time']._loaded_options = None
   _globals['_TASK'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['start_time']._loaded_options = None
@@ -77,40 +81,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCRIPTSPEC_ENVENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDSPEC_ENVENTRY']._loaded_options = None
   _globals['_COMMANDSPEC_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_TASKRANK_METRICSENTRY']._loaded_options = None
+  _globals['_TASKRANK_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_METRICPOINT_VALUESENTRY']._loaded_options = None
   _globals['_METRICPOINT_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_TASKSTATE']._serialized_start=2435
-  _globals['_TASKSTATE']._serialized_end=2645
-  _globals['_TASKPRIORITY']._serialized_start=2648
-  _globals['_TASKPRIORITY']._serialized_end=2794
-  _globals['_LOGSTREAM']._serialized_start=2796
-  _globals['_LOGSTREAM']._serialized_end=2904
+  _globals['_TASKSTATE']._serialized_start=2698
+  _globals['_TASKSTATE']._serialized_end=2908
+  _globals['_TASKPRIORITY']._serialized_start=2911
+  _globals['_TASKPRIORITY']._serialized_end=3057
+  _globals['_LOGSTREAM']._serialized_start=3059
+  _globals['_LOGSTREAM']._serialized_end=3167
   _globals['_TASK']._serialized_start=151
-  _globals['_TASK']._serialized_end=1230
-  _globals['_TASK_LABELSENTRY']._serialized_start=1093
-  _globals['_TASK_LABELSENTRY']._serialized_end=1138
-  _globals['_TASK_METRICSENTRY']._serialized_start=1140
-  _globals['_TASK_METRICSENTRY']._serialized_end=1186
-  _globals['_SCRIPTSPEC']._serialized_start=1233
-  _globals['_SCRIPTSPEC']._serialized_end=1427
-  _globals['_SCRIPTSPEC_ENVENTRY']._serialized_start=1385
-  _globals['_SCRIPTSPEC_ENVENTRY']._serialized_end=1427
-  _globals['_COMMANDSPEC']._serialized_start=1430
-  _globals['_COMMANDSPEC']._serialized_end=1574
-  _globals['_COMMANDSPEC_ENVENTRY']._serialized_start=1385
-  _globals['_COMMANDSPEC_ENVENTRY']._serialized_end=1427
-  _globals['_TRAININGSPEC']._serialized_start=1577
-  _globals['_TRAININGSPEC']._serialized_end=1847
-  _globals['_SYNTHETICDATASET']._serialized_start=1849
-  _globals['_SYNTHETICDATASET']._serialized_end=1957
-  _globals['_TASKRESULT']._serialized_start=1959
-  _globals['_TASKRESULT']._serialized_end=2028
-  _globals['_ARTIFACT']._serialized_start=2030
-  _globals['_ARTIFACT']._serialized_end=2107
-  _globals['_LOGLINE']._serialized_start=2110
-  _globals['_LOGLINE']._serialized_end=2243
-  _globals['_METRICPOINT']._serialized_start=2246
-  _globals['_METRICPOINT']._serialized_end=2432
-  _globals['_METRICPOINT_VALUESENTRY']._serialized_start=2387
-  _globals['_METRICPOINT_VALUESENTRY']._serialized_end=2432
+  _globals['_TASK']._serialized_end=1298
+  _globals['_TASK_LABELSENTRY']._serialized_start=1161
+  _globals['_TASK_LABELSENTRY']._serialized_end=1206
+  _globals['_TASK_METRICSENTRY']._serialized_start=1208
+  _globals['_TASK_METRICSENTRY']._serialized_end=1254
+  _globals['_SCRIPTSPEC']._serialized_start=1301
+  _globals['_SCRIPTSPEC']._serialized_end=1495
+  _globals['_SCRIPTSPEC_ENVENTRY']._serialized_start=1453
+  _globals['_SCRIPTSPEC_ENVENTRY']._serialized_end=1495
+  _globals['_COMMANDSPEC']._serialized_start=1498
+  _globals['_COMMANDSPEC']._serialized_end=1642
+  _globals['_COMMANDSPEC_ENVENTRY']._serialized_start=1453
+  _globals['_COMMANDSPEC_ENVENTRY']._serialized_end=1495
+  _globals['_TRAININGSPEC']._serialized_start=1645
+  _globals['_TRAININGSPEC']._serialized_end=1915
+  _globals['_SYNTHETICDATASET']._serialized_start=1917
+  _globals['_SYNTHETICDATASET']._serialized_end=2025
+  _globals['_TASKRANK']._serialized_start=2028
+  _globals['_TASKRANK']._serialized_end=2220
+  _globals['_TASKRANK_METRICSENTRY']._serialized_start=1208
+  _globals['_TASKRANK_METRICSENTRY']._serialized_end=1254
+  _globals['_TASKRESULT']._serialized_start=2222
+  _globals['_TASKRESULT']._serialized_end=2291
+  _globals['_ARTIFACT']._serialized_start=2293
+  _globals['_ARTIFACT']._serialized_end=2370
+  _globals['_LOGLINE']._serialized_start=2373
+  _globals['_LOGLINE']._serialized_end=2506
+  _globals['_METRICPOINT']._serialized_start=2509
+  _globals['_METRICPOINT']._serialized_end=2695
+  _globals['_METRICPOINT_VALUESENTRY']._serialized_start=2650
+  _globals['_METRICPOINT_VALUESENTRY']._serialized_end=2695
 # @@protoc_insertion_point(module_scope)

@@ -57,7 +57,7 @@ LOG_STREAM_STDERR: LogStream
 LOG_STREAM_SYSTEM: LogStream
 
 class Task(_message.Message):
-    __slots__ = ("name", "display_name", "script", "training", "command", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "create_time", "start_time", "end_time", "update_time")
+    __slots__ = ("name", "display_name", "script", "training", "command", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "world_size", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "ranks", "create_time", "start_time", "end_time", "update_time")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class Task(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_GROUP_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +94,7 @@ class Task(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    RANKS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +112,7 @@ class Task(_message.Message):
     labels: _containers.ScalarMap[str, str]
     concurrency_group: str
     output_model: str
+    world_size: int
     state: TaskState
     state_reason: str
     attempt: int
@@ -118,11 +121,12 @@ class Task(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     result: TaskResult
     artifacts: _containers.RepeatedCompositeFieldContainer[Artifact]
+    ranks: _containers.RepeatedCompositeFieldContainer[TaskRank]
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., command: _Optional[_Union[CommandSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., command: _Optional[_Union[CommandSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., world_size: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., ranks: _Optional[_Iterable[_Union[TaskRank, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScriptSpec(_message.Message):
     __slots__ = ("source", "entrypoint", "interpreter", "args", "env", "requirements")
@@ -203,6 +207,27 @@ class SyntheticDataset(_message.Message):
     image_size: int
     channels: int
     def __init__(self, samples: _Optional[int] = ..., features: _Optional[int] = ..., classes: _Optional[int] = ..., image_size: _Optional[int] = ..., channels: _Optional[int] = ...) -> None: ...
+
+class TaskRank(_message.Message):
+    __slots__ = ("rank", "node", "state", "progress", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    node: str
+    state: TaskState
+    progress: float
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, rank: _Optional[int] = ..., node: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TaskResult(_message.Message):
     __slots__ = ("exit_code", "output_sha256", "error")
