@@ -39,6 +39,10 @@ class AgentConfig:
     #: "host:port" of the controller's mutual-TLS port (its --agent-port) for a node holding a farm certificate;
     #: empty: the `controller` host at port 50052.
     controller_mtls: str = ""
+    #: The port this node offers for hosting a gang's rank 0 (0: any free one, reserved at start).
+    rendezvous_port: int = 0
+    #: The address other nodes reach this one at for a rendezvous ("": the one its stream comes from).
+    rendezvous_address: str = ""
 
     @property
     def mtls_address(self) -> str:

@@ -57,6 +57,8 @@ class ControllerLink:
         backoff: Backoff,
         clock: Clock | None = None,
         connected: asyncio.Event | None = None,
+        rendezvous_address: str = "",
+        rendezvous_port: int = 0,
     ) -> None:
         self.stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         self.metadata = metadata
@@ -66,6 +68,8 @@ class ControllerLink:
         self.outbox = outbox
         self.supervisor = supervisor
         self.backoff = backoff
+        #: Offered in the hello for hosting a gang's rank 0 (port 0: none).
+        self.rendezvous = (rendezvous_address, rendezvous_port)
         self.clock = clock or LoopClock()
         self._log = log.bind(node_id=node_id)
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
@@ -118,6 +122,8 @@ class ControllerLink:
                 agent_version=AGENT_VERSION,
                 labels=self.labels,
                 accepts_assignment_batches=True,
+                rendezvous_address=self.rendezvous[0],
+                rendezvous_port=self.rendezvous[1],
             )
         )
 

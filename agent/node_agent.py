@@ -30,6 +30,7 @@ from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
 from agent.outbox import Outbox
 from agent.private_files import private_directory
+from agent.rendezvous_port import RendezvousPort
 from agent.runners.child_registry import ChildRegistry
 from agent.runners.process import children_watched_by_pidfds
 from agent.supervisor import TaskSupervisor
@@ -61,6 +62,7 @@ class NodeAgent:
         self._channel: grpc.aio.Channel | None = None
         self._link: ControllerLink | None = None
         self._supervisor: TaskSupervisor | None = None
+        self._rendezvous: RendezvousPort | None = None
         self._stopped = False
         self._credential = NodeCredential()
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
@@ -112,10 +114,11 @@ class NodeAgent:
         probe = HostProbe(cpu_limit=cfg.cpu_cores, cpu_slots=cfg.cpu_slots, memory_limit_mb=cfg.memory_mb,
                           node_id=self.node_id, clock=self.clock,
                           nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
+        self._rendezvous = RendezvousPort(cfg.rendezvous_port)
         self._link = ControllerLink(
             self._channel, self._metadata(), self.node_id, cfg.labels, probe, self.outbox, self._supervisor,
             backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds), clock=self.clock,
-            connected=self.connected,
+            connected=self.connected, rendezvous_address=cfg.rendezvous_address, rendezvous_port=self._rendezvous.port,
         )  # fmt: skip
         log.info("agent starting", node_id=self.node_id, controller=cfg.controller, data_dir=str(cfg.data_dir))
         try:
@@ -191,6 +194,8 @@ class NodeAgent:
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         self.outbox.close()  # what is still unacked stays in its file for the next run
+        if self._rendezvous is not None:
+            self._rendezvous.close()
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()

@@ -43,6 +43,7 @@ from agent.reporter import AttemptReporter
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner
 from agent.runners.child_registry import ChildRegistry, Keeper, Leftover
 from agent.runners.environments import PythonEnvironments
+from agent.training.spec import Rendezvous
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import task_pb2
 
@@ -169,7 +170,7 @@ class TaskSupervisor:
         reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
                          tuple(assignment.gpu_indices), self.environments, self.children,
-                         self.fetch_model)  # fmt: skip
+                         self.fetch_model, _rendezvous(assignment))  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt
@@ -371,3 +372,10 @@ def _load_outcome(path: Path) -> tuple[Outcome, list[Path]] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return outcome, artifacts
+
+
+def _rendezvous(assignment: pb.Assignment) -> Rendezvous | None:
+    """Where a gang's rank meets the others; None for an ordinary assignment."""
+    if assignment.world_size <= 1:
+        return None
+    return Rendezvous(assignment.rank, assignment.world_size, assignment.master_addr, assignment.master_port)

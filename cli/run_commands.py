@@ -464,15 +464,23 @@ def _join_token(token_file: Path | None) -> str:
                    " unless it asks for more, so N tasks run at once (like Slurm's CPUs= above the real"
                    " count; for work that mostly waits). 0: the machine's count, capped by --cpus.")
 @click.option("--memory-mb", type=int, default=0, help="Advertise at most this much memory.")
+@click.option("--rendezvous-port", type=click.IntRange(0, 65535), default=0, metavar="PORT",
+              help="Port this node offers for hosting rank 0 of a distributed training (torch.distributed's"
+                   " rendezvous), reserved while the agent runs. 0: any free one.")
+@click.option("--rendezvous-address", default="", metavar="HOST",
+              help="Address the other nodes of a distributed training reach this one at. Default: the"
+                   " address the controller sees this node's stream come from.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
 def agent(controller_address: str, token_file: Path | None, ca_file: Path | None, agent_port: int, data_dir: Path,
-          labels: tuple[str, ...], cpus: int, cpu_slots: int, memory_mb: int, log_level: str) -> None:  # fmt: skip
+          labels: tuple[str, ...], cpus: int, cpu_slots: int, memory_mb: int, rendezvous_port: int,
+          rendezvous_address: str, log_level: str) -> None:  # fmt: skip
     """Run an agent that joins a controller."""
     configure_logging(log_level)
     host = controller_address.rpartition(":")[0]
     config = AgentConfig(controller=controller_address, token=_join_token(token_file), data_dir=data_dir.resolve(),
                          labels=_labels(labels), cpu_cores=cpus, cpu_slots=cpu_slots, memory_mb=memory_mb,
-                         ca_pem=_ca_pem(ca_file, "--ca-file"), controller_mtls=f"{host}:{agent_port}")  # fmt: skip
+                         ca_pem=_ca_pem(ca_file, "--ca-file"), controller_mtls=f"{host}:{agent_port}",
+                         rendezvous_port=rendezvous_port, rendezvous_address=rendezvous_address)  # fmt: skip
 
     async def main(stop: asyncio.Event) -> None:
         from agent.node_agent import NodeAgent

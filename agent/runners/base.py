@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
+from agent.training.spec import Rendezvous
+
 if TYPE_CHECKING:
     from agent.runners.child_registry import ChildRegistry
 
@@ -94,6 +96,8 @@ class RunContext:
     children: ChildRegistry | None = None
     #: Fetches a model of the registry ("models/NAME") a training continues (None: such trainings fail).
     fetch_model: ModelFetcher | None = None
+    #: This attempt is a rank of a gang, meeting the others there (None: it runs alone).
+    rendezvous: Rendezvous | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

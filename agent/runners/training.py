@@ -107,7 +107,8 @@ class TrainingRunner(ChildRunner):
                             " (or 'aifarm[agent]') and restart the agent")  # fmt: skip
         spec = training_from_proto(self._spec)
         spec.validate()
-        return WorkerSpec(config=spec.config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=spec.synthetic)
+        return WorkerSpec(config=spec.config, checkpoint_path=str(self._checkpoint.resolve()), synthetic=spec.synthetic,
+                          rendezvous=self._ctx.rendezvous)  # fmt: skip
 
     async def _resolve_dataset(self, worker_spec: WorkerSpec) -> WorkerSpec:
         if worker_spec.synthetic is not None:
@@ -181,7 +182,9 @@ class TrainingRunner(ChildRunner):
         exit_code, description = describe_exit(returncode)
         done_state = self._done["state"] if self._done else None
         # First: a run that finished and exited cleanly is done, even if a stop came too late.
-        if done_state == "completed" and returncode == 0 and artifacts:
+        # Only rank 0 of a gang writes the checkpoint.
+        writes_checkpoint = self._ctx.rendezvous is None or self._ctx.rendezvous.rank == 0
+        if done_state == "completed" and returncode == 0 and (artifacts or not writes_checkpoint):
             return Outcome(FinalState.COMPLETED, 0, sha, "", artifacts)
         if self._ending is Ending.TIME_LIMIT:
             error = f"time limit of {self._ctx.time_limit_seconds} s exceeded"

@@ -38,26 +38,12 @@ from agent.training.loop import (
     evaluate,
     save_checkpoint,
 )
+from agent.training.models import BaseModel
+from agent.training.spec import Rendezvous
 from taskspec.training import TrainingConfig
 
 #: Seconds a rank waits for the others at the rendezvous and in each collective.
 DEFAULT_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class Rendezvous:
-    """Where this rank stands in its gang (from the controller's assignment)."""
-
-    rank: int
-    world_size: int
-    master_addr: str
-    master_port: int
-
-    def validate(self) -> None:
-        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise TrainingError(f"rank {self.rank} is not within world size {self.world_size}")
-        if not self.master_addr or not 0 < self.master_port < 65536:
-            raise TrainingError(f"rendezvous address {self.master_addr}:{self.master_port} is not usable")
 
 
 @dataclass
@@ -90,11 +76,12 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def train_distributed(
     config: TrainingConfig, data: Dataset, checkpoint_path: Path, control: Control, events: Events,
-    rendezvous: Rendezvous, timeout: float = DEFAULT_TIMEOUT,
+    rendezvous: Rendezvous, base: BaseModel | None = None, timeout: float = DEFAULT_TIMEOUT,
 ) -> DistributedResult:  # fmt: skip
-    """Train this rank of the gang; raises `TrainingError` for unusable input or a failed rendezvous."""
+    """Train this rank of the gang (every rank from `base` when given); raises `TrainingError` for
+    unusable input or a failed rendezvous."""
     rendezvous.validate()
-    session = _open_session(config, data, checkpoint_path, None)
+    session = _open_session(config, data, checkpoint_path, base)
     if session.device.type == "cuda":
         torch.cuda.set_device(session.device)
     backend = backend_for(session.device)

@@ -10,7 +10,24 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agent.errors import TrainingError
 from taskspec.training import SyntheticData, TrainingConfig
+
+
+@dataclass(frozen=True)
+class Rendezvous:
+    """Where a rank stands in its gang (from the controller's assignment)."""
+
+    rank: int
+    world_size: int
+    master_addr: str
+    master_port: int
+
+    def validate(self) -> None:
+        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
+            raise TrainingError(f"rank {self.rank} is not within world size {self.world_size}")
+        if not self.master_addr or not 0 < self.master_port < 65536:
+            raise TrainingError(f"rendezvous address {self.master_addr}:{self.master_port} is not usable")
 
 
 @dataclass(frozen=True)
@@ -26,6 +43,8 @@ class WorkerSpec:
     #: A registry model to train further: its checkpoint's local copy and its name ("" for none).
     base_model_path: str = ""
     base_model_name: str = ""
+    #: A rank of a gang: train with torch.distributed (None: alone).
+    rendezvous: Rendezvous | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -41,4 +60,5 @@ class WorkerSpec:
             dataset_path=raw.get("dataset_path", ""),
             base_model_path=raw.get("base_model_path", ""),
             base_model_name=raw.get("base_model_name", ""),
+            rendezvous=Rendezvous(**raw["rendezvous"]) if raw.get("rendezvous") else None,
         )

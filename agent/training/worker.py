@@ -1,6 +1,6 @@
 """The training worker process: `python -m agent.training.worker SPEC_JSON_PATH`.
 
-Runs one training (see `loop.train`) and speaks JSON lines on stdout, one
+Runs one training (see `loop.train`; a gang's rank: `distributed.train_distributed`) and speaks JSON lines on stdout, one
 object per line:
 
     {"event": "log", "text": "..."}
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.training.data import Dataset, load_dataset, make_synthetic
+from agent.training.distributed import train_distributed
 from agent.training.loop import Control, train
 from agent.training.models import load_base_model
 from agent.training.spec import WorkerSpec
@@ -121,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         validate_config(spec.config)
         data = load_data(spec)
         base = load_base_model(Path(spec.base_model_path), spec.base_model_name) if spec.base_model_path else None
-        result = train(spec.config, data, Path(spec.checkpoint_path), control, events, base)
+        if spec.rendezvous is not None:
+            result = train_distributed(spec.config, data, Path(spec.checkpoint_path), control, events,
+                                       spec.rendezvous, base).result  # fmt: skip
+        else:
+            result = train(spec.config, data, Path(spec.checkpoint_path), control, events, base)
     except WorkError as exc:
         events.log(f"error: {exc}")
         events.done("failed", str(exc))

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from agent.errors import TrainingError
-from agent.training.distributed import Rendezvous, backend_for, free_port, train_distributed
+from agent.training.distributed import backend_for, free_port, train_distributed
+from agent.training.spec import Rendezvous
 
 WORLD_SIZE = 2
 
