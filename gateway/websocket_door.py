@@ -291,9 +291,11 @@ class WorkerSession:
         assert self._call is not None
         running = [pb.TaskAttempt(task_id=t, attempt=a, state=task_pb2.TASK_STATE_RUNNING)
                    for t, a in self.known.attempts.items()]  # fmt: skip
+        address, port = wm.rendezvous_offer(self.peer)
         hello = pb.Hello(node_id=self.node_id, hostname=wm.hostname(info, self.peer or self.node_id),
                          capabilities=self._caps, tasks=running, agent_version=_AGENT_VERSION,
-                         labels={"aifarm.dev/door": "websocket"}, accepts_assignment_batches=True)  # fmt: skip
+                         labels={"aifarm.dev/door": "websocket"}, accepts_assignment_batches=True,
+                         rendezvous_address=address, rendezvous_port=port)  # fmt: skip
         try:
             async with asyncio.timeout(WELCOME_SECONDS):
                 await self._call.write(pb.ConnectRequest(hello=hello))

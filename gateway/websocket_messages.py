@@ -231,24 +231,39 @@ def control_message(control: pb.TaskControl) -> dict[str, Any]:
             "attempt": control.attempt, "timestamp": now_iso()}  # fmt: skip
 
 
+#: The port a worker on another machine hosts a gang's rank 0 on: torch's own MASTER_PORT default,
+#: since the door cannot reserve a port on a machine it does not run on.
+REMOTE_MASTER_PORT = 29500
+
+
 def free_port() -> int:
-    """A port free here now (for a single rank it only has to be bindable on the worker's loopback)."""
+    """A port free here now (for a worker on this machine it is as good as one the worker picked)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+def rendezvous_offer(peer: str) -> tuple[str, int]:
+    """Where a worker would host a gang's rank 0, for its Hello: its own address, and a port free on
+    this machine when it runs here (loopback), else REMOTE_MASTER_PORT."""
+    local = peer in ("", "::1") or peer.startswith("127.")
+    return (peer or "127.0.0.1", free_port() if local else REMOTE_MASTER_PORT)
+
+
 def rendezvous(assignment: pb.Assignment | None) -> dict[str, Any]:
     """The answer to init_distributed: master_addr, master_port, world_size, rank, shard_info.
 
-    THE one place that maps an assignment to a rendezvous. The Assignment carries none until gang
-    scheduling adds its rank, world size and master (issue 13), so every task is a single rank:
-    world 1, rank 0, the master on the worker's own loopback at a free port (rank 0 binds it, so
-    loopback works wherever the worker runs).
+    THE one place that maps an assignment to a rendezvous: a gang's rank gets the master the
+    controller handed out; a single rank is a world of one with its master on the worker's own
+    loopback at a free port (rank 0 binds it, so loopback works wherever the worker runs).
     """
+    if assignment is not None and assignment.world_size > 1:
+        master, port, world, rank = assignment.master_addr, assignment.master_port, assignment.world_size, assignment.rank
+    else:
+        master, port, world, rank = "127.0.0.1", free_port(), 1, 0
     return {
-        "master_addr": "127.0.0.1", "master_port": free_port(), "world_size": 1, "rank": 0,
-        "shard_info": {"id": 0, "total_shards": 1, "start_point": 0, "end_point": 100},
+        "master_addr": master, "master_port": port, "world_size": world, "rank": rank,
+        "shard_info": {"id": rank, "total_shards": world, "start_point": 0, "end_point": 100},
     }  # fmt: skip
 
 

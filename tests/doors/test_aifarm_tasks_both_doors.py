@@ -173,6 +173,7 @@ def test_delete_is_204_and_the_task_is_gone(both_doors: Doors, farm: Farm) -> No
     ({**CREATE, "type": "inference"}, "inference"),
     ({**CREATE, "n_clients": 3}, "distributed"),  # several clients, but not distributed
     ({**CREATE, "distributed": True, "n_clients": -1}, "n_clients"),
+    ({**CREATE, "distributed": True, "n_clients": 257}, "at most 256"),
     ({**CREATE, "config": {"colour": "blue"}}, "colour"),
     ({**CREATE, "config": {"seed": "x"}}, "seed"),
     ({**CREATE, "requirements": {"min_ram": -1}}, "min_ram"),
@@ -210,10 +211,35 @@ def test_without_a_key_it_is_unauthorized(both_doors: Doors) -> None:
         assert reply.status_code == 401, reply.text
 
 
-def test_a_distributed_task_is_refused_plainly_until_gangs_land(both_doors: Doors) -> None:
+def test_a_distributed_task_is_one_core_gang_that_waits_for_its_clients(both_doors: Doors, farm: Farm) -> None:
+    """n_clients: 3 is a core task of world size 3 (with retries, as one rank's loss fails the gang);
+    this farm has one agent, so it waits, pending, for three clients that fit."""
     body = {**CREATE, "distributed": True, "n_clients": 3}
+    for task_id in _created(both_doors, body):
+        core = farm.client.get(f"tasks/{task_id}")
+        assert (core.world_size, core.max_retries) == (3, 2)
+        config = _detail(both_doors, task_id)["config"]
+        assert (config["distributed"], config["n_clients"]) == (True, 3)
+        assert farm.client.get(f"tasks/{task_id}").state == task_pb2.TASK_STATE_PENDING
+        for door in both_doors:
+            reply = door.call("DELETE", f"/api/tasks/{task_id}")
+            assert reply.status_code == 204, (door.name, reply.text)
+            break
+
+
+def test_a_url_naming_an_aifarm_model_trains_further_from_it(both_doors: Doors, farm: Farm) -> None:
+    """`url` may name a model of aifarm's registry (/v1/models/NAME or its name): the task continues
+    that checkpoint; a model that is not there is a 404 and makes nothing."""
+    base = farm.client.create(task_pb2.Task(output_model="aifarm-base", training=task_pb2.TrainingSpec(
+        architecture="mlp", epochs=1, synthetic=task_pb2.SyntheticDataset(samples=64))))  # fmt: skip
+    farm.client.wait_state(base.name, task_pb2.TASK_STATE_COMPLETED, timeout=120)
+    for url in ("/v1/models/aifarm-base", "models/aifarm-base"):
+        for task_id in _created(both_doors, {**CREATE, "url": url, "version": "1"}):
+            core = farm.client.wait_state(f"tasks/{task_id}", task_pb2.TASK_STATE_COMPLETED, timeout=120)
+            assert core.training.architecture == "models/aifarm-base"
+            assert _detail(both_doors, task_id)["config"]["url"] == url
     before = both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"]
-    for answer in both_doors.ask("POST", "/api/tasks", json=body):
-        assert answer.status == 400 and answer.body["error"]["code"] == "INVALID_REQUEST", answer.describe()
-        assert "distributed" in answer.body["error"]["message"], answer.describe()
+    for answer in both_doors.ask("POST", "/api/tasks", json={**CREATE, "url": "/v1/models/nowhere"}):
+        assert answer.status == 404 and answer.body["error"]["code"] == "NOT_FOUND", answer.describe()
+        assert "nowhere" in answer.body["error"]["message"], answer.describe()
     assert both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"] == before

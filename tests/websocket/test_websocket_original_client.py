@@ -5,6 +5,7 @@ information, tasks read as objects or JSON strings, init_distributed answered by
 from __future__ import annotations
 
 import asyncio
+import sys
 import json
 import uuid
 from typing import Iterator
@@ -92,3 +93,80 @@ async def test_a_bad_token_is_refused_even_with_the_group_open(legacy_farm: WsFa
         assert (await worker.closed())[0] == 1008
     finally:
         await worker.close()
+
+
+#: What the original does once init_distributed has answered: torch.distributed over tcp:// with the
+#: master it was given, a DDP loop on its shard, then its final weights and losses (as JSON).
+_RANK = """
+import hashlib, json, sys
+import torch, torch.distributed as dist
+master, port, world, rank = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+dist.init_process_group("gloo", init_method=f"tcp://{master}:{port}", world_size=world, rank=rank, timeout=__import__("datetime").timedelta(seconds=60))
+torch.manual_seed(0)
+model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(8, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+g = torch.Generator().manual_seed(100 + rank)  # each rank its own shard
+x = torch.randn(256, 8, generator=g)
+y = (x[:, 0] > 0).long()
+losses = []
+for _ in range(30):
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+weights = b"".join(p.detach().numpy().tobytes() for p in model.module.parameters())
+print(json.dumps({"first": losses[0], "last": losses[-1], "weights": hashlib.sha256(weights).hexdigest()}))
+dist.destroy_process_group()
+"""
+
+
+async def _original_rank(farm: WsFarm, worker: Worker, client_id: str) -> dict:
+    """One original client through a distributed task: task, init_distributed, the DDP loop, result."""
+    task = (await worker.recv("task", timeout=60))["data"]
+    config = _loaded(task["config"])
+    assert config["distributed"] is True and config["n_clients"] == 2
+    await worker.ws.send_str(json.dumps({"type": "init_distributed", "task_id": task["id"], "client_id": client_id,
+                                         "rank": config["rank"]}))  # fmt: skip
+    answer = await worker.raw()
+    init = answer.get("data", answer)
+    assert (init["world_size"], init["rank"]) == (2, config["rank"])
+    assert init["shard_info"] == {"id": config["rank"], "total_shards": 2, "start_point": 0, "end_point": 100}
+    await worker.ws.send_str(json.dumps({"type": "distributed_ready", "task_id": task["id"], "client_id": client_id,
+                                         "rank": init["rank"]}))  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _RANK, init["master_addr"], str(init["master_port"]), "2", str(init["rank"]),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    trained = json.loads(out)
+    await worker.ws.send_str(json.dumps({
+        "type": "task_result", "task_id": task["id"], "client_id": client_id, "status": "completed",
+        "metrics": {"loss": trained["last"]}, "checkpoint_path": f"./checkpoints/{task['id']}.pt",
+        "error_log": None, "shard_info": init["shard_info"], "rank": init["rank"],
+    }))  # fmt: skip
+    await worker.recv("task_result_ack")
+    return {"task_id": task["id"], "rank": init["rank"], **trained}
+
+
+async def test_two_original_clients_train_one_distributed_task(legacy_farm: WsFarm, workers: list[Worker]) -> None:
+    """A gang of two: each original client is one rank, the master is the one the controller handed
+    out, the gradients really are all-reduced (identical weights), and the task completes once."""
+    ids = [uuid.uuid4().hex for _ in range(2)]
+    for client_id in ids:
+        worker = await Worker.connect(legacy_farm.ws_url, client_id, token=None)
+        workers.append(worker)
+        await worker.ws.send_str(json.dumps(_system_info(client_id)))
+        await worker.ws.send_str(json.dumps({"type": "task_request", "client_id": client_id}))
+    reply = legacy_farm.rest("POST", "/v1/tasks", json={"display_name": "gang", "world_size": 2, "max_retries": 0,
+                                                         "training": {"architecture": "mlp", "epochs": 1, "synthetic": {"samples": 64}}})  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    task_id = reply.json()["name"].removeprefix("tasks/")
+    ranks = await asyncio.gather(*(_original_rank(legacy_farm, w, c) for w, c in zip(workers[-2:], ids)))
+    assert {r["task_id"] for r in ranks} == {task_id} and sorted(r["rank"] for r in ranks) == [0, 1]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    assert all(r["last"] < r["first"] for r in ranks)
+    done = legacy_farm.wait_task(task_id, "TASK_STATE_COMPLETED")
+    assert sorted((r.get("rank", 0), r["node"]) for r in done["ranks"]) == sorted(
+        (r["rank"], f"nodes/{c}") for r, c in zip(ranks, ids))  # fmt: skip

@@ -19,7 +19,7 @@ SERVICES: list[Binding] = [
     binding(metrics_service_pb2.DESCRIPTOR, "MetricsService", metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server,
             lambda s: MetricsServicer(s.farm.book, s.farm.registry)),
     binding(tasks_service_pb2.DESCRIPTOR, "TasksService", tasks_service_pb2_grpc.add_TasksServiceServicer_to_server,
-            lambda s: TasksServicer(s.farm.book, s.farm.actions)),
+            lambda s: TasksServicer(s.farm.book, s.farm.actions, s.farm.models)),
     binding(clients_service_pb2.DESCRIPTOR, "ClientsService", clients_service_pb2_grpc.add_ClientsServiceServicer_to_server,
             lambda s: ClientsServicer(s.farm.book, s.farm.registry)),
 ]  # fmt: skip

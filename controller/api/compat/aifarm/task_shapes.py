@@ -12,6 +12,7 @@ from aifarm.v1 import node_pb2, task_pb2
 from controller.api.compat.json_values import fill_struct
 from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
+from controller.domain.task_actions import MAX_WORLD_SIZE
 from controller.domain.types import Resources, Task, TaskState
 from taskspec.training import ARCHITECTURES, MODEL_PREFIX, TrainingSpec
 
@@ -31,6 +32,9 @@ NAME, URL, VERSION = "aifarm_name", "aifarm_url", "aifarm_version"
 _CONFIG = {"architecture": str, "optimizer": str, "loss_function": str, "device": str, "seed": int,
            "validation_split": float, "samples": int, "features": int, "classes": int}  # fmt: skip
 DEFAULT_EPOCHS = 1
+#: Retries of a distributed task: one rank's death fails the whole gang, so a gang gets a few
+#: new attempts by default where a single-rank task gets none (the core default).
+GANG_RETRIES = 2
 
 
 def _config_value(config: dict[str, Any], key: str) -> Any:
@@ -45,6 +49,19 @@ def _config_value(config: dict[str, Any], key: str) -> Any:
     return value
 
 
+def base_model(url: str) -> str | None:
+    """The aifarm registry model a task's url names ("/v1/models/NAME" or "models/NAME"), or None.
+
+    Other urls (http(s)://, file://, bare names) are kept in compat_metadata only, as before."""
+    for prefix in ("/v1/" + MODEL_PREFIX, MODEL_PREFIX):
+        if url.startswith(prefix):
+            name = url.removeprefix(prefix).rstrip("/")
+            if not name or "/" in name:
+                raise InvalidArgument(f"url {url!r} names no model (want {prefix}NAME)", reason="INVALID_TASK")
+            return name
+    return None
+
+
 def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
     """The core spec of a create request (ranges are checked where every task's are)."""
     config = dict(request.config.items()) if request.HasField("config") else {}
@@ -54,6 +71,12 @@ def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
     given = {key: _config_value(config, key) for key in config}
     # A built-in architecture's name is trained as that architecture; any other name is the model's label.
     architecture = given.get("architecture") or (request.name if request.name in ARCHITECTURES else "mlp")
+    base = base_model(request.url)
+    if base is not None:
+        if "architecture" in given:
+            raise InvalidArgument(f"url names the model to start from ({request.url!r}); config.architecture"
+                                  " cannot name another", reason="INVALID_TASK")  # fmt: skip
+        architecture = MODEL_PREFIX + base
     synthetic = task_pb2.SyntheticDataset(samples=given.get("samples", 512), features=given.get("features", 16),
                                           classes=given.get("classes", 4))  # fmt: skip
     return task_pb2.TrainingSpec(
@@ -73,11 +96,8 @@ def new_task(request: pb.CreateTaskRequest) -> task_pb2.Task:
     for name in ("min_gpu_memory", "min_cpu_cores", "min_ram"):
         if getattr(r, name) < 0:
             raise InvalidArgument(f"requirements.{name} must not be negative", reason="INVALID_TASK")
-    if ranks > 1:
-        # Said plainly rather than run on one client as if it were distributed.
-        raise InvalidArgument("distributed tasks (n_clients > 1) are not served yet: gang scheduling is not in this "
-                              "release; send distributed: false or n_clients: 1", reason="DISTRIBUTED_UNAVAILABLE")  # fmt: skip
-    return task_pb2.Task(display_name=request.name, training=training_spec(request), resources=_resources(r))
+    return task_pb2.Task(display_name=request.name, training=training_spec(request), resources=_resources(r),
+                         world_size=ranks, max_retries=GANG_RETRIES if ranks > 1 else 0)  # fmt: skip
 
 
 def world_size(request: pb.CreateTaskRequest) -> int:
@@ -89,6 +109,9 @@ def world_size(request: pb.CreateTaskRequest) -> int:
             raise InvalidArgument(f"n_clients {request.n_clients} needs distributed: true (a task that is not "
                                   "distributed runs on one client)", reason="INVALID_TASK")  # fmt: skip
         return 1
+    if request.n_clients > MAX_WORLD_SIZE:
+        raise InvalidArgument(f"n_clients must be at most {MAX_WORLD_SIZE}, not {request.n_clients}",
+                              reason="INVALID_TASK")  # fmt: skip
     return request.n_clients or 1
 
 
@@ -107,8 +130,8 @@ def requirements(r: Resources) -> pb.Requirements:
 
 def config(task: Task) -> struct_pb2.Struct:
     """What the task runs: a training's settings, or a script's or command's kind."""
-    items: dict[str, Any] = {"name": task.compat_metadata.get(NAME, task.display_name), "distributed": False,
-                             "n_clients": 1}  # fmt: skip
+    items: dict[str, Any] = {"name": task.compat_metadata.get(NAME, task.display_name),
+                             "distributed": task.world_size > 1, "n_clients": task.world_size}  # fmt: skip
     for key in (URL, VERSION):
         if value := task.compat_metadata.get(key):
             items[key.removeprefix("aifarm_")] = value

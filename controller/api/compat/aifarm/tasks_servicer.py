@@ -15,9 +15,11 @@ from controller.api.errors import maps_domain_errors
 from controller.api.pagination import http_path, page_headers
 from controller.api.task_convert import task_from_proto
 from controller.domain.errors import InvalidArgument
+from controller.domain.models import ModelRegistry
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.types import TaskQuery
+from taskspec.training import registry_model
 
 LIST_PATH = http_path(pb.DESCRIPTOR.services_by_name["TasksService"].methods_by_name["ListTasks"])
 DEFAULT_LIMIT = 50
@@ -33,9 +35,10 @@ def _page(request: pb.ListTasksRequest) -> tuple[int, int]:
 
 @maps_domain_errors
 class TasksServicer(tasks_service_pb2_grpc.TasksServiceServicer):
-    def __init__(self, book: TaskBook, actions: TaskActions) -> None:
+    def __init__(self, book: TaskBook, actions: TaskActions, models: ModelRegistry) -> None:
         self.book = book
         self.actions = actions
+        self.models = models
         # The document's statuses -> the action that reaches them.
         self._changes = {"paused": actions.pause, "running": actions.resume, "stopped": actions.stop,
                          "cancelled": actions.cancel}  # fmt: skip
@@ -50,7 +53,10 @@ class TasksServicer(tasks_service_pb2_grpc.TasksServiceServicer):
         return reply
 
     async def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext) -> pb.CreateTaskResponse:
-        task = task_from_proto(shapes.new_task(request), task_id=uuid.uuid4().hex, request_id="")
+        spec = shapes.new_task(request)
+        if base := registry_model(spec.training.architecture):
+            await self.models.checkpoint(base)  # the url's model exists and is a checkpoint to train further
+        task = task_from_proto(spec, task_id=uuid.uuid4().hex, request_id="")
         task = await self.actions.create(task.changed(compat_metadata=shapes.compat_metadata(request)))
         return pb.CreateTaskResponse(id=task.id, status=shapes.STATUS[task.state], created_at=iso(task.create_time))
 
