@@ -184,7 +184,7 @@ def requirements(task: task_pb2.Task) -> dict[str, Any]:
 def task_config(task: task_pb2.Task, rendezvous_fields: Mapping[str, Any]) -> dict[str, Any]:
     """The task's `config`: the document's keys (the original client reads name, batch_size,
     learning_rate and epochs without defaults, so they are always there), the task's own spec
-    under its kind, and AI Farm's url/version when the task carries them as labels."""
+    under its kind, and the model's url/version when the training starts from a model_url."""
     spec_name = task.WhichOneof("spec")
     spec = getattr(task, spec_name) if spec_name else None
     training = task.training if spec_name == "training" else task_pb2.TrainingSpec()
@@ -201,10 +201,8 @@ def task_config(task: task_pb2.Task, rendezvous_fields: Mapping[str, Any]) -> di
         "checkpoint_freq": 1,
         "requirements": requirements(task),
     }
-    for key in ("url", "version"):
-        value = task.labels.get(key) or task.labels.get(f"aifarm.{key}")
-        if value:
-            config[key] = value
+    if training.model_url:  # the original fetches config.url with config.version as its Version header
+        config["url"], config["version"] = training.model_url, training.model_version
     if spec is not None:
         config[spec_name] = json_format.MessageToDict(spec, preserving_proto_field_name=True)
     return config

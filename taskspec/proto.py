@@ -42,8 +42,9 @@ def training_from_proto(msg: task_pb2.TrainingSpec) -> TrainingSpec:
             samples=s.samples or 512, features=s.features or 16, classes=s.classes or 4,
             image_size=s.image_size, channels=s.channels or 3,
         )  # fmt: skip
-        return TrainingSpec(config, synthetic=synthetic)
-    return TrainingSpec(config, dataset=msg.dataset.removeprefix(DATASET_PREFIX) if source == "dataset" else "")
+        return TrainingSpec(config, synthetic=synthetic, model_url=msg.model_url, model_version=msg.model_version)
+    dataset = msg.dataset.removeprefix(DATASET_PREFIX) if source == "dataset" else ""
+    return TrainingSpec(config, dataset=dataset, model_url=msg.model_url, model_version=msg.model_version)
 
 
 def training_to_proto(spec: TrainingSpec) -> task_pb2.TrainingSpec:
@@ -51,7 +52,7 @@ def training_to_proto(spec: TrainingSpec) -> task_pb2.TrainingSpec:
     msg = task_pb2.TrainingSpec(
         architecture=c.architecture, epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate,
         optimizer=c.optimizer, loss_function=c.loss_function, validation_split=c.validation_split, seed=c.seed,
-        device=c.device,
+        device=c.device, model_url=spec.model_url, model_version=spec.model_version,
     )  # fmt: skip
     if spec.synthetic is not None:
         s = spec.synthetic

@@ -17,6 +17,10 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("cross_entropy", "mse", "mae", "bce")
 DEVICES = ("auto", "cpu", "cuda")
 
+#: Schemes a model_url may have.
+MODEL_URL_SCHEMES = ("http", "https", "file")
+_MAX_URL = 2048
+
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LEARNING_RATE = 0.001
 DEFAULT_VALIDATION_SPLIT = 0.2
@@ -67,6 +71,9 @@ class TrainingSpec:
     #: Id of a dataset of the controller's library; "" when the data is synthetic.
     dataset: str = ""
     synthetic: SyntheticData | None = field(default=None)
+    #: A model to start from outside the registry (http(s)/file URL), and the Version header sent with it.
+    model_url: str = ""
+    model_version: str = ""
 
     def validate(self) -> None:
         """Raise `SpecError` naming the first thing out of range."""
@@ -75,6 +82,21 @@ class TrainingSpec:
             raise SpecError("training needs data: set exactly one of dataset or synthetic")
         if self.synthetic is not None:
             validate_synthetic(self.synthetic, self.config.architecture)
+        validate_model_url(self.model_url, self.model_version, self.config.architecture)
+
+
+def validate_model_url(url: str, version: str, architecture: str) -> None:
+    """Raise `SpecError` for a model_url that is not an http(s)/file URL, or that a registry model contradicts."""
+    if not url:
+        _check(not version, "model_version needs a model_url")
+        return
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    _check(scheme in MODEL_URL_SCHEMES, f"model_url {url[:80]!r} must be an http://, https:// or file:// URL")
+    _check(len(url) <= _MAX_URL and url.isprintable() and " " not in url, f"model_url must be at most {_MAX_URL}"
+           " printable characters without spaces")  # fmt: skip
+    _check(registry_model(architecture) is None, f"model_url and a registry model ({architecture}) both name the"
+           " model to start from: give one")  # fmt: skip
+    _check(len(version) <= 128 and version.isprintable(), "model_version must be at most 128 printable characters")
 
 
 def validate_config(config: TrainingConfig) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, TaskReporter, task_env
 from agent.runners.child_runner import ChildRunner, Ending
 from agent.runners.process import DEFAULT_GRACE_SECONDS, ChildProcess, describe_exit, sha256_file, spawn
+from agent.training.model_url import fetch_model_url
 from agent.training.spec import WorkerSpec
 from aifarm.v1 import task_pb2
 from taskspec.errors import SpecError
@@ -88,6 +89,13 @@ class TrainingRunner(ChildRunner):
             return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
         except Exception as exc:  # noqa: BLE001 - as for the dataset
             return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch {self._spec.architecture!r}: {exc}"))
+        try:
+            worker_spec = await asyncio.wait_for(self._resolve_model_url(worker_spec), _remaining(deadline, loop))
+        except TimeoutError:
+            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
+        except Exception as exc:  # noqa: BLE001 - fetch errors are SpecErrors that say what went wrong
+            self._reporter.log(LogSource.SYSTEM, f"error: {exc}")
+            return self._finish(Outcome(FinalState.FAILED, error=str(exc)))
         if (early := self._ended_before_start()) is not None:
             return early
         spec_path = self._ctx.workdir / SPEC_FILE
@@ -127,6 +135,17 @@ class TrainingRunner(ChildRunner):
         self._reporter.log(LogSource.SYSTEM, f"fetching {self._spec.architecture}")
         path = await self._ctx.fetch_model(self._spec.architecture)
         return replace(worker_spec, base_model_path=str(Path(path).resolve()), base_model_name=name)
+
+    async def _resolve_model_url(self, worker_spec: WorkerSpec) -> WorkerSpec:
+        """Fetch the model_url to start from: a checkpoint to train further, or create_model() code."""
+        if not self._spec.model_url:
+            return worker_spec
+        version = f" (Version: {self._spec.model_version})" if self._spec.model_version else ""
+        self._reporter.log(LogSource.SYSTEM, f"fetching model {self._spec.model_url}{version}")
+        fetched = await fetch_model_url(self._spec.model_url, self._spec.model_version, self._ctx.workdir)
+        if fetched.is_code:
+            return replace(worker_spec, model_code_path=str(fetched.path.resolve()), base_model_name=self._spec.model_url)
+        return replace(worker_spec, base_model_path=str(fetched.path.resolve()), base_model_name=self._spec.model_url)
 
     async def _start_worker(self, spec_path: Path) -> ChildProcess | None:
         argv = [sys.executable, "-m", "agent.training.worker", str(spec_path)]

@@ -38,7 +38,7 @@ from agent.training.loop import (
     evaluate,
     save_checkpoint,
 )
-from agent.training.models import BaseModel
+from agent.training.models import BaseModel, CodeModel
 from agent.training.spec import Rendezvous
 from taskspec.training import TrainingConfig
 
@@ -76,7 +76,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def train_distributed(
     config: TrainingConfig, data: Dataset, checkpoint_path: Path, control: Control, events: Events,
-    rendezvous: Rendezvous, base: BaseModel | None = None, timeout: float = DEFAULT_TIMEOUT,
+    rendezvous: Rendezvous, base: BaseModel | CodeModel | None = None, timeout: float = DEFAULT_TIMEOUT,
 ) -> DistributedResult:  # fmt: skip
     """Train this rank of the gang (every rank from `base` when given); raises `TrainingError` for
     unusable input or a failed rendezvous."""

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from agent.errors import TrainingError
 from agent.training.data import Dataset
-from agent.training.models import BaseModel, build_model
+from agent.training.models import CODE_ARCHITECTURE, BaseModel, CodeModel, build_model
 from taskspec.training import TrainingConfig
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
@@ -114,7 +114,7 @@ class _Session:
 
 def train(
     config: TrainingConfig, data: Dataset, checkpoint_path: Path, control: Control, events: Events,
-    base: BaseModel | None = None,
+    base: BaseModel | CodeModel | None = None,
 ) -> TrainResult:
     """Train `config.epochs` epochs unless stopped, from `base`'s weights when given (with a fresh
     optimizer: its hyperparameters are this config's); raises `TrainingError` for unusable input."""
@@ -141,15 +141,23 @@ def train(
     return TrainResult("completed", config.epochs, session.checkpoint_path, session.history)
 
 
-def _open_session(config: TrainingConfig, data: Dataset, checkpoint_path: Path, base: BaseModel | None) -> _Session:
+def _open_session(
+    config: TrainingConfig, data: Dataset, checkpoint_path: Path, base: BaseModel | CodeModel | None
+) -> _Session:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_part, val_part = split(data, config.validation_split, generator)
-    architecture = base.architecture if base else config.architecture
-    model = build_model(architecture, data.input_shape, data.num_classes)
-    if base is not None:
-        _load_base(model, base, data)
+    optimizer = None
+    if isinstance(base, CodeModel):
+        architecture = CODE_ARCHITECTURE
+        model, optimizer = base.create(data.input_shape, data.num_classes)
+    else:
+        architecture = base.architecture if base else config.architecture
+        model = build_model(architecture, data.input_shape, data.num_classes)
+        if base is not None:
+            _load_base(model, base, data)
+    # An optimizer create_model() made holds the parameters; moving them keeps them the same tensors.
     model = model.to(device)
     return _Session(
         config=config,
@@ -157,7 +165,7 @@ def _open_session(config: TrainingConfig, data: Dataset, checkpoint_path: Path, 
         continued_from=base.name if base else "",
         device=device,
         model=model,
-        optimizer=make_optimizer(config.optimizer, model.parameters(), config.learning_rate),
+        optimizer=optimizer or make_optimizer(config.optimizer, model.parameters(), config.learning_rate),
         criterion=make_criterion(config.loss_function, data.num_classes),
         train=(train_part[0].to(device), train_part[1].to(device)),
         val=(val_part[0].to(device), val_part[1].to(device)),

@@ -65,6 +65,55 @@ def load_base_model(path: Path, name: str) -> BaseModel:
     return BaseModel(name, info.architecture, info.input_shape, info.num_classes, content["model_state_dict"])
 
 
+#: The architecture a checkpoint of create_model() code records (it is none of the built-in ones).
+CODE_ARCHITECTURE = "code"
+
+
+@dataclass(frozen=True)
+class CodeModel:
+    """A model_url's code: its create_model() gives the module (and maybe the optimizer) to train."""
+
+    #: Where the code came from, for messages and the checkpoint's `continued_from`.
+    name: str
+    path: Path
+
+    def create(self, input_shape: Sequence[int], num_classes: int) -> tuple[nn.Module, torch.optim.Optimizer | None]:
+        """Run the code and create_model(); TrainingError unless it gives a module that maps a batch of
+        `input_shape` to `num_classes` outputs (and, when it gives one, an optimizer)."""
+        namespace: dict[str, object] = {"__name__": "aifarm_model_code", "__file__": str(self.path)}
+        try:
+            exec(compile(self.path.read_text(encoding="utf-8"), str(self.path), "exec"), namespace)  # noqa: S102
+            made = namespace["create_model"]()  # type: ignore[operator]
+        except Exception as exc:
+            raise ModelError(f"model {self.name!r}: create_model() failed: {type(exc).__name__}: {exc}") from exc
+        model, optimizer = made if isinstance(made, tuple) and len(made) == 2 else (made, None)
+        if not isinstance(model, nn.Module):
+            raise ModelError(f"model {self.name!r}: create_model() gave {type(model).__name__}, not a torch.nn.Module"
+                             " (or a (module, optimizer) pair)")  # fmt: skip
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise ModelError(f"model {self.name!r}: create_model()'s second value is {type(optimizer).__name__},"
+                             " not a torch.optim.Optimizer")  # fmt: skip
+        _probe(model, tuple(input_shape), num_classes, self.name)
+        return model, optimizer
+
+
+def _probe(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, name: str) -> None:
+    """One sample through the model: say plainly when it does not fit the data, before training."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros((1, *input_shape)))
+    except Exception as exc:
+        raise ModelError(f"model {name!r} cannot take input of shape {input_shape}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        model.train(was_training)
+    if not isinstance(out, Tensor) or tuple(out.shape) != (1, num_classes):
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ModelError(f"model {name!r} gives {shape} for one sample; the data has {num_classes} classes,"
+                         f" so it must give (1, {num_classes})")  # fmt: skip
+
+
 def build_model(architecture: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
     """A freshly initialised model mapping a batch of `input_shape` to `num_classes` logits."""
     shape = tuple(int(d) for d in input_shape)

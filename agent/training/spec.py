@@ -43,6 +43,8 @@ class WorkerSpec:
     #: A registry model to train further: its checkpoint's local copy and its name ("" for none).
     base_model_path: str = ""
     base_model_name: str = ""
+    #: Code defining create_model() to train (a model_url's {"code": ...} answer); base_model_name names it.
+    model_code_path: str = ""
     #: A rank of a gang: train with torch.distributed (None: alone).
     rendezvous: Rendezvous | None = None
 
@@ -60,5 +62,6 @@ class WorkerSpec:
             dataset_path=raw.get("dataset_path", ""),
             base_model_path=raw.get("base_model_path", ""),
             base_model_name=raw.get("base_model_name", ""),
+            model_code_path=raw.get("model_code_path", ""),
             rendezvous=Rendezvous(**raw["rendezvous"]) if raw.get("rendezvous") else None,
         )

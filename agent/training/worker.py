@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from agent.training.data import Dataset, load_dataset, make_synthetic
 from agent.training.distributed import train_distributed
 from agent.training.loop import Control, train
-from agent.training.models import load_base_model
+from agent.training.models import BaseModel, CodeModel, load_base_model
 from agent.training.spec import WorkerSpec
 from taskspec.errors import WorkError
 from taskspec.training import validate_config
@@ -108,6 +108,15 @@ def load_data(spec: WorkerSpec) -> Dataset:
     return load_dataset(Path(spec.dataset_path))
 
 
+def start_model(spec: WorkerSpec) -> BaseModel | CodeModel | None:
+    """What the training starts from: a checkpoint's weights, create_model() code, or nothing (fresh)."""
+    if spec.model_code_path:
+        return CodeModel(spec.base_model_name, Path(spec.model_code_path))
+    if spec.base_model_path:
+        return load_base_model(Path(spec.base_model_path), spec.base_model_name)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -121,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = WorkerSpec.from_json(Path(args[0]).read_text(encoding="utf-8"))
         validate_config(spec.config)
         data = load_data(spec)
-        base = load_base_model(Path(spec.base_model_path), spec.base_model_name) if spec.base_model_path else None
+        base = start_model(spec)
         if spec.rendezvous is not None:
             result = train_distributed(spec.config, data, Path(spec.checkpoint_path), control, events,
                                        spec.rendezvous, base).result  # fmt: skip

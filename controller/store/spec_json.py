@@ -33,6 +33,7 @@ def spec_from_json(kind: str, text: str) -> TaskSpec:
         return TrainingSpec(
             config=TrainingConfig(**raw["config"]), dataset=raw["dataset"],
             synthetic=SyntheticData(**synthetic) if synthetic else None,
+            model_url=raw.get("model_url", ""), model_version=raw.get("model_version", ""),
         )  # fmt: skip
     raise ValueError(f"unknown task kind {kind!r} in the store")
 

@@ -4,14 +4,15 @@ that reach the work (with the reason in the task's history), and the document's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 from aifarm.v1 import task_pb2
 from both_doors import Doors
 from conftest import Farm
-from farm_processes import wait_for
+from farm_processes import free_port, wait_for
+from model_server import ModelServer, Route, create_model_code
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +32,21 @@ CREATE = {
 #: A task no client can take (it asks for a PiB of memory): it stays pending, the agent stays free.
 PENDING = {**CREATE, "requirements": {"min_ram": 1 << 30}}
 SUMMARY_KEYS = {"id", "type", "status", "progress", "created_at", "updated_at"}
+MODEL_PATH = "/models/model/1.0"
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[ModelServer]:
+    """The document's model server: its url answers create_model() code for `Version: 1.0`."""
+    server = ModelServer({MODEL_PATH: Route.code(create_model_code(features=16, classes=4), version="1.0")})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def create(model_server: ModelServer) -> dict[str, Any]:
+    """CREATE with its url at the model server (the agent really fetches it)."""
+    return {**CREATE, "url": model_server.url + MODEL_PATH}
 
 
 def _iso(value: str) -> None:
@@ -54,15 +70,19 @@ def _detail(both_doors: Doors, task_id: str) -> dict[str, Any]:
     return gateway.body
 
 
-def test_a_created_task_is_a_core_task_that_the_agent_trains(both_doors: Doors, farm: Farm) -> None:
-    for task_id in _created(both_doors, CREATE):
+def test_a_created_task_is_a_core_task_that_the_agent_trains(
+    both_doors: Doors, farm: Farm, create: dict[str, Any], model_server: ModelServer
+) -> None:
+    for task_id in _created(both_doors, create):
         core = farm.client.wait_state(f"tasks/{task_id}", task_pb2.TASK_STATE_COMPLETED, timeout=120)
         assert core.training.architecture == "mlp" and core.training.epochs == 2
+        assert (core.training.model_url, core.training.model_version) == (create["url"], "1.0")
+        assert "1.0" in model_server.versions  # fetched with the document's Version header
         body = _detail(both_doors, task_id)
         assert set(body) == SUMMARY_KEYS | {"metrics", "config", "requirements"}
         assert (body["type"], body["status"], body["progress"]) == ("training", "completed", 100.0)
         assert body["metrics"]["loss"] > 0  # the agent's real figures
-        assert body["config"]["url"] == CREATE["url"] and body["config"]["version"] == "1.0"
+        assert body["config"]["url"] == create["url"] and body["config"]["version"] == "1.0"
         assert body["config"]["batch_size"] == 32 and body["config"]["epochs"] == 2
         assert body["requirements"] == CREATE["requirements"]
         _iso(body["updated_at"])
@@ -89,16 +109,16 @@ def test_a_core_task_shows_in_the_list_and_pages_split_it(both_doors: Doors, far
     assert not {t["id"] for t in pages[0]} & {t["id"] for t in pages[1]}, "pages overlap"
 
 
-def _long_training(both_doors: Doors, farm: Farm) -> str:
-    reply = both_doors.gateway.call("POST", "/api/tasks", json={**CREATE, "epochs": 1000, "batch_size": 1})
+def _long_training(both_doors: Doors, farm: Farm, create: dict[str, Any]) -> str:
+    reply = both_doors.gateway.call("POST", "/api/tasks", json={**create, "epochs": 1000, "batch_size": 1})
     assert reply.status_code == 201, reply.text
     task_id = reply.json()["id"]
     farm.client.wait_state(f"tasks/{task_id}", task_pb2.TASK_STATE_RUNNING, timeout=60)
     return task_id
 
 
-def test_a_running_tasks_progress_is_the_agents(both_doors: Doors, farm: Farm) -> None:
-    task_id = _long_training(both_doors, farm)
+def test_a_running_tasks_progress_is_the_agents(both_doors: Doors, farm: Farm, create: dict[str, Any]) -> None:
+    task_id = _long_training(both_doors, farm, create)
     try:
         # The agent reports progress as it trains, and metrics as epochs end: both doors show the
         # core task's figures (progress in percent).
@@ -117,8 +137,10 @@ def test_a_running_tasks_progress_is_the_agents(both_doors: Doors, farm: Farm) -
         both_doors.gateway.call("DELETE", f"/api/tasks/{task_id}")
 
 
-def test_status_changes_reach_the_work_and_keep_the_reason(both_doors: Doors, farm: Farm) -> None:
-    task_id = _long_training(both_doors, farm)
+def test_status_changes_reach_the_work_and_keep_the_reason(
+    both_doors: Doors, farm: Farm, create: dict[str, Any]
+) -> None:
+    task_id = _long_training(both_doors, farm, create)
     path = f"/api/tasks/{task_id}/status"
     paused = both_doors.gateway.call("PUT", path, json={"status": "paused", "reason": "Resource constraints"})
     assert paused.status_code == 200, paused.text
@@ -178,6 +200,8 @@ def test_delete_is_204_and_the_task_is_gone(both_doors: Doors, farm: Farm) -> No
     ({**CREATE, "config": {"seed": "x"}}, "seed"),
     ({**CREATE, "requirements": {"min_ram": -1}}, "min_ram"),
     ({**CREATE, "learning_rate": 7.0}, "learning_rate"),
+    ({**CREATE, "url": "ftp://models/m"}, "http://, https:// or file://"),
+    ({**CREATE, "url": "two words"}, "names no model"),
 ])  # fmt: skip
 def test_a_bad_create_is_invalid_request_and_makes_nothing(both_doors: Doors, body: dict, said: str) -> None:
     before = both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"]
@@ -243,3 +267,12 @@ def test_a_url_naming_an_aifarm_model_trains_further_from_it(both_doors: Doors, 
         assert answer.status == 404 and answer.body["error"]["code"] == "NOT_FOUND", answer.describe()
         assert "nowhere" in answer.body["error"]["message"], answer.describe()
     assert both_doors.ask("GET", "/api/tasks?limit=1")[0].body["total"] == before
+
+
+def test_an_unreachable_url_fails_the_task_plainly(both_doors: Doors, farm: Farm) -> None:
+    url = f"http://127.0.0.1:{free_port()}/models/model/1.0"  # nothing listens there
+    for task_id in _created(both_doors, {**CREATE, "url": url}):
+        core = farm.client.wait_state(f"tasks/{task_id}", task_pb2.TASK_STATE_FAILED, timeout=60)
+        assert "cannot fetch model_url" in core.result.error and url in core.result.error, core.result.error
+        assert any(url in line.text and "error" in line.text for line in farm.client.logs(core.name))
+        assert _detail(both_doors, task_id)["status"] == "failed"

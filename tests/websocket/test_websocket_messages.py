@@ -45,8 +45,9 @@ def _assignment(**task: object) -> pb.Assignment:
 
 
 def test_a_task_message_carries_the_documents_keys() -> None:
-    message = wm.task_message(_assignment(training=task_pb2.TrainingSpec(architecture="mlp", epochs=4, batch_size=16),
-                                          labels={"url": "http://models/m/1.0", "version": "1.0"},
+    message = wm.task_message(_assignment(training=task_pb2.TrainingSpec(architecture="mlp", epochs=4, batch_size=16,
+                                                                         model_url="http://models/m/1.0",
+                                                                         model_version="1.0"),
                                           resources=node_pb2.Resources(cpu_cores=2, memory_mb=512)),
                               wm.rendezvous(None))  # fmt: skip
     assert message["type"] == "task"

@@ -9,20 +9,22 @@ from controller.api.compat.aifarm.task_shapes import base_model, compat_metadata
 from controller.domain.errors import InvalidArgument
 
 
-@pytest.mark.parametrize("url", ["/v1/models/resnet-a", "models/resnet-a"])
+@pytest.mark.parametrize("url", ["/v1/models/resnet-a", "models/resnet-a", "resnet-a"])
 def test_a_url_naming_an_aifarm_model_trains_from_it(url: str) -> None:
     request = pb.CreateTaskRequest(name="x", url=url, version="2")
     assert training_spec(request).architecture == "models/resnet-a"
     assert compat_metadata(request)["aifarm_version"] == "2"
 
 
-@pytest.mark.parametrize("url", ["", "https://example.org/m.pt", "file:///tmp/m.pt", "resnet-a"])
-def test_other_urls_keep_the_architecture(url: str) -> None:
+@pytest.mark.parametrize("url", ["", "https://example.org/m.pt", "file:///tmp/m.pt"])
+def test_a_fetched_url_keeps_the_architecture_and_becomes_the_model_url(url: str) -> None:
     assert base_model(url) is None
-    assert training_spec(pb.CreateTaskRequest(name="x", url=url)).architecture == "mlp"
+    spec = training_spec(pb.CreateTaskRequest(name="x", url=url, version="1.0"))
+    assert spec.architecture == "mlp"
+    assert (spec.model_url, spec.model_version) == ((url, "1.0") if url else ("", ""))
 
 
-@pytest.mark.parametrize("url", ["/v1/models/", "models/a/b"])
+@pytest.mark.parametrize("url", ["/v1/models/", "models/a/b", "two words", "../etc"])
 def test_a_model_url_without_one_name_is_refused(url: str) -> None:
     with pytest.raises(InvalidArgument, match="names no model"):
         training_spec(pb.CreateTaskRequest(name="x", url=url))

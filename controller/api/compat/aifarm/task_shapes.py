@@ -14,7 +14,7 @@ from controller.api.compat.servermgmt.shapes import iso
 from controller.domain.errors import InvalidArgument
 from controller.domain.task_actions import MAX_WORLD_SIZE
 from controller.domain.types import Resources, Task, TaskState
-from taskspec.training import ARCHITECTURES, MODEL_PREFIX, TrainingSpec
+from taskspec.training import ARCHITECTURES, MODEL_PREFIX, TrainingSpec, registry_model
 
 #: Core states as the document names them (a task placed but not yet started is running).
 STATUS = {
@@ -50,16 +50,18 @@ def _config_value(config: dict[str, Any], key: str) -> Any:
 
 
 def base_model(url: str) -> str | None:
-    """The aifarm registry model a task's url names ("/v1/models/NAME" or "models/NAME"), or None.
-
-    Other urls (http(s)://, file://, bare names) are kept in compat_metadata only, as before."""
-    for prefix in ("/v1/" + MODEL_PREFIX, MODEL_PREFIX):
+    """The aifarm registry model a task's url names ("/v1/models/NAME", "models/NAME" or NAME), or
+    None for no url or an http(s)/file URL (the agent fetches that one: TrainingSpec.model_url)."""
+    if not url or "://" in url:
+        return None
+    for prefix in ("/v1/" + MODEL_PREFIX, MODEL_PREFIX, ""):
         if url.startswith(prefix):
             name = url.removeprefix(prefix).rstrip("/")
-            if not name or "/" in name:
-                raise InvalidArgument(f"url {url!r} names no model (want {prefix}NAME)", reason="INVALID_TASK")
+            if registry_model(MODEL_PREFIX + name) is None:
+                raise InvalidArgument(f"url {url!r} names no model: give /v1/models/NAME, a model's name or an"
+                                      " http(s):// or file:// URL", reason="INVALID_TASK")  # fmt: skip
             return name
-    return None
+    raise AssertionError("the empty prefix matches every url")
 
 
 def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
@@ -77,6 +79,7 @@ def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
             raise InvalidArgument(f"url names the model to start from ({request.url!r}); config.architecture"
                                   " cannot name another", reason="INVALID_TASK")  # fmt: skip
         architecture = MODEL_PREFIX + base
+    fetched = request.url if "://" in request.url else ""
     synthetic = task_pb2.SyntheticDataset(samples=given.get("samples", 512), features=given.get("features", 16),
                                           classes=given.get("classes", 4))  # fmt: skip
     return task_pb2.TrainingSpec(
@@ -84,6 +87,7 @@ def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
         batch_size=request.batch_size, learning_rate=request.learning_rate, optimizer=given.get("optimizer", ""),
         loss_function=given.get("loss_function", ""), validation_split=given.get("validation_split", 0.0),
         seed=given.get("seed", 0), device=given.get("device", ""),
+        model_url=fetched, model_version=request.version if fetched else "",
     )  # fmt: skip
 
 

@@ -169,7 +169,7 @@ class CommandSpec(_message.Message):
     def __init__(self, argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_directory: _Optional[str] = ...) -> None: ...
 
 class TrainingSpec(_message.Message):
-    __slots__ = ("architecture", "dataset", "synthetic", "epochs", "batch_size", "learning_rate", "optimizer", "loss_function", "validation_split", "seed", "device")
+    __slots__ = ("architecture", "dataset", "synthetic", "epochs", "batch_size", "learning_rate", "optimizer", "loss_function", "validation_split", "seed", "device", "model_url", "model_version")
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SYNTHETIC_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +181,8 @@ class TrainingSpec(_message.Message):
     VALIDATION_SPLIT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     architecture: str
     dataset: str
     synthetic: SyntheticDataset
@@ -192,7 +194,9 @@ class TrainingSpec(_message.Message):
     validation_split: float
     seed: int
     device: str
-    def __init__(self, architecture: _Optional[str] = ..., dataset: _Optional[str] = ..., synthetic: _Optional[_Union[SyntheticDataset, _Mapping]] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., optimizer: _Optional[str] = ..., loss_function: _Optional[str] = ..., validation_split: _Optional[float] = ..., seed: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+    model_url: str
+    model_version: str
+    def __init__(self, architecture: _Optional[str] = ..., dataset: _Optional[str] = ..., synthetic: _Optional[_Union[SyntheticDataset, _Mapping]] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., optimizer: _Optional[str] = ..., loss_function: _Optional[str] = ..., validation_split: _Optional[float] = ..., seed: _Optional[int] = ..., device: _Optional[str] = ..., model_url: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class SyntheticDataset(_message.Message):
     __slots__ = ("samples", "features", "classes", "image_size", "channels")
