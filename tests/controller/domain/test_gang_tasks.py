@@ -152,3 +152,23 @@ async def test_a_gang_must_be_a_training_task() -> None:
         await parts.actions.create(script("s", world_size=2))
     with pytest.raises(InvalidArgument, match="world_size must be 1 to"):
         await parts.actions.create(training("t", world_size=0))
+
+
+async def test_two_gangs_wanting_the_same_nodes_never_split_them_and_both_finish() -> None:
+    """Three nodes of one slot each and two gangs of two: the first is placed whole, the second holds
+    nothing while it waits (no node half-taken by each, the deadlock of partial placement), and is
+    placed whole once the first has ended."""
+    parts = await Parts.open()
+    for i, n in enumerate(("a", "b", "c")):
+        await parts.join(n, gpus=0, cpus=2, rendezvous_port=29400 + i)
+    for g in ("g1", "g2"):
+        await parts.actions.create(training(g, world_size=2, resources=Resources(cpu_cores=2)))
+    await parts.dispatcher.dispatch_once()
+    first, second = parts.book.active["g1"], parts.book.active["g2"]
+    assert first.state is TaskState.ASSIGNED and len(set(first.node_ids)) == 2
+    assert second.state is TaskState.PENDING and not second.ranks and not second.node_ids
+    for n in first.node_ids:
+        await parts.report(n, "g1", 1, TaskState.COMPLETED)
+    await parts.dispatcher.dispatch_once()
+    second = parts.book.active["g2"]
+    assert second.state is TaskState.ASSIGNED and len(set(second.node_ids)) == 2
