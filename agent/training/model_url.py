@@ -39,36 +39,39 @@ class FetchedModel:
 
 
 async def fetch_model_url(url: str, version: str, workdir: Path) -> FetchedModel:
-    """Download `url` (http(s) or file) into `workdir`; SpecError says what was wrong with it."""
+    """Download `url` (http(s); a file:// one is read where it lies) into `workdir`; SpecError says
+    what was wrong with it."""
     scheme = urlsplit(url).scheme.lower()
     if scheme == "file":
-        body, json_answer = await asyncio.to_thread(_read_file, url)
+        path, json_answer = _local_file(url), False
     elif scheme in ("http", "https"):
-        body, json_answer = await _download(url, version)
+        path = workdir / CHECKPOINT_FILE
+        json_answer = await _download(url, version, path)
     else:
         raise SpecError(f"model_url {url!r}: only http://, https:// and file:// URLs are fetched")
-    code = _code_of(body, url) if json_answer or _looks_like_json(body) else None
-    if code is not None:
-        path = workdir / CODE_FILE
-        path.write_text(code, encoding="utf-8")
-        return FetchedModel(path, is_code=True)
-    path = workdir / CHECKPOINT_FILE
-    path.write_bytes(body)
-    return FetchedModel(path, is_code=False)
+    if not (json_answer or _looks_like_json(path)):
+        return FetchedModel(path, is_code=False)
+    code = _code_of(path.read_bytes(), url)
+    if path.parent == workdir:
+        path.unlink()
+    code_path = workdir / CODE_FILE
+    code_path.write_text(code, encoding="utf-8")
+    return FetchedModel(code_path, is_code=True)
 
 
-def _read_file(url: str) -> tuple[bytes, bool]:
+def _local_file(url: str) -> Path:
     path = Path(unquote(urlsplit(url).path))
     try:
         size = path.stat().st_size
-        if size > MAX_MODEL_BYTES:
-            raise SpecError(f"model_url {url!r} is {size} bytes, more than {MAX_MODEL_BYTES}")
-        return path.read_bytes(), path.suffix == ".json"
     except OSError as exc:
         raise SpecError(f"cannot read model_url {url!r}: {exc.strerror or exc}") from None
+    if not path.is_file() or size > MAX_MODEL_BYTES:
+        raise SpecError(f"model_url {url!r} is not a file of at most {MAX_MODEL_BYTES} bytes")
+    return path
 
 
-async def _download(url: str, version: str) -> tuple[bytes, bool]:
+async def _download(url: str, version: str, path: Path) -> bool:
+    """Stream the answer into `path`; True when it is JSON."""
     headers = {"Accept": "application/json, application/octet-stream", "User-Agent": "aifarm-agent"}
     if version:
         headers["Version"] = version
@@ -79,20 +82,23 @@ async def _download(url: str, version: str) -> tuple[bytes, bool]:
                 raise SpecError(f"model_url {url!r} answered HTTP {reply.status} {reply.reason or ''}".rstrip())
             if (reply.content_length or 0) > MAX_MODEL_BYTES:
                 raise SpecError(f"model_url {url!r} is {reply.content_length} bytes, more than {MAX_MODEL_BYTES}")
-            body = bytearray()
-            async for chunk in reply.content.iter_chunked(_CHUNK):
-                body += chunk
-                if len(body) > MAX_MODEL_BYTES:
-                    raise SpecError(f"model_url {url!r} sent more than {MAX_MODEL_BYTES} bytes")
-            return bytes(body), reply.content_type == "application/json"
+            size = 0
+            with path.open("wb") as out:
+                async for chunk in reply.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size > MAX_MODEL_BYTES:
+                        raise SpecError(f"model_url {url!r} sent more than {MAX_MODEL_BYTES} bytes")
+                    out.write(chunk)
+            return reply.content_type == "application/json"
     except aiohttp.ClientError as exc:
         raise SpecError(f"cannot fetch model_url {url!r}: {exc}") from None
     except asyncio.TimeoutError:
         raise SpecError(f"cannot fetch model_url {url!r}: no answer within the timeout") from None
 
 
-def _looks_like_json(body: bytes) -> bool:
-    return body.lstrip()[:1] == b"{"
+def _looks_like_json(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(64).lstrip()[:1] == b"{"
 
 
 def _code_of(body: bytes, url: str) -> str:
