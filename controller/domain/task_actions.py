@@ -7,6 +7,7 @@ commits it through the TaskBook, and only then tells the node.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,6 +33,9 @@ MAX_LABELS_BYTES = 64 << 10
 MAX_DISPLAY_NAME = 512
 #: Ranks of a gang at most (one node each).
 MAX_WORLD_SIZE = 256
+#: What one node can offer at most (a task asking more could never run, and would not fit the compat shapes).
+MAX_CPU_CORES = 100_000
+MAX_GPUS = 1024
 #: Most tasks a BatchCreateTasks takes (AIP-233 asks for a documented limit).
 MAX_BATCH = 1000
 T = TypeVar("T")
@@ -162,6 +166,9 @@ class TaskActions:
         r = task.resources
         if min(r.gpus, r.gpu_memory_mb, r.cpu_cores, r.memory_mb) < 0:
             raise InvalidArgument("resources must not be negative")
+        if not (math.isfinite(r.cpu_cores) and r.cpu_cores <= MAX_CPU_CORES and r.gpus <= MAX_GPUS):
+            raise InvalidArgument(f"resources ask for {r.cpu_cores} CPU cores and {r.gpus} GPUs: at most "
+                                  f"{MAX_CPU_CORES} cores and {MAX_GPUS} GPUs on one node")  # fmt: skip
         if r.cpu_cores == 0:
             task = task.changed(resources=replace(r, cpu_cores=DEFAULT_CPU_CORES))
         if task.time_limit_seconds < 0 or task.max_retries < 0:

@@ -54,6 +54,9 @@ async def test_create_without_an_id_generates_one() -> None:
         script("../etc"),
         script("-starts-with-dash"),
         script("t", resources=Resources(gpus=-1)),
+        script("t", resources=Resources(cpu_cores=float("nan"))),
+        script("t", resources=Resources(cpu_cores=2.0**31)),  # an int32 (AI Farm's min_cpu_cores) no more holds it
+        script("t", resources=Resources(gpus=5000)),
         script("t", max_retries=101),
         script("t", time_limit_seconds=-5),
         script("t", output_model="../weights"),
