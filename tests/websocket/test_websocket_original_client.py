@@ -11,8 +11,11 @@ import uuid
 from typing import Iterator
 
 import pytest
+import requests
+import torch
 
 from conftest import Worker, WsFarm, start_ws_farm
+from model_server import ModelServer, Route, create_model_code
 
 pytestmark = pytest.mark.slow
 
@@ -170,3 +173,63 @@ async def test_two_original_clients_train_one_distributed_task(legacy_farm: WsFa
     done = legacy_farm.wait_task(task_id, "TASK_STATE_COMPLETED")
     assert sorted((r.get("rank", 0), r["node"]) for r in done["ranks"]) == sorted(
         (r["rank"], f"nodes/{c}") for r, c in zip(ranks, ids))  # fmt: skip
+
+
+def _train_as_the_original(config: dict, steps: int = 40) -> list[float]:
+    """What the original's ModelLoader and training core do with a task: GET config.url with its
+    Version header, take the answer's "code", exec it, create_model() -> (model, optimizer), train."""
+    reply = requests.get(config["url"], headers={"Version": config["version"], "Accept": "application/json"},
+                         timeout=10)  # fmt: skip
+    reply.raise_for_status()
+    namespace: dict = {}
+    exec(reply.json()["code"], namespace)  # noqa: S102 - the original runs the model server's code
+    model, optimizer = namespace["create_model"]()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(128, 16, generator=g)
+    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+async def test_the_original_client_trains_a_task_from_its_model_url(legacy_farm: WsFarm, workers: list[Worker]) -> None:
+    """An AI Farm task whose url is a model server: the original client reads config.url/version,
+    fetches the code, trains it, reports progress and a result, and the task completes with its loss."""
+    server = ModelServer({"/models/net/1.0": Route.code(create_model_code(features=16, classes=4), version="1.0")})
+    try:
+        client_id = uuid.uuid4().hex
+        worker = await Worker.connect(legacy_farm.ws_url, client_id, token=None)
+        workers.append(worker)
+        await worker.ws.send_str(json.dumps(_system_info(client_id)))
+        await worker.ws.send_str(json.dumps({"type": "task_request", "client_id": client_id}))
+        reply = legacy_farm.rest("POST", "/api/tasks", json={
+            "type": "training", "name": "net", "url": server.url + "/models/net/1.0", "version": "1.0",
+            "batch_size": 32, "learning_rate": 0.01, "epochs": 1, "distributed": False, "n_clients": 1,
+            "requirements": {"min_gpu_memory": 0, "min_cpu_cores": 1, "min_ram": 1},
+        })  # fmt: skip
+        assert reply.status_code == 201, reply.text
+        task_id = reply.json()["id"]
+        task = (await worker.recv("task"))["data"]
+        config = _loaded(task["config"])
+        assert task["id"] == task_id and config["distributed"] is False
+        losses = await asyncio.to_thread(_train_as_the_original, config)
+        assert server.versions == ["1.0"] and losses[-1] < losses[0]
+        await worker.ws.send_str(json.dumps({
+            "type": "task_progress", "task_id": task_id, "client_id": client_id, "progress": 50.0,
+            "metrics": {"progress": 50.0, "loss": losses[len(losses) // 2]}, "timestamp": "2024-11-04T12:00:00",
+        }))  # fmt: skip
+        await worker.ws.send_str(json.dumps({
+            "type": "task_result", "task_id": task_id, "client_id": client_id, "status": "completed",
+            "metrics": {"loss": losses[-1]}, "checkpoint_path": f"./checkpoints/{task_id}.pt", "error_log": None,
+            "shard_info": {"id": 0, "total_shards": 1, "start_point": 0, "end_point": 100}, "rank": 0,
+        }))  # fmt: skip
+        await worker.recv("task_result_ack")
+        done = legacy_farm.rest("GET", f"/api/tasks/{task_id}").json()
+        assert done["status"] == "completed" and done["metrics"]["loss"] == pytest.approx(losses[-1])
+    finally:
+        server.stop()
