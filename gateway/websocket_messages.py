@@ -10,6 +10,7 @@ and tolgatasci/ai-farm's own client (an untyped first frame of system informatio
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import socket
@@ -244,8 +245,12 @@ def free_port() -> int:
 def rendezvous_offer(peer: str) -> tuple[str, int]:
     """Where a worker would host a gang's rank 0, for its Hello: its own address, and a port free on
     this machine when it runs here (loopback), else REMOTE_MASTER_PORT."""
-    local = peer in ("", "::1") or peer.startswith("127.")
-    return (peer or "127.0.0.1", free_port() if local else REMOTE_MASTER_PORT)
+    try:
+        address = ipaddress.ip_address(peer or "127.0.0.1")
+    except ValueError:  # not an address (a unix socket's peer): the worker is on this machine
+        address = ipaddress.ip_address("127.0.0.1")
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    return (str(mapped), free_port() if mapped.is_loopback else REMOTE_MASTER_PORT)
 
 
 def rendezvous(assignment: pb.Assignment | None) -> dict[str, Any]:

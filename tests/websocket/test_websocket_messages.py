@@ -95,3 +95,13 @@ def test_control_actions() -> None:
                          (pb.TASK_ACTION_STOP, "stop"), (pb.TASK_ACTION_CANCEL, "cancel")):  # fmt: skip
         message = wm.control_message(pb.TaskControl(task_id="t1", attempt=1, action=action))
         assert (message["type"], message["action"], message["task_id"]) == ("control", word, "t1")
+
+
+@pytest.mark.parametrize(("peer", "address", "local"), [
+    ("127.0.0.1", "127.0.0.1", True), ("::ffff:127.0.0.1", "127.0.0.1", True), ("::1", "::1", True),
+    ("10.0.0.7", "10.0.0.7", False), ("::ffff:10.0.0.7", "10.0.0.7", False),
+])  # fmt: skip
+def test_a_worker_is_offered_as_rank_zero_host_at_its_own_address(peer: str, address: str, local: bool) -> None:
+    offered, port = wm.rendezvous_offer(peer)
+    assert offered == address
+    assert (port != wm.REMOTE_MASTER_PORT) if local else (port == wm.REMOTE_MASTER_PORT)

@@ -54,14 +54,11 @@ def base_model(url: str) -> str | None:
     None for no url or an http(s)/file URL (the agent fetches that one: TrainingSpec.model_url)."""
     if not url or "://" in url:
         return None
-    for prefix in ("/v1/" + MODEL_PREFIX, MODEL_PREFIX, ""):
-        if url.startswith(prefix):
-            name = url.removeprefix(prefix).rstrip("/")
-            if registry_model(MODEL_PREFIX + name) is None:
-                raise InvalidArgument(f"url {url!r} names no model: give /v1/models/NAME, a model's name or an"
-                                      " http(s):// or file:// URL", reason="INVALID_TASK")  # fmt: skip
-            return name
-    raise AssertionError("the empty prefix matches every url")
+    name = next((url.removeprefix(p) for p in ("/v1/" + MODEL_PREFIX, MODEL_PREFIX) if url.startswith(p)), url)
+    if registry_model(MODEL_PREFIX + name.rstrip("/")) is None:
+        raise InvalidArgument(f"url {url!r} names no model: give /v1/models/NAME, a model's name or an"
+                              " http(s):// or file:// URL", reason="INVALID_TASK")  # fmt: skip
+    return name.rstrip("/")
 
 
 def training_spec(request: pb.CreateTaskRequest) -> task_pb2.TrainingSpec:
