@@ -506,7 +506,7 @@ local function shaped_error(handle, shape, codes, default_code, reasons)
     local name = reasons[reason] and reason or codes[code] or default_code
     out = '{"code":"' .. name .. '","message":' .. message .. ',"details":' .. (metadata or "{}") .. '}'
     if shape == "SUCCESS_ENVELOPE" then
-      out = '{"success":false,"data":null,"error":' .. out .. '}'
+      out = '{"success":false,"data":null,"error":' .. out .. ',"detail":' .. message .. '}'
     else
       out = '{"error":' .. out .. '}'
     end

@@ -146,7 +146,8 @@ class ErrorShape:
             }
             if self.shape == Shape.ERROR_BODY_SHAPE_ERROR_OBJECT:
                 return {"error": error}
-            return {"success": False, "data": None, "error": error}
+            # gswarm's own clients read `detail` (ORIGINAL-CLIENTS.md), beside the document's envelope.
+            return {"success": False, "data": None, "error": error, "detail": status.message}
         return status_json(status)
 
 

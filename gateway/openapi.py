@@ -67,6 +67,7 @@ _ERROR_SCHEMA: dict[str, Any] = {
         {"type": "object", "title": "ERROR_OBJECT", "properties": {"error": _DOCUMENT_ERROR}},
         {"type": "object", "title": "SUCCESS_ENVELOPE", "properties": {
             "success": {"type": "boolean"}, "data": {"nullable": True}, "error": _DOCUMENT_ERROR,
+            "detail": {"type": "string"},
         }},
     ],
 }  # fmt: skip

@@ -138,6 +138,7 @@ def test_success_envelope_takes_a_servicers_reason_that_is_a_document_code() -> 
     missing_model = make_status(grpc.StatusCode.NOT_FOUND, "no model m", [_info("MODEL_NOT_FOUND", model="m")])
     assert shape.body(missing_model) == {
         "success": False, "data": None, "error": {"code": "MODEL_NOT_FOUND", "message": "no model m", "details": {"model": "m"}},
+        "detail": "no model m",
     }  # fmt: skip
     other = shape.body(make_status(grpc.StatusCode.NOT_FOUND, "no task"))
     assert other["error"] == {"code": "NOT_FOUND", "message": "no task", "details": {}}

@@ -74,7 +74,7 @@ def test_operation_ids_unique_and_errors_documented(which: str, request: pytest.
     # One schema per declared shape (aifarm.options.v1.error_body), google.rpc.Status first.
     shapes = {one["title"]: set(one["properties"]) for one in error["oneOf"]}
     assert shapes == {"GOOGLE_RPC_STATUS": {"code", "message", "details"}, "DETAIL": {"detail"},
-                      "ERROR_OBJECT": {"error"}, "SUCCESS_ENVELOPE": {"success", "data", "error"}}  # fmt: skip
+                      "ERROR_OBJECT": {"error"}, "SUCCESS_ENVELOPE": {"success", "data", "error", "detail"}}  # fmt: skip
 
 
 def test_info(spec: dict[str, Any]) -> None:
