@@ -71,11 +71,14 @@ AIFARM_SERVICES = (
 )
 """AI Farm (seeds/001): /api/tasks, /api/clients, /api/metrics."""
 
+GSWARM_HOST_SERVICES = ("aifarm.compat.gswarm.v1.HostModelService",)
+"""gswarm's host API (seeds/002): /api/v1/models on its own port (Server Management has that path on main)."""
+
 LISTENERS: tuple[Listener, ...] = (
     Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES, *AIFARM_SERVICES),
              description="core /v1, AI Farm, ShelbyCompute, Server Management, docs"),
     Listener("aifactory", 8001, (), description="AI Factory client service"),
-    Listener("gswarm_host", 9010, (), description="gswarm host API (its /api/v1/models collides on main)"),
+    Listener("gswarm_host", 9010, GSWARM_HOST_SERVICES, description="gswarm host API (its /api/v1/models collides on main)"),
     Listener("profiler", 8091, (), description="gswarm profiler HTTP API"),
     Listener("client_process", 9000, (), side="agent", description="AI Factory client-process API of a node"),
     Listener("gswarm_client", 9011, (), side="agent", description="gswarm client API of a node"),

@@ -23,6 +23,9 @@ def model_to_proto(m: Model) -> model_pb2.Model:
         sha256=m.sha256,
         source_task=f"tasks/{m.source_task_id}" if m.source_task_id else "",
         create_time=timestamp(m.create_time),
+        model_type=m.model_type,
+        source_url=m.source_url,
+        locations=[loc.device for loc in m.locations],
     )
 
 

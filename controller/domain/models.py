@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
 import structlog
 
 from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from controller.domain.types import Model, Task
+from controller.domain.types import Model, ModelLocation, Task
 from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
 from taskspec.checkpoint import CheckpointInfo, describe_checkpoint
@@ -29,6 +30,17 @@ def validate_model_name(name: str) -> str:
     return name
 
 
+LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}:(disk|dram|gpu[0-9]{1,3})$")
+
+
+def validate_location(device: str) -> str:
+    """A location is "node:device" with device disk, dram or gpuN."""
+    if not LOCATION.match(device):
+        raise InvalidArgument(f"invalid location {device!r}: give NODE:DEVICE with DEVICE disk, dram or gpuN"
+                              " (for example node1:gpu0)")  # fmt: skip
+    return device
+
+
 class ModelRegistry:
     """Models by name. ``blobs`` is rooted at the models directory; a model's file is ``<root>/<name>``."""
 
@@ -37,6 +49,8 @@ class ModelRegistry:
         self.blobs = blobs
         self.artifacts = artifacts
         self._uploading: set[str] = set()
+        #: Location changes read, change and write a model's row: one at a time.
+        self._locations_lock = asyncio.Lock()
 
     def file_path(self, name: str) -> Path:
         return self.blobs.path(name)
@@ -75,7 +89,7 @@ class ModelRegistry:
     async def checkpoint(self, name: str) -> CheckpointInfo:
         """What a model holds, for a training to continue it; InvalidArgument when it is no
         training checkpoint (read without torch, its pickle never run: see taskspec.checkpoint)."""
-        await self.get(name)
+        await self._with_content(name)
         try:
             return await asyncio.to_thread(describe_checkpoint, self.blobs.path(name), name)
         except SpecError as exc:
@@ -98,13 +112,60 @@ class ModelRegistry:
         return await self.store.list_models()
 
     async def read(self, name: str) -> tuple[Model, AsyncIterator[bytes]]:
-        model = await self.get(name)
+        model = await self._with_content(name)
         return model, self.blobs.read(name)
 
+    async def _with_content(self, name: str) -> Model:
+        """The model, when the registry holds its bytes; FailedPrecondition for one registered by name only."""
+        model = await self.get(name)
+        if not model.has_content:
+            where = ", ".join(loc.device for loc in model.locations) or "nowhere yet"
+            raise FailedPrecondition(f"model {name!r} is registered, but its bytes are not in the registry"
+                                     f" (locations: {where})", reason="MODEL_NOT_IN_REGISTRY")  # fmt: skip
+        return model
+
+    async def register(self, model: Model) -> Model:
+        """Register a model by name, without bytes (gswarm's registry); AlreadyExists when the name is taken."""
+        validate_model_name(model.name)
+        if model.size_bytes < 0:
+            raise InvalidArgument(f"model_size must not be negative, not {model.size_bytes}")
+        if await self.store.get_model(model.name) or model.name in self._uploading:
+            raise AlreadyExists(f"model {model.name!r} already exists", reason="MODEL_EXISTS")
+        model = replace(model, sha256="", source_task_id="", create_time=time.time())
+        try:
+            await self.store.commit(Changes(new_models=[model]))
+        except Conflict:
+            raise AlreadyExists(f"model {model.name!r} already exists", reason="MODEL_EXISTS") from None
+        log.info("model registered", model=model.name, model_type=model.model_type)
+        return model
+
+    async def add_location(self, name: str, location: ModelLocation) -> Model:
+        """Record where the model's bytes are (a location already there takes the new status)."""
+        validate_location(location.device)
+        async with self._locations_lock:
+            model = await self.get(name)
+            kept = tuple(loc for loc in model.locations if loc.device != location.device)
+            return await self._replace(replace(model, locations=(*kept, location)))
+
+    async def remove_location(self, name: str, device: str) -> Model:
+        """Forget a location; NotFound when the model has none there."""
+        async with self._locations_lock:
+            model = await self.get(name)
+            kept = tuple(loc for loc in model.locations if loc.device != device)
+            if len(kept) == len(model.locations):
+                raise NotFound(f"model {name!r} has no location {device!r}", reason="LOCATION_NOT_FOUND")
+            return await self._replace(replace(model, locations=kept))
+
+    async def _replace(self, model: Model) -> Model:
+        # One commit: the row out and its new version in (the store applies deletions first).
+        await self.store.commit(Changes(deleted_models=[model.name], new_models=[model]))
+        return model
+
     async def delete(self, name: str) -> None:
-        await self.get(name)
+        model = await self.get(name)
         await self.store.commit(Changes(deleted_models=[name]))
-        self.blobs.delete(name)
+        if model.has_content:
+            self.blobs.delete(name)
         log.info("model deleted", model=name)
 
     def has_checkpoint(self, task_id: str) -> bool:

@@ -11,6 +11,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from taskspec.command import CommandSpec
 from taskspec.script import ScriptSpec
@@ -336,8 +337,17 @@ class NodeCredential:
 
 
 @dataclass(frozen=True)
+class ModelLocation:
+    """Where a model's bytes are outside the registry: "node:device" (disk, dram, gpuN)."""
+
+    device: str
+    status: str = "ready"
+
+
+@dataclass(frozen=True)
 class Model:
-    """A file of the model registry (trained weights)."""
+    """A model of the registry: trained weights (a file here), or one registered by name whose
+    bytes are elsewhere (gswarm's registry: `sha256` is "" until the registry holds them)."""
 
     name: str
     size_bytes: int
@@ -345,6 +355,16 @@ class Model:
     #: The task whose checkpoint it is; "" for an upload.
     source_task_id: str = ""
     create_time: float = field(default_factory=time.time)
+    #: What kind of model ("llm", ...), where it can be fetched from, and what it was registered with.
+    model_type: str = ""
+    source_url: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    locations: tuple[ModelLocation, ...] = ()
+
+    @property
+    def has_content(self) -> bool:
+        """The registry holds its bytes (a file under the models directory)."""
+        return bool(self.sha256)
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,13 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE tasks ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE tasks ADD COLUMN ranks TEXT NOT NULL DEFAULT '[]';
     """,
+    # gswarm's registry: a model may be registered by name before any bytes are in the registry.
+    """
+    ALTER TABLE models ADD COLUMN model_type TEXT NOT NULL DEFAULT '';
+    ALTER TABLE models ADD COLUMN source_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE models ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE models ADD COLUMN locations TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import aiosqlite
 
-from controller.domain.types import Model
+from controller.domain.types import Model, ModelLocation
 
 
 async def insert(conn: aiosqlite.Connection, models: Sequence[Model]) -> None:
     """Raises sqlite3.IntegrityError when a name is taken."""
     await conn.executemany(
-        "INSERT INTO models (name, size_bytes, sha256, source_task_id, create_time) VALUES (?, ?, ?, ?, ?)",
-        [(m.name, m.size_bytes, m.sha256, m.source_task_id, m.create_time) for m in models],
-    )
+        "INSERT INTO models (name, size_bytes, sha256, source_task_id, create_time, model_type, source_url, metadata,"
+        " locations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(m.name, m.size_bytes, m.sha256, m.source_task_id, m.create_time, m.model_type, m.source_url,
+          json.dumps(m.metadata), json.dumps([[loc.device, loc.status] for loc in m.locations])) for m in models],
+    )  # fmt: skip
 
 
 async def delete(conn: aiosqlite.Connection, names: Sequence[str]) -> None:
@@ -39,4 +42,8 @@ def _from_row(row: aiosqlite.Row) -> Model:
         sha256=row["sha256"],
         source_task_id=row["source_task_id"],
         create_time=row["create_time"],
+        model_type=row["model_type"],
+        source_url=row["source_url"],
+        metadata=json.loads(row["metadata"]),
+        locations=tuple(ModelLocation(device, status) for device, status in json.loads(row["locations"])),
     )

@@ -95,6 +95,8 @@ async def test_a_database_from_before_the_summary_gets_its_counts_on_migration(t
         conn.execute("DROP TABLE task_counts")
         for column in ("world_size", "ranks"):  # added by the migrations after it
             conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        for column in ("model_type", "source_url", "metadata", "locations"):
+            conn.execute(f"ALTER TABLE models DROP COLUMN {column}")
         conn.execute(f"PRAGMA user_version={version}")
     store = await SqliteStore.open(path)
     try:

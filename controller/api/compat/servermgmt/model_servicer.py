@@ -29,8 +29,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def _info(self, model: Model) -> pb.ModelInfo:
         path = self.models.file_path(model.name)
         shown = path.relative_to(self.data_dir) if path.is_relative_to(self.data_dir) else path
+        # A model registered by name only (gswarm) has no file here yet.
         return pb.ModelInfo(name=model.name, size_mb=size_mb(model.size_bytes), created_at=iso(model.create_time),
-                            file_path=str(shown))  # fmt: skip
+                            file_path=str(shown) if model.has_content else "")  # fmt: skip
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> struct_pb2.ListValue:
         return json_array(self._info(m) for m in await self.models.list())

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61ifarm/v1/model.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x01\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bsource_task\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:%\xea\x41\"\n\x10\x61ifarm.dev/Model\x12\x0emodels/{model}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61ifarm/v1/model.proto\x12\taifarm.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bsource_task\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nmodel_type\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsource_url\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tlocations\x18\x08 \x03(\tB\x04\xe2\x41\x01\x03:%\xea\x41\"\n\x10\x61ifarm.dev/Model\x12\x0emodels/{model}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,8 +44,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODEL'].fields_by_name['source_task']._serialized_options = b'\342A\001\003'
   _globals['_MODEL'].fields_by_name['create_time']._loaded_options = None
   _globals['_MODEL'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['model_type']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['model_type']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['source_url']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['source_url']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['locations']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['locations']._serialized_options = b'\342A\001\003'
   _globals['_MODEL']._loaded_options = None
   _globals['_MODEL']._serialized_options = b'\352A\"\n\020aifarm.dev/Model\022\016models/{model}'
   _globals['_MODEL']._serialized_start=130
-  _globals['_MODEL']._serialized_end=326
+  _globals['_MODEL']._serialized_end=403
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,159 @@
+"""gswarm's host model registry (seeds/002) on its own listener (gswarm_host), through the Python
+gateway and Envoy in front of one farm: the document's requests and bare answers, actions as
+{success, message, data}, errors as its envelope (plus `detail`), and the same models as the
+core registry's (/v1/models on the main listener)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from aifarm.v1 import task_pb2
+from both_doors import Answer, Doors
+from conftest import Door, Farm, start_door
+
+pytestmark = pytest.mark.slow
+
+#: The document's register request.
+LLAMA = {
+    "model_name": "llama-7b",
+    "model_type": "llm",
+    "model_size": 13968179200,
+    "source_url": "https://huggingface.co/meta-llama/Llama-2-7b",
+    "metadata": {"framework": "pytorch", "precision": "fp16"},
+}
+
+
+@pytest.fixture(scope="module")
+def doors(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Doors, Doors]]:
+    """(gswarm's host API, the main listener) through both doors."""
+    procs = {kind: start_door(kind, tmp_path_factory.mktemp(kind), farm.controller.address) for kind in ("gateway", "envoy")}
+    yield (Doors(*(Door(kind, proc.gswarm_url) for kind, proc in procs.items())),
+           Doors(*(Door(kind, proc.url) for kind, proc in procs.items())))  # fmt: skip
+    for proc in procs.values():
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gswarm(doors: tuple[Doors, Doors]) -> Doors:
+    return doors[0]
+
+
+def _ok(answers: tuple[Answer, Answer], status: int = 200) -> dict[str, Any]:
+    for answer in answers:
+        assert answer.status == status, answer.describe()
+    assert answers[0].body == answers[1].body, (answers[0].describe(), answers[1].describe())
+    return answers[0].body
+
+
+def _error(answers: tuple[Answer, Answer], status: int, code: str) -> None:
+    for answer in answers:
+        assert answer.status == status, answer.describe()
+        body = answer.body
+        assert body["success"] is False and body["data"] is None, answer.describe()
+        assert body["error"]["code"] == code and body["detail"] == body["error"]["message"], answer.describe()
+
+
+def _register(gswarm: Doors, body: dict[str, Any]) -> None:
+    """Once, through the gateway (a second register is a 409)."""
+    reply = gswarm.gateway.call("POST", "/api/v1/models", json=body)
+    assert reply.status_code == 201, reply.text
+    assert reply.json() == {"success": True, "message": f"Model {body['model_name']} registered",
+                            "data": {"model_name": body["model_name"]}}  # fmt: skip
+
+
+def test_a_registered_model_is_listed_and_shown_as_the_document_does(gswarm: Doors, doors: tuple[Doors, Doors]) -> None:
+    _register(gswarm, LLAMA)
+    listed = _ok(gswarm.ask("GET", "/api/v1/models?type=llm"))
+    assert listed["total"] == 1 and listed["page"] == 1 and listed["per_page"] == 20
+    assert listed["models"] == [{"model_name": "llama-7b", "model_type": "llm", "model_size": 13968179200,
+                                 "locations": [], "services": {}, "status": "registered"}]  # fmt: skip
+    detail = _ok(gswarm.ask("GET", "/api/v1/models/llama-7b"))
+    assert detail["model_size"] == 13968179200 and detail["status"] == "registered"
+    assert detail["metadata"]["framework"] == "pytorch" and detail["metadata"]["precision"] == "fp16"
+    assert detail["metadata"]["source_url"] == LLAMA["source_url"] and detail["metadata"]["created_at"].endswith("Z")
+    # The same model in the core registry, on the main listener.
+    core = _ok(doors[1].ask("GET", "/v1/models/llama-7b"))
+    assert core["model_type"] == "llm" and int(core["size_bytes"]) == 13968179200 and not core["sha256"], core
+    for answer in doors[1].ask("GET", "/v1/models/llama-7b:download"):
+        assert answer.status in (400, 404, 409), answer.describe()  # no bytes in the registry to download
+
+
+def test_locations_are_added_filtered_and_removed(gswarm: Doors) -> None:
+    _register(gswarm, {**LLAMA, "model_name": "placed"})
+    for device in ("node1:disk", "node2:gpu0"):
+        added = gswarm.gateway.call("POST", "/api/v1/models/placed/locations", json={"device": device, "status": "ready"})
+        assert added.status_code == 201 and added.json()["success"] is True, added.text
+    got = _ok(gswarm.ask("GET", "/api/v1/models/placed/locations"))
+    assert got == {"model_name": "placed", "locations": [{"device": "node1:disk", "status": "ready"},
+                                                          {"device": "node2:gpu0", "status": "ready"}]}  # fmt: skip
+    for location in ("node2:gpu0", "node2", "gpu0"):
+        names = [m["model_name"] for m in _ok(gswarm.ask("GET", f"/api/v1/models?location={location}"))["models"]]
+        assert names == ["placed"], location
+    assert _ok(gswarm.ask("GET", "/api/v1/models/placed"))["status"] == "ready"
+    assert "placed" in [m["model_name"] for m in _ok(gswarm.ask("GET", "/api/v1/models?status=ready"))["models"]]
+    removed = gswarm.envoy.call("DELETE", "/api/v1/models/placed/locations/node2:gpu0")
+    assert removed.status_code == 200 and removed.json()["success"] is True, removed.text
+    assert _ok(gswarm.ask("GET", "/api/v1/models/placed"))["locations"] == ["node1:disk"]
+    _error(gswarm.ask("DELETE", "/api/v1/models/placed/locations/node2:gpu0"), 404, "NOT_FOUND")
+    _error(gswarm.ask("POST", "/api/v1/models/placed/locations", json={"device": "node1:tape"}), 400, "INVALID_REQUEST")
+
+
+def test_pages_split_the_list(gswarm: Doors) -> None:
+    for i in range(5):
+        _register(gswarm, {"model_name": f"paged-{i}", "model_type": "paged"})
+    first = _ok(gswarm.ask("GET", "/api/v1/models?type=paged&page=1&per_page=2"))
+    last = _ok(gswarm.ask("GET", "/api/v1/models?type=paged&page=3&per_page=2"))
+    assert (first["total"], first["per_page"], len(first["models"])) == (5, 2, 2)
+    assert [m["model_name"] for m in first["models"]] == ["paged-0", "paged-1"]
+    assert [m["model_name"] for m in last["models"]] == ["paged-4"]
+    _error(gswarm.ask("GET", "/api/v1/models?per_page=5000"), 400, "INVALID_REQUEST")
+
+
+def test_delete_answers_the_action_and_the_model_is_gone(gswarm: Doors, doors: tuple[Doors, Doors]) -> None:
+    _register(gswarm, {**LLAMA, "model_name": "doomed"})
+    reply = gswarm.gateway.call("DELETE", "/api/v1/models/doomed?force=true")
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"success": True, "message": "Model doomed deleted", "data": {"model_name": "doomed"}}
+    _error(gswarm.ask("GET", "/api/v1/models/doomed"), 404, "MODEL_NOT_FOUND")
+    _error(gswarm.ask("DELETE", "/api/v1/models/doomed"), 404, "MODEL_NOT_FOUND")
+    for answer in doors[1].ask("GET", "/v1/models/doomed"):
+        assert answer.status == 404, answer.describe()
+
+
+def test_a_trained_model_of_the_core_registry_is_listed_ready_with_its_sha256(gswarm: Doors, farm: Farm) -> None:
+    task = farm.client.create(task_pb2.Task(output_model="trained-mlp", training=task_pb2.TrainingSpec(
+        architecture="mlp", epochs=1, synthetic=task_pb2.SyntheticDataset(samples=64))))  # fmt: skip
+    farm.client.wait_state(task.name, task_pb2.TASK_STATE_COMPLETED, timeout=120)
+    from farm_processes import wait_for
+
+    wait_for(lambda: gswarm.gateway.call("GET", "/api/v1/models/trained-mlp").status_code == 200,
+             what="the output model to be saved")  # fmt: skip
+    detail = _ok(gswarm.ask("GET", "/api/v1/models/trained-mlp"))
+    assert detail["status"] == "ready" and detail["model_size"] > 0 and len(detail["metadata"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"model_type": "llm"}, "model name"),  # no name
+    ({"model_name": "../etc/passwd"}, "model name"),
+    ({"model_name": "x", "model_size": -1}, "model_size"),
+    ({"model_name": "x", "model_size": 1.5}, "model_size"),
+    ({"model_name": "x", "source_url": "ftp://host/m"}, "source_url"),
+    ({"model_name": "x", "model_size": "big"}, ""),
+])  # fmt: skip
+def test_a_bad_register_is_invalid_request_and_makes_nothing(gswarm: Doors, body: dict, said: str) -> None:
+    before = _ok(gswarm.ask("GET", "/api/v1/models"))["total"]
+    for answer in gswarm.ask("POST", "/api/v1/models", json=body):
+        assert answer.status == 400, answer.describe()
+        assert answer.body["error"]["code"] == "INVALID_REQUEST" and answer.body["success"] is False, answer.describe()
+        assert said in answer.body["error"]["message"], answer.describe()
+    assert _ok(gswarm.ask("GET", "/api/v1/models"))["total"] == before
+
+
+def test_a_taken_name_is_a_conflict_and_unknown_paths_keep_the_envelope(gswarm: Doors) -> None:
+    _register(gswarm, {**LLAMA, "model_name": "taken"})
+    _error(gswarm.ask("POST", "/api/v1/models", json={**LLAMA, "model_name": "taken"}), 409, "CONFLICT")
+    _error(gswarm.ask("GET", "/api/v1/models/nope/locations"), 404, "MODEL_NOT_FOUND")
+    for answer in gswarm.ask("GET", "/api/v1/nothing-here"):
+        assert answer.status == 404 and answer.body["success"] is False, answer.describe()
