@@ -28,7 +28,7 @@ def envoy_binary() -> str:
 
 @dataclass
 class EnvoyProcess:
-    """Envoy serving the 'main' listener on 127.0.0.1 in front of ``controller_address``."""
+    """Envoy serving the 'main' and 'gswarm_host' listeners on 127.0.0.1 in front of ``controller_address``."""
 
     work_dir: Path
     controller_address: str
@@ -41,6 +41,8 @@ class EnvoyProcess:
     #: Address the REST listener binds ("0.0.0.0": reachable on this machine's other addresses too).
     host: str = "127.0.0.1"
     admin_port: int = field(default_factory=free_port)
+    #: gswarm's host API (the gswarm_host listener).
+    gswarm_port: int = field(default_factory=free_port)
     #: Origins allowed by CORS (`aifarm envoy-config --cors-origin`); none: CORS off.
     cors_origins: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
@@ -49,6 +51,10 @@ class EnvoyProcess:
     def url(self) -> str:
         https = self.tls is not None and self.tls.cert_chain is not None
         return f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def gswarm_url(self) -> str:
+        return self.url.rsplit(":", 1)[0] + f":{self.gswarm_port}"
 
     @property
     def admin_url(self) -> str:
@@ -71,7 +77,7 @@ class EnvoyProcess:
         write_envoy_config(
             self.work_dir,
             self.controller_address,
-            {"main": (self.host, self.port)},
+            {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port)},
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,
