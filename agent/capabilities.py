@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from pathlib import Path
 
 import psutil
 import structlog
@@ -44,11 +45,14 @@ class HostProbe:
         node_id: str = "",
         clock: Clock | None = None,
         nvml_retry_seconds: float = NVML_RETRY_SECONDS,
+        disk_path: Path | None = None,
     ) -> None:
         self.cpu_limit = cpu_limit
         #: CPU cores advertised whatever the machine has (agent.config.AgentConfig.cpu_slots); 0: counted.
         self.cpu_slots = cpu_slots
         self.memory_limit_mb = memory_limit_mb
+        #: The data directory, whose disk the node offers (gswarm's storage.disk).
+        self.disk_path = disk_path
         self.gpus = Gpus(clock or LoopClock(), retry_seconds=nvml_retry_seconds, log=log.bind(node_id=node_id))
         psutil.cpu_percent(None)  # the first call primes the counter
 
@@ -67,6 +71,7 @@ class HostProbe:
             platform=platform.platform(),
             python_version=sys.version.split()[0],
             torch_version=_torch_version(),
+            disk_bytes=psutil.disk_usage(str(self.disk_path)).total if self.disk_path else 0,
         )
 
     def usage(self) -> node_pb2.NodeUsage:

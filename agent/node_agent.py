@@ -112,6 +112,7 @@ class NodeAgent:
             children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
         )  # fmt: skip
         probe = HostProbe(cpu_limit=cfg.cpu_cores, cpu_slots=cfg.cpu_slots, memory_limit_mb=cfg.memory_mb,
+                          disk_path=cfg.data_dir,
                           node_id=self.node_id, clock=self.clock,
                           nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
         self._rendezvous = RendezvousPort(cfg.rendezvous_port)

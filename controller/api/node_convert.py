@@ -25,6 +25,7 @@ def capabilities_from_proto(c: node_pb2.Capabilities) -> Capabilities:
         platform=c.platform,
         python_version=c.python_version,
         torch_version=c.torch_version,
+        disk_bytes=c.disk_bytes,
     )
 
 
@@ -53,6 +54,7 @@ def _capabilities_to_proto(c: Capabilities) -> node_pb2.Capabilities:
         platform=c.platform,
         python_version=c.python_version,
         torch_version=c.torch_version,
+        disk_bytes=c.disk_bytes,
     )
 
 

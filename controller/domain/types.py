@@ -99,6 +99,8 @@ class Capabilities:
     platform: str = ""
     python_version: str = ""
     torch_version: str = ""
+    #: Size of the disk of the node's data directory, bytes (0: not reported).
+    disk_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from aifarm.compat.gswarm.v1 import host_model_service_pb2, host_model_service_pb2_grpc
+from aifarm.compat.gswarm.v1 import (
+    host_model_service_pb2,
+    host_model_service_pb2_grpc,
+    host_system_service_pb2,
+    host_system_service_pb2_grpc,
+)
 from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
+from controller.api.compat.gswarm.host_system_servicer import HostSystemServicer
 from controller.api.surfaces import Binding, binding
 
 SERVICES: list[Binding] = [
     binding(host_model_service_pb2.DESCRIPTOR, "HostModelService",
             host_model_service_pb2_grpc.add_HostModelServiceServicer_to_server, lambda s: HostModelServicer(s.farm.models)),
+    binding(host_system_service_pb2.DESCRIPTOR, "HostSystemService",
+            host_system_service_pb2_grpc.add_HostSystemServiceServicer_to_server,
+            lambda s: HostSystemServicer(s.farm.book, s.farm.registry, s.farm.models)),
 ]  # fmt: skip

@@ -59,7 +59,7 @@ class Node(_message.Message):
     def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., state: _Optional[_Union[NodeState, str]] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., usage: _Optional[_Union[NodeUsage, _Mapping]] = ..., allocated: _Optional[_Union[Resources, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_version: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("cpu_cores", "memory_mb", "gpus", "os", "platform", "python_version", "torch_version")
+    __slots__ = ("cpu_cores", "memory_mb", "gpus", "os", "platform", "python_version", "torch_version", "disk_bytes")
     CPU_CORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Capabilities(_message.Message):
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     TORCH_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
     cpu_cores: int
     memory_mb: int
     gpus: _containers.RepeatedCompositeFieldContainer[Gpu]
@@ -74,7 +75,8 @@ class Capabilities(_message.Message):
     platform: str
     python_version: str
     torch_version: str
-    def __init__(self, cpu_cores: _Optional[int] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ..., os: _Optional[str] = ..., platform: _Optional[str] = ..., python_version: _Optional[str] = ..., torch_version: _Optional[str] = ...) -> None: ...
+    disk_bytes: int
+    def __init__(self, cpu_cores: _Optional[int] = ..., memory_mb: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ..., os: _Optional[str] = ..., platform: _Optional[str] = ..., python_version: _Optional[str] = ..., torch_version: _Optional[str] = ..., disk_bytes: _Optional[int] = ...) -> None: ...
 
 class Gpu(_message.Message):
     __slots__ = ("index", "uuid", "name", "memory_mb", "compute_capability")

@@ -1,12 +1,14 @@
-"""gswarm's host model registry (seeds/002) on its own listener (gswarm_host), through the Python
-gateway and Envoy in front of one farm: the document's requests and bare answers, actions as
-{success, message, data}, errors as its envelope (plus `detail`), and the same models as the
-core registry's (/v1/models on the main listener)."""
+"""gswarm's host API (seeds/002) on its own listener (gswarm_host), through the Python gateway and
+Envoy in front of one farm: the model registry (the document's requests and bare answers, actions
+as {success, message, data}, errors as its envelope plus `detail`, the same models as the core
+registry's /v1/models on the main listener), and the nodes, health and metrics of the farm."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any, Iterator
 
+import psutil
 import pytest
 
 from aifarm.v1 import task_pb2
@@ -157,3 +159,44 @@ def test_a_taken_name_is_a_conflict_and_unknown_paths_keep_the_envelope(gswarm: 
     _error(gswarm.ask("GET", "/api/v1/models/nope/locations"), 404, "MODEL_NOT_FOUND")
     for answer in gswarm.ask("GET", "/api/v1/nothing-here"):
         assert answer.status == 404 and answer.body["success"] is False, answer.describe()
+
+
+def _each(answers: tuple[Answer, Answer]) -> Iterator[dict[str, Any]]:
+    """Each door's body, for answers with live figures (heartbeats move them between the two calls)."""
+    for answer in answers:
+        assert answer.status == 200, answer.describe()
+        yield answer.body
+
+
+def test_nodes_show_the_farms_agent_with_its_gpus_and_storage(gswarm: Doors, farm: Farm) -> None:
+    for body in _each(gswarm.ask("GET", "/api/v1/nodes")):
+        _check_node(next(n for n in body["nodes"] if n["node_id"] == farm.agent.node_id), farm)
+
+
+def _check_node(node: dict[str, Any], farm: Farm) -> None:
+    assert node["status"] == "online" and node["hostname"] and node["ip_address"] == "127.0.0.1", node
+    assert node["last_heartbeat"].endswith("Z")
+    assert node["capabilities"]["gpus"] == [f"gpu{i}" for i in range(len(node["capabilities"]["gpus"]))]
+    storage = node["capabilities"]["storage"]
+    assert storage["disk"] == shutil.disk_usage(farm.agent.data_dir).total, storage
+    assert storage["dram"] == psutil.virtual_memory().total >> 20 << 20, storage
+
+
+def test_health_checks_the_database_and_the_agents(gswarm: Doors) -> None:
+    answers = gswarm.ask("GET", "/api/v1/health")
+    for answer in answers:
+        assert answer.status == 200 and answer.body.pop("timestamp").endswith("Z"), answer.describe()
+    health = _ok(answers)
+    assert (health["status"], health["database"]) == ("healthy", True)
+    assert health["nodes_online"] >= 1 and health["nodes_total"] >= health["nodes_online"]
+
+
+def test_metrics_count_models_nodes_and_tasks(gswarm: Doors, farm: Farm) -> None:
+    task = farm.client.create(task_pb2.Task(script=task_pb2.ScriptSpec(source="print('m')", entrypoint="main.py")))
+    farm.client.wait_state(task.name, task_pb2.TASK_STATE_COMPLETED, timeout=60)
+    listed = _ok(gswarm.ask("GET", "/api/v1/models?per_page=1000"))
+    for metrics in _each(gswarm.ask("GET", "/api/v1/metrics")):
+        assert metrics["models"] == listed["total"]
+        assert metrics["models_ready"] == sum(1 for m in listed["models"] if m["status"] == "ready")
+        assert metrics["nodes_online"] >= 1 and metrics["tasks"]["completed"] >= 1
+        assert 0 <= metrics["cpu_usage"] <= 100 and 0 < metrics["memory_used_mb"] <= metrics["memory_total_mb"]
