@@ -24,7 +24,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.routes import HTTP_BODY, Match, Route
-from gateway.proto_json import json_value
+from protojson import json_value
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -342,7 +342,7 @@ def to_json_value(msg: Message) -> Any:
 
     Whole floats print without a fraction (``256``, not ``256.0``), as Envoy's
     C++ printer writes them: a count inside a google.protobuf.Value stays an integer.
-    gateway.proto_json prints what json_format does, compiled per message type (json_format's
+    protojson prints what json_format does, compiled per message type (json_format's
     per-field checks were most of a list answer's cost).
     """
     return json_value(msg)

@@ -9,7 +9,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from controller.api.compat.json_values import fill_struct
-from gateway import proto_json
+import protojson
 
 MB = 1 << 20
 
@@ -30,7 +30,7 @@ def json_array(messages: Iterable[Message]) -> struct_pb2.ListValue:
 
 def _as_dict(msg: Message) -> dict:
     # json_format's output (proto names, zero values) from a printer compiled per message type.
-    return proto_json.json_value(msg)
+    return protojson.json_value(msg)
 
 
 def json_value(msg: Message | None) -> struct_pb2.Value:

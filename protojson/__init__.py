@@ -11,7 +11,7 @@ checks run once per message type and a field costs one converter call.
 
 Anything json_format would refuse or print in a way this does not model (Any, extensions, a
 NaN in a google.protobuf.Value, an unknown value of a closed enum) falls back to json_format
-itself, so its result and its error are json_format's. tests/gateway/test_proto_json.py checks both agree.
+itself, so its result and its error are json_format's. tests/protojson/test_proto_json.py checks both agree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""gateway.proto_json prints every message of the protos exactly as json_format does (plus whole floats as ints).
+"""protojson prints every message of the protos exactly as json_format does (plus whole floats as ints).
 
 Every message type of aifarm's generated packages, filled at random (fixed seeds) with every kind
 of field, is printed by both and compared as JSON text, so key order counts too.
@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from gateway.descriptors import import_generated
-from gateway.proto_json import json_value, whole_floats_as_ints
+from protojson import json_value, whole_floats_as_ints
 
 
 def reference(msg: Message) -> Any:
