@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -17,7 +19,7 @@ from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
 from taskspec.checkpoint import CheckpointInfo, describe_checkpoint
 from taskspec.errors import SpecError
-from taskspec.training import ARCHITECTURES, CHECKPOINT_FILE, MODEL_PREFIX
+from taskspec.training import ARCHITECTURES, CHECKPOINT_FILE, MODEL_PREFIX, MODEL_URL_SCHEMES
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +41,23 @@ def validate_location(device: str) -> str:
         raise InvalidArgument(f"invalid location {device!r}: give NODE:DEVICE with DEVICE disk, dram or gpuN"
                               " (for example node1:gpu0)")  # fmt: skip
     return device
+
+
+MAX_METADATA_BYTES = 64 << 10
+
+
+def validate_registration(model: Model) -> None:
+    """What a model registered by name says of itself: a size, a short type, a fetchable URL, bounded metadata."""
+    if model.size_bytes < 0:
+        raise InvalidArgument(f"model_size must not be negative, not {model.size_bytes}")
+    if len(model.model_type) > 64 or not model.model_type.isprintable():
+        raise InvalidArgument("model_type must be at most 64 printable characters")
+    url = model.source_url
+    if url and (len(url) > 2048 or "://" not in url or urlsplit(url).scheme.lower() not in MODEL_URL_SCHEMES):
+        raise InvalidArgument(f"source_url {url[:80]!r} must be an http://, https:// or file:// URL (at most 2048"
+                              " characters)")  # fmt: skip
+    if len(json.dumps(model.metadata)) > MAX_METADATA_BYTES:
+        raise InvalidArgument(f"metadata is larger than {MAX_METADATA_BYTES} bytes of JSON")
 
 
 class ModelRegistry:
@@ -127,8 +146,7 @@ class ModelRegistry:
     async def register(self, model: Model) -> Model:
         """Register a model by name, without bytes (gswarm's registry); AlreadyExists when the name is taken."""
         validate_model_name(model.name)
-        if model.size_bytes < 0:
-            raise InvalidArgument(f"model_size must not be negative, not {model.size_bytes}")
+        validate_registration(model)
         if await self.store.get_model(model.name) or model.name in self._uploading:
             raise AlreadyExists(f"model {model.name!r} already exists", reason="MODEL_EXISTS")
         model = replace(model, sha256="", source_task_id="", create_time=time.time())

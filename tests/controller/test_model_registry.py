@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from controller.domain.models import ModelRegistry
-from controller.domain.types import Task
+from controller.domain.types import Model, ModelLocation, Task
 from controller.store.blob_store import BlobStore
 from controller.store.sqlite_store import SqliteStore
 from taskspec.training import CHECKPOINT_FILE, SyntheticData, TrainingConfig, TrainingSpec
@@ -101,3 +101,46 @@ async def test_concurrent_uploads_of_one_name_keep_one_consistent_model(registry
     assert len(created) == 1 and isinstance(next(r for r in results if r not in created), AlreadyExists)
     _, stream = await registry.read("m")
     assert hashlib.sha256(b"".join([c async for c in stream])).hexdigest() == created[0].sha256
+
+
+async def test_a_model_registered_by_name_has_no_bytes_until_its_locations_say_where(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    model = await registry.register(Model("llama", 13968179200, "", model_type="llm", source_url="https://h/m",
+                                          metadata={"precision": "fp16"}))  # fmt: skip
+    assert not model.has_content and model.create_time > 0
+    with pytest.raises(FailedPrecondition, match="not in the registry"):
+        await registry.read("llama")
+    with pytest.raises(AlreadyExists):
+        await registry.register(Model("llama", 1, ""))
+    await registry.add_location("llama", ModelLocation("node1:disk", "downloading"))
+    await registry.add_location("llama", ModelLocation("node2:gpu0"))
+    await registry.add_location("llama", ModelLocation("node1:disk"))  # the same place: its new status
+    assert (await registry.get("llama")).locations == (ModelLocation("node2:gpu0"), ModelLocation("node1:disk"))
+    await registry.remove_location("llama", "node2:gpu0")
+    with pytest.raises(NotFound):
+        await registry.remove_location("llama", "node2:gpu0")
+    with pytest.raises(InvalidArgument, match="NODE:DEVICE"):
+        await registry.add_location("llama", ModelLocation("node1:tape"))
+    # Kept as registered, in another store on the same file (what a restart reads).
+    other = await SqliteStore.open(tmp_path / "controller.db")
+    try:
+        again = await other.get_model("llama")
+    finally:
+        await other.close()
+    assert again is not None
+    assert (again.model_type, again.source_url, again.metadata) == ("llm", "https://h/m", {"precision": "fp16"})
+    assert again.locations == (ModelLocation("node1:disk"),) and again.size_bytes == 13968179200
+    await registry.delete("llama")
+    assert await registry.list() == []
+
+
+@pytest.mark.parametrize("model", [
+    Model("x", -1, ""), Model("x", 1, "", model_type="t" * 65), Model("x", 1, "", source_url="ftp://h/m"),
+    Model("x", 1, "", source_url="no-scheme"), Model("x", 1, "", metadata={"k": "v" * (64 << 10)}),
+    Model("../x", 1, ""),
+])  # fmt: skip
+async def test_a_bad_registration_is_refused_and_keeps_nothing(registry: ModelRegistry, model: Model) -> None:
+    with pytest.raises(InvalidArgument):
+        await registry.register(model)
+    assert await registry.list() == []

@@ -14,7 +14,6 @@ from controller.domain.errors import InvalidArgument
 from controller.domain.types import Model
 
 READY, REGISTERED = "ready", "registered"
-MAX_METADATA_BYTES = 64 << 10
 
 
 def status(model: Model) -> str:
@@ -52,16 +51,9 @@ def registered(request: pb.RegisterModelRequest) -> Model:
     size = request.model_size
     if not (math.isfinite(size) and 0 <= size < 2**63 and size.is_integer()):
         raise InvalidArgument(f"model_size must be a whole number of bytes, not {size}")
-    if len(request.model_type) > 64 or not request.model_type.isprintable():
-        raise InvalidArgument("model_type must be at most 64 printable characters")
-    url = request.source_url
-    if url and (len(url) > 2048 or url.split("://", 1)[0].lower() not in ("http", "https", "file") or "://" not in url):
-        raise InvalidArgument(f"source_url {url[:80]!r} must be an http://, https:// or file:// URL (at most 2048"
-                              " characters)")  # fmt: skip
-    if request.metadata.ByteSize() > MAX_METADATA_BYTES:
-        raise InvalidArgument(f"metadata is {request.metadata.ByteSize()} bytes; at most {MAX_METADATA_BYTES}")
     metadata = json_format.MessageToDict(request.metadata) if request.HasField("metadata") else {}
-    return Model(request.model_name, int(size), "", model_type=request.model_type, source_url=url, metadata=metadata)
+    return Model(request.model_name, int(size), "", model_type=request.model_type, source_url=request.source_url,
+                 metadata=metadata)  # fmt: skip
 
 
 def action(message: str, **data: Any) -> pb.ActionResponse:
