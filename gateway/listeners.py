@@ -71,8 +71,12 @@ AIFARM_SERVICES = (
 )
 """AI Farm (seeds/001): /api/tasks, /api/clients, /api/metrics."""
 
-GSWARM_HOST_SERVICES = ("aifarm.compat.gswarm.v1.HostModelService", "aifarm.compat.gswarm.v1.HostSystemService")
-"""gswarm's host API (seeds/002): /api/v1/{models,nodes,health,metrics} on its own port (Server Management
+GSWARM_HOST_SERVICES = (
+    "aifarm.compat.gswarm.v1.HostModelService",
+    "aifarm.compat.gswarm.v1.HostSystemService",
+    "aifarm.compat.gswarm.v1.HostQueueService",
+)
+"""gswarm's host API (seeds/002): /api/v1/{models,nodes,health,metrics,queue} on its own port (Server Management
 has /api/v1/models on main)."""
 
 LISTENERS: tuple[Listener, ...] = (

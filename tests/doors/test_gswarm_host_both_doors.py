@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from aifarm.v1 import task_pb2
+from aifarm.v1 import node_pb2, task_pb2
 from both_doors import Answer, Doors
 from conftest import Door, Farm, start_door
 
@@ -200,3 +200,65 @@ def test_metrics_count_models_nodes_and_tasks(gswarm: Doors, farm: Farm) -> None
         assert metrics["models_ready"] == sum(1 for m in listed["models"] if m["status"] == "ready")
         assert metrics["nodes_online"] >= 1 and metrics["tasks"]["completed"] >= 1
         assert 0 <= metrics["cpu_usage"] <= 100 and 0 < metrics["memory_used_mb"] <= metrics["memory_total_mb"]
+
+
+def _script(**fields: Any) -> task_pb2.Task:
+    return task_pb2.Task(script=task_pb2.ScriptSpec(source="print('q')", entrypoint="main.py"), **fields)
+
+
+#: No node has a PiB of memory: such a task stays pending (and keeps the agent free).
+UNPLACEABLE = {"resources": node_pb2.Resources(memory_mb=1 << 30)}
+
+
+def test_the_queue_is_the_farms_with_its_counts_and_settings(gswarm: Doors, farm: Farm) -> None:
+    farm.client.create(_script(**UNPLACEABLE))
+    done = farm.client.create(_script())
+    farm.client.wait_state(done.name, task_pb2.TASK_STATE_COMPLETED, timeout=60)
+    cores = farm.client.online_nodes()[0].capabilities.cpu_cores
+    for queue in _each(gswarm.ask("GET", "/api/v1/queue")):
+        assert queue["pending"] >= 1 and queue["completed"] >= 1 and queue["running"] >= 0, queue
+        assert queue["config"] == {"max_concurrent_tasks": cores, "priority_levels": ["critical", "high", "normal", "low"],
+                                   "resource_tracking": True}  # fmt: skip
+
+
+def test_queue_tasks_show_priority_dependencies_and_cancel(gswarm: Doors, farm: Farm) -> None:
+    first = farm.client.create(_script(priority=task_pb2.TASK_PRIORITY_HIGH, **UNPLACEABLE))
+    first_id = first.name.removeprefix("tasks/")
+    second = farm.client.create(_script(depends_on=[first.name], output_model="queued-out"))
+    second_id = second.name.removeprefix("tasks/")
+    pending = _ok(gswarm.ask("GET", "/api/v1/queue/tasks?status=pending&limit=1000"))["tasks"]
+    shown = {t["task_id"]: t for t in pending}
+    assert shown[first_id]["priority"] == "high" and shown[first_id]["status"] == "pending"
+    assert shown[second_id]["dependencies"] == [first_id] and shown[second_id]["resources"]["models"] == ["queued-out"]
+    assert shown[first_id]["task_type"] == "script" and shown[first_id]["created_at"] > 0
+    assert len(_ok(gswarm.ask("GET", "/api/v1/queue/tasks?limit=1"))["tasks"]) == 1
+    assert _ok(gswarm.ask("GET", f"/api/v1/queue/tasks/{first_id}")) == shown[first_id]
+
+    reply = gswarm.gateway.call("POST", f"/api/v1/queue/tasks/{first_id}/cancel")
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"success": True, "message": f"Task {first_id} cancelled",
+                            "data": {"task_id": first_id, "status": "cancelled"}}  # fmt: skip
+    assert farm.client.get(first.name).state == task_pb2.TASK_STATE_CANCELLED
+    _error(gswarm.ask("POST", f"/api/v1/queue/tasks/{first_id}/cancel"), 409, "CONFLICT")
+    # Its dependant can never run now: it fails as the core queue fails it.
+    failed = farm.client.wait_state(second.name, task_pb2.TASK_STATE_FAILED, timeout=30)
+    assert "depend" in failed.state_reason.lower() or "depend" in failed.result.error.lower(), failed
+
+    history = _ok(gswarm.ask("GET", "/api/v1/queue/history?status=cancelled&limit=1000"))["tasks"]
+    assert first_id in {t["task_id"] for t in history} and all(t["status"] == "cancelled" for t in history)
+    assert all(t["completed_at"] > 0 for t in history)
+    assert _ok(gswarm.ask("GET", "/api/v1/queue/history?since=2999-01-01T00:00:00Z"))["tasks"] == []
+    assert first_id in {t["task_id"] for t in _ok(gswarm.ask("GET", "/api/v1/queue/history?since=1704067200"))["tasks"]}
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/queue/tasks?status=exploded", "/api/v1/queue/tasks?limit=5000", "/api/v1/queue/history?status=pending",
+    "/api/v1/queue/history?since=yesterday",
+])  # fmt: skip
+def test_bad_queue_queries_are_invalid_requests(gswarm: Doors, path: str) -> None:
+    _error(gswarm.ask("GET", path), 400, "INVALID_REQUEST")
+
+
+def test_an_unknown_queue_task_is_not_found(gswarm: Doors) -> None:
+    _error(gswarm.ask("GET", "/api/v1/queue/tasks/nope"), 404, "NOT_FOUND")
+    _error(gswarm.ask("POST", "/api/v1/queue/tasks/nope/cancel"), 404, "NOT_FOUND")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from aifarm.compat.gswarm.v1 import (
     host_model_service_pb2,
     host_model_service_pb2_grpc,
+    host_queue_service_pb2,
+    host_queue_service_pb2_grpc,
     host_system_service_pb2,
     host_system_service_pb2_grpc,
 )
 from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
+from controller.api.compat.gswarm.host_queue_servicer import HostQueueServicer
 from controller.api.compat.gswarm.host_system_servicer import HostSystemServicer
 from controller.api.surfaces import Binding, binding
 
@@ -18,4 +21,7 @@ SERVICES: list[Binding] = [
     binding(host_system_service_pb2.DESCRIPTOR, "HostSystemService",
             host_system_service_pb2_grpc.add_HostSystemServiceServicer_to_server,
             lambda s: HostSystemServicer(s.farm.book, s.farm.registry, s.farm.models)),
+    binding(host_queue_service_pb2.DESCRIPTOR, "HostQueueService",
+            host_queue_service_pb2_grpc.add_HostQueueServiceServicer_to_server,
+            lambda s: HostQueueServicer(s.farm.book, s.farm.actions, s.farm.registry)),
 ]  # fmt: skip
