@@ -9,8 +9,9 @@ For each worker count: a real controller and one `aifarm gateway --websocket-por
 door's). Each worker connects with Client-ID and the agent token (so it is registered and
 holds a node session on the controller), then sends the document's `heartbeat` with a
 `system_info` once a second, at a random phase. Handling time is the round trip of a
-heartbeat to its `heartbeat_ack`, which the door sends only after it has written the
-Heartbeat on the worker's AgentService stream. Measured over ``--seconds`` after every worker
+heartbeat to its `heartbeat_ack`, which the door sends once it has handled the heartbeat: its
+usage taken, and a Heartbeat written on the worker's AgentService stream when one is due (once
+per controller heartbeat interval, 2 s by default). Measured over ``--seconds`` after every worker
 is connected and has had one ack; reported per count as one JSON line: connected workers,
 heartbeats/s, p50/p99/max in ms, the gateway's and the controller's CPU, and whether p99 stayed
 under ``--max-p99-ms``. The largest count that did is the figure.

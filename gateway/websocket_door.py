@@ -21,7 +21,8 @@ revoking the node lets it be admitted again.
 Liveness. The door pings the socket (aiohttp's heartbeat) and beats upstream while pongs come
 back, because the original client sends its own `heartbeat` only after 30 s of silence; a worker
 that stops answering has its socket closed, its stream ends, and the controller's TTL does the rest.
-`heartbeat` messages feed usage (and are answered `heartbeat_ack` once forwarded).
+`heartbeat` messages feed usage (and are answered `heartbeat_ack` once handled: forwarded when a
+beat is due upstream, at most once per controller heartbeat interval).
 """
 
 from __future__ import annotations
@@ -441,11 +442,14 @@ class WorkerSession:
     async def _beat(self) -> None:
         """Heartbeats upstream while the socket is up (aiohttp's pings close it when the worker is gone);
         skipped when something else went up within the interval (any message keeps the node alive)."""
-        loop = asyncio.get_running_loop()
         while not self.ws.closed:
-            if loop.time() - self._last_up >= self._interval * 0.9:
+            if self._beat_due():
                 await self._up(pb.ConnectRequest(heartbeat=pb.Heartbeat(usage=self._usage)))
             await asyncio.sleep(self._interval)
+
+    def _beat_due(self) -> bool:
+        """Nothing went up for (about) an interval: the controller should hear from this node."""
+        return asyncio.get_running_loop().time() - self._last_up >= self._interval * 0.9
 
     async def _from_worker(self, first: dict[str, Any] | None) -> None:
         if first is not None:
@@ -475,8 +479,8 @@ class WorkerSession:
         if isinstance(info, dict):
             self._usage = wm.usage(info, self._caps)
         # Liveness is in memory on the controller and usage is coarse (DESIGN): a beat goes up at
-        # most twice an interval; the newest usage rides on the next one (_beat).
-        if asyncio.get_running_loop().time() - self._last_up >= self._interval / 2:
+        # most once an interval, as _beat sends them; the newest usage rides on the next one.
+        if self._beat_due():
             await self._up(pb.ConnectRequest(heartbeat=pb.Heartbeat(usage=self._usage)))
         await self._down({"type": "heartbeat_ack", "received": True, "timestamp": wm.now_iso()})
 
