@@ -16,7 +16,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, TaskReporter, task_env
 from agent.runners.child_runner import ChildRunner, Ending
@@ -77,25 +77,22 @@ class TrainingRunner(ChildRunner):
             worker_spec = self._plan()
         except SpecError as exc:
             return self._finish(Outcome(FinalState.FAILED, error=str(exc)))
-        try:
-            worker_spec = await asyncio.wait_for(self._resolve_dataset(worker_spec), _remaining(deadline, loop))
-        except TimeoutError:
-            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
-        except Exception as exc:  # whatever the fetcher raises, the attempt fails with its message
-            return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch dataset {self._spec.dataset!r}: {exc}"))
-        try:
-            worker_spec = await asyncio.wait_for(self._resolve_base_model(worker_spec), _remaining(deadline, loop))
-        except TimeoutError:
-            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
-        except Exception as exc:  # noqa: BLE001 - as for the dataset
-            return self._finish(Outcome(FinalState.FAILED, error=f"cannot fetch {self._spec.architecture!r}: {exc}"))
-        try:
-            worker_spec = await asyncio.wait_for(self._resolve_model_url(worker_spec), _remaining(deadline, loop))
-        except TimeoutError:
-            return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
-        except Exception as exc:  # noqa: BLE001 - fetch errors are SpecErrors that say what went wrong
-            self._reporter.log(LogSource.SYSTEM, f"error: {exc}")
-            return self._finish(Outcome(FinalState.FAILED, error=str(exc)))
+        # What the worker needs fetched first, each step within the time limit; a step's failure
+        # fails the attempt with what went wrong (fetch errors say it themselves), also in its log.
+        steps: tuple[tuple[Callable[[WorkerSpec], Awaitable[WorkerSpec]], Callable[[Exception], str]], ...] = (
+            (self._resolve_dataset, lambda exc: f"cannot fetch dataset {self._spec.dataset!r}: {exc}"),
+            (self._resolve_base_model, lambda exc: f"cannot fetch {self._spec.architecture!r}: {exc}"),
+            (self._resolve_model_url, str),
+        )
+        for resolve, describe in steps:
+            try:
+                worker_spec = await asyncio.wait_for(resolve(worker_spec), _remaining(deadline, loop))
+            except TimeoutError:
+                return self._finish(Outcome(FinalState.FAILED, error=f"time limit of {limit} s exceeded"))
+            except Exception as exc:  # noqa: BLE001 - whatever a fetcher raises, the attempt fails with its message
+                error = describe(exc)
+                self._reporter.log(LogSource.SYSTEM, f"error: {error}")
+                return self._finish(Outcome(FinalState.FAILED, error=error))
         if (early := self._ended_before_start()) is not None:
             return early
         spec_path = self._ctx.workdir / SPEC_FILE

@@ -35,12 +35,13 @@ def validate_model_name(name: str) -> str:
 LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}:(disk|dram|gpu[0-9]{1,3})$")
 
 
-def validate_location(device: str) -> str:
-    """A location is "node:device" with device disk, dram or gpuN."""
-    if not LOCATION.match(device):
-        raise InvalidArgument(f"invalid location {device!r}: give NODE:DEVICE with DEVICE disk, dram or gpuN"
+def validate_location(location: ModelLocation) -> None:
+    """A location is "node:device" with device disk, dram or gpuN, and a short status."""
+    if not LOCATION.match(location.device):
+        raise InvalidArgument(f"invalid location {location.device!r}: give NODE:DEVICE with DEVICE disk, dram or gpuN"
                               " (for example node1:gpu0)")  # fmt: skip
-    return device
+    if len(location.status) > 32 or not location.status.isprintable():
+        raise InvalidArgument("status must be at most 32 printable characters")
 
 
 MAX_METADATA_BYTES = 64 << 10
@@ -159,9 +160,9 @@ class ModelRegistry:
 
     async def add_location(self, name: str, location: ModelLocation) -> Model:
         """Record where the model's bytes are (a location already there takes the new status)."""
-        validate_location(location.device)
         async with self._locations_lock:
             model = await self.get(name)
+            validate_location(location)
             kept = tuple(loc for loc in model.locations if loc.device != location.device)
             return await self._replace(replace(model, locations=(*kept, location)))
 

@@ -205,8 +205,11 @@ class NodeRegistry:
         """Where each streaming node offers a gang's rendezvous (nodes that offer none are left out)."""
         return {n: s.rendezvous for n, s in self._sessions.items() if s.rendezvous is not None}
 
+    def online_nodes(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.state is NodeState.ONLINE]
+
     def online_count(self) -> int:
-        return sum(1 for n in self.nodes.values() if n.state is NodeState.ONLINE)
+        return len(self.online_nodes())
 
     def close_all(self) -> None:
         for session in list(self._sessions.values()):

@@ -338,12 +338,16 @@ class NodeCredential:
     revoke_time: float = 0.0
 
 
+#: A location's status once its bytes are all there.
+LOCATION_READY = "ready"
+
+
 @dataclass(frozen=True)
 class ModelLocation:
     """Where a model's bytes are outside the registry: "node:device" (disk, dram, gpuN)."""
 
     device: str
-    status: str = "ready"
+    status: str = LOCATION_READY
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,11 @@ class Model:
     def has_content(self) -> bool:
         """The registry holds its bytes (a file under the models directory)."""
         return bool(self.sha256)
+
+    @property
+    def ready(self) -> bool:
+        """Its bytes are somewhere: in the registry, or at a location a node reported ready."""
+        return self.has_content or any(loc.status == LOCATION_READY for loc in self.locations)
 
 
 @dataclass(frozen=True)

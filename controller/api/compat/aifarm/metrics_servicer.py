@@ -14,7 +14,7 @@ from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument
 from controller.domain.registry import NodeRegistry
 from controller.domain.task_book import TaskBook
-from controller.domain.types import NodeState, NodeUsage, TaskState
+from controller.domain.types import NodeUsage, TaskState
 
 #: AI Farm's "running": placed on a client and working (a paused task is not running).
 RUNNING = (TaskState.ASSIGNED, TaskState.RUNNING)
@@ -45,7 +45,7 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
         self, request: pb.GetSystemMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.SystemMetrics:
         counts = await self.book.count_by_state()
-        online = [n for n in self.registry.nodes.values() if n.state is NodeState.ONLINE]
+        online = self.registry.online_nodes()
         return pb.SystemMetrics(
             clients=pb.ClientCounts(total=len(self.registry.nodes), active=len(online)),
             tasks=pb.TaskCounts(total=sum(counts.values()), running=sum(counts.get(s, 0) for s in RUNNING),

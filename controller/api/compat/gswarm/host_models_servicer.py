@@ -10,7 +10,7 @@ from controller.api.compat.gswarm import model_shapes as shapes
 from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument
 from controller.domain.models import ModelRegistry
-from controller.domain.types import ModelLocation
+from controller.domain.types import LOCATION_READY, ModelLocation
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 1000
@@ -43,7 +43,6 @@ class HostModelServicer(host_model_service_pb2_grpc.HostModelServiceServicer):
         return shapes.action(f"Model {model.name} registered", model_name=model.name)
 
     async def DeleteModel(self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext) -> pb.ActionResponse:
-        await self.models.get(request.model_name)
         await self.models.delete(request.model_name)
         return shapes.action(f"Model {request.model_name} deleted", model_name=request.model_name)
 
@@ -55,10 +54,7 @@ class HostModelServicer(host_model_service_pb2_grpc.HostModelServiceServicer):
             pb.ModelLocation(device=loc.device, status=loc.status) for loc in model.locations])  # fmt: skip
 
     async def AddLocation(self, request: pb.AddLocationRequest, context: grpc.aio.ServicerContext) -> pb.ActionResponse:
-        await self.models.get(request.model_name)
-        location = ModelLocation(request.device, request.status or shapes.READY)
-        if len(location.status) > 32 or not location.status.isprintable():
-            raise InvalidArgument("status must be at most 32 printable characters")
+        location = ModelLocation(request.device, request.status or LOCATION_READY)
         await self.models.add_location(request.model_name, location)
         return shapes.action(f"Location {location.device} added to {request.model_name}",
                              model_name=request.model_name, device=location.device, status=location.status)  # fmt: skip
@@ -66,7 +62,6 @@ class HostModelServicer(host_model_service_pb2_grpc.HostModelServiceServicer):
     async def RemoveLocation(
         self, request: pb.RemoveLocationRequest, context: grpc.aio.ServicerContext
     ) -> pb.ActionResponse:
-        await self.models.get(request.model_name)
         await self.models.remove_location(request.model_name, request.device)
         return shapes.action(f"Location {request.device} removed from {request.model_name}",
                              model_name=request.model_name, device=request.device)  # fmt: skip

@@ -14,7 +14,7 @@ from controller.domain.errors import InvalidArgument
 from controller.domain.registry import NodeRegistry
 from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
-from controller.domain.types import NodeState, TaskQuery, TaskState
+from controller.domain.types import TaskQuery, TaskState
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -35,7 +35,7 @@ class HostQueueServicer(host_queue_service_pb2_grpc.HostQueueServiceServicer):
 
     async def GetQueue(self, request: pb.GetQueueRequest, context: grpc.aio.ServicerContext) -> pb.QueueStatus:
         counts = await self.book.count_by_state()
-        slots = sum(n.capabilities.cpu_cores for n in self.registry.nodes.values() if n.state is NodeState.ONLINE)
+        slots = sum(n.capabilities.cpu_cores for n in self.registry.online_nodes())
         return pb.QueueStatus(
             pending=counts.get(TaskState.PENDING, 0),
             running=sum(counts.get(s, 0) for s in (TaskState.ASSIGNED, TaskState.RUNNING, TaskState.PAUSED)),

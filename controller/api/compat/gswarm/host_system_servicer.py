@@ -8,7 +8,6 @@ import grpc
 
 from aifarm.compat.gswarm.v1 import host_system_service_pb2 as pb
 from aifarm.compat.gswarm.v1 import host_system_service_pb2_grpc
-from controller.api.compat.gswarm.model_shapes import READY, status
 from controller.api.compat.servermgmt.shapes import iso
 from controller.api.errors import maps_domain_errors
 from controller.domain.models import ModelRegistry
@@ -49,11 +48,11 @@ class HostSystemServicer(host_system_service_pb2_grpc.HostSystemServiceServicer)
 
     async def GetMetrics(self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext) -> pb.HostMetrics:
         models = await self.models.list()
-        online = [n for n in self.registry.nodes.values() if n.state is NodeState.ONLINE]
+        online = self.registry.online_nodes()
         gpu_use = [g.utilization_percent for n in online for g in n.usage.gpus]
         counts = await self.book.count_by_state()
         return pb.HostMetrics(
-            models=len(models), models_ready=sum(1 for m in models if status(m) == READY),
+            models=len(models), models_ready=sum(1 for m in models if m.ready),
             nodes_online=len(online), nodes_total=len(self.registry.nodes),
             gpus=sum(len(n.capabilities.gpus) for n in online),
             tasks={state.value: count for state, count in counts.items()},

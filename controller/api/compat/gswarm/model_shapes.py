@@ -17,8 +17,7 @@ READY, REGISTERED = "ready", "registered"
 
 
 def status(model: Model) -> str:
-    """Ready once its bytes are somewhere: the registry, or a location a node reported ready."""
-    return READY if model.has_content or any(loc.status == READY for loc in model.locations) else REGISTERED
+    return READY if model.ready else REGISTERED
 
 
 def matches(model: Model, request: pb.ListModelsRequest) -> bool:
