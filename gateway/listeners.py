@@ -75,9 +75,13 @@ GSWARM_HOST_SERVICES = (
     "aifarm.compat.gswarm.v1.HostModelService",
     "aifarm.compat.gswarm.v1.HostSystemService",
     "aifarm.compat.gswarm.v1.HostQueueService",
+    "aifarm.compat.gswarm.v1.HostServingService",
 )
-"""gswarm's host API (seeds/002): /api/v1/{models,nodes,health,metrics,queue} on its own port (Server Management
+"""gswarm's host API (seeds/002): /api/v1/{models,services,nodes,health,metrics,queue} on its own port (Server Management
 has /api/v1/models on main)."""
+
+GSWARM_CLIENT_SERVICES = ("aifarm.compat.gswarm.v1.ClientModelService", "aifarm.compat.gswarm.v1.ClientServingService")
+"""gswarm's client API (seeds/002): /api/v1/{models,resources,services}, served by each agent for its own node."""
 
 LISTENERS: tuple[Listener, ...] = (
     Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES, *AIFARM_SERVICES),
@@ -86,7 +90,7 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("gswarm_host", 9010, GSWARM_HOST_SERVICES, description="gswarm host API (its /api/v1/models collides on main)"),
     Listener("profiler", 8091, (), description="gswarm profiler HTTP API"),
     Listener("client_process", 9000, (), side="agent", description="AI Factory client-process API of a node"),
-    Listener("gswarm_client", 9011, (), side="agent", description="gswarm client API of a node"),
+    Listener("gswarm_client", 9011, GSWARM_CLIENT_SERVICES, side="agent", description="gswarm client API of a node"),
 )
 """The AI Farm WebSocket (WEBSOCKET_PORT, gateway.websocket_door) and the controller's gRPC port
 (50051) are not REST listeners and so are not in this table."""

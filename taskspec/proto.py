@@ -7,9 +7,14 @@ exactly what it was sent.
 
 from __future__ import annotations
 
+from google.protobuf import json_format
+
 from aifarm.v1 import task_pb2
 from taskspec.command import CommandSpec
+from taskspec.errors import SpecError
+from taskspec.model_operation import ModelOperationSpec, Operation
 from taskspec.script import DEFAULT_ENTRYPOINT, ScriptSpec
+from taskspec.serving import BUILT_IN_FRAMEWORK, ServingSpec
 from taskspec.training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_LEARNING_RATE,
@@ -84,3 +89,35 @@ def command_from_proto(msg: task_pb2.CommandSpec) -> CommandSpec:
 
 def command_to_proto(spec: CommandSpec) -> task_pb2.CommandSpec:
     return task_pb2.CommandSpec(argv=spec.argv, env=spec.env, working_directory=spec.working_directory)
+
+
+def model_operation_from_proto(msg: task_pb2.ModelOperationSpec) -> ModelOperationSpec:
+    """`SpecError` for an operation that is not set."""
+    if msg.operation == task_pb2.MODEL_OPERATION_UNSPECIFIED:
+        raise SpecError("model_operation.operation is not set: give DOWNLOAD, MOVE, COPY or DELETE")
+    operation = Operation[task_pb2.ModelOperation.Name(msg.operation).removeprefix("MODEL_OPERATION_")]
+    return ModelOperationSpec(
+        operation=operation, model=msg.model, source_url=msg.source_url, source_device=msg.source_device,
+        target_device=msg.target_device, keep_source=msg.keep_source, verify_checksum=msg.verify_checksum,
+        sha256=msg.sha256, bandwidth_limit=msg.bandwidth_limit, force=msg.force,
+    )  # fmt: skip
+
+
+def model_operation_to_proto(spec: ModelOperationSpec) -> task_pb2.ModelOperationSpec:
+    return task_pb2.ModelOperationSpec(
+        operation=task_pb2.ModelOperation.Value(f"MODEL_OPERATION_{spec.operation.name}"), model=spec.model,
+        source_url=spec.source_url, source_device=spec.source_device, target_device=spec.target_device,
+        keep_source=spec.keep_source, verify_checksum=spec.verify_checksum, sha256=spec.sha256,
+        bandwidth_limit=spec.bandwidth_limit, force=spec.force,
+    )  # fmt: skip
+
+
+def serving_from_proto(msg: task_pb2.ServingSpec) -> ServingSpec:
+    return ServingSpec(model=msg.model, device=msg.device or "disk", port=msg.port,
+                       framework=msg.framework or BUILT_IN_FRAMEWORK, config=json_format.MessageToDict(msg.config))  # fmt: skip
+
+
+def serving_to_proto(spec: ServingSpec) -> task_pb2.ServingSpec:
+    msg = task_pb2.ServingSpec(model=spec.model, device=spec.device, port=spec.port, framework=spec.framework)
+    msg.config.update(spec.config)
+    return msg

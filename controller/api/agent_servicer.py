@@ -30,6 +30,8 @@ from controller.domain.artifacts import ArtifactShelf
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import DomainError, InvalidArgument
 from controller.domain.gang import RendezvousPoint
+from controller.domain.peers import PeerPoint
+from controller.domain.model_operations import ModelOperations
 from controller.domain.models import ModelRegistry
 from controller.domain.nodes import NodeBook
 from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
@@ -56,15 +58,26 @@ def _node_from_hello(hello: pb.Hello) -> Node:
     )
 
 
+def _node_address(hello: pb.Hello, peer: str) -> str:
+    """The address other nodes reach this one at: the one it names, else the one its stream comes from
+    ("ipv4:10.0.0.5:4711" -> "10.0.0.5"); "" when neither is known."""
+    if hello.rendezvous_address:
+        return hello.rendezvous_address
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
+    return ""
+
+
 def _rendezvous(hello: pb.Hello, peer: str) -> RendezvousPoint | None:
-    """Where the node hosts a gang's rank 0: the port it reserved, at the address it names (else the one
-    its stream comes from, "ipv4:10.0.0.5:4711" -> "10.0.0.5"); None when it offers no port."""
-    if not 0 < hello.rendezvous_port < 65536:
-        return None
-    address = hello.rendezvous_address
-    if not address and peer.startswith(("ipv4:", "ipv6:")):
-        address = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
-    return RendezvousPoint(address, hello.rendezvous_port) if address else None
+    """Where the node hosts a gang's rank 0: the port it reserved; None when it offers no port."""
+    address = _node_address(hello, peer)
+    return RendezvousPoint(address, hello.rendezvous_port) if 0 < hello.rendezvous_port < 65536 and address else None
+
+
+def _peer_point(hello: pb.Hello, peer: str) -> PeerPoint | None:
+    """Where the node serves its models to other nodes (PeerService); None when it serves none."""
+    address = _node_address(hello, peer)
+    return PeerPoint(address, hello.peer_port) if 0 < hello.peer_port < 65536 and address else None
 
 
 def _reports(hello: pb.Hello) -> list[TaskAttemptReport]:
@@ -90,9 +103,11 @@ def _attempts(reports: list[TaskAttemptReport]) -> list[pb.TaskAttempt]:
 
 
 def _assignment(message: AssignMessage) -> pb.Assignment:
+    source = message.peer_source
     return pb.Assignment(task=task_to_proto(message.task), attempt=message.task.attempt, gpu_indices=message.gpu_indices,
                          rank=message.rank, world_size=message.world_size, master_addr=message.master_addr,
-                         master_port=message.master_port)  # fmt: skip
+                         master_port=message.master_port,
+                         peer_source=pb.PeerSource(address=source.address, ticket=source.ticket) if source else None)  # fmt: skip
 
 
 def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
@@ -143,8 +158,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
         self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf,
         credentials: Credentials, *, heartbeat_interval_ms: int, models: ModelRegistry,
+        model_operations: ModelOperations,
     ) -> None:  # fmt: skip
         self.models = models
+        self.model_operations = model_operations
         self.nodes = nodes
         self.identities = nodes.identities
         self.credentials = credentials
@@ -169,8 +186,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         # The node is who its credential says; a hello naming another node is refused.
         node_id = await calling_node(context, self.identities, self.credentials, claimed=first.hello.node_id)
         node = replace(_node_from_hello(first.hello), id=node_id)
-        rendezvous = _rendezvous(first.hello, context.peer())
-        session, reconciliation = await self.nodes.join(node, _reports(first.hello), rendezvous)
+        hello, peer = first.hello, context.peer()
+        session, reconciliation = await self.nodes.join(node, _reports(hello), _rendezvous(hello, peer), _peer_point(hello, peer))
+        if hello.peer_port:  # a node with a model store says what it holds
+            await self.model_operations.reconcile(node_id, [(m.model, m.device) for m in hello.held_models])
         yield pb.ConnectResponse(
             welcome=pb.Welcome(
                 heartbeat_interval_ms=self.heartbeat_interval_ms,
@@ -178,6 +197,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
                 reattached=_attempts(reconciliation.reattached),
                 superseded=_attempts(reconciliation.superseded),
                 accepts_report_batches=True,
+                peer_ticket_key=self.nodes.registry.peer_tickets.key_for(node_id),
             )
         )
         batches = first.hello.accepts_assignment_batches

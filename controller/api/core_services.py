@@ -38,5 +38,5 @@ SERVICES: list[Binding] = [
     binding(agent_service_pb2.DESCRIPTOR, "AgentService", agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
             lambda s: AgentServicer(s.farm.nodes, s.farm.reports, s.farm.datasets, s.farm.artifacts, s.credentials,
                                     heartbeat_interval_ms=int(s.config.heartbeat_interval_seconds * 1000),
-                                    models=s.farm.models)),
+                                    models=s.farm.models, model_operations=s.farm.model_operations)),
 ]  # fmt: skip

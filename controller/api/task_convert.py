@@ -22,12 +22,19 @@ from taskspec.command import CommandSpec
 from taskspec.proto import (
     command_from_proto,
     command_to_proto,
+    model_operation_from_proto,
+    model_operation_to_proto,
+    serving_from_proto,
+    serving_to_proto,
     script_from_proto,
     script_to_proto,
     training_from_proto,
     training_to_proto,
 )
+from taskspec.errors import SpecError
+from taskspec.model_operation import ModelOperationSpec
 from taskspec.script import ScriptSpec
+from taskspec.serving import ServingSpec
 
 STATE_TO_PROTO = {
     TaskState.PENDING: task_pb2.TASK_STATE_PENDING,
@@ -65,7 +72,8 @@ def state_from_proto(value: int) -> TaskState:
 
 
 def resources_to_proto(r: Resources) -> node_pb2.Resources:
-    return node_pb2.Resources(gpus=r.gpus, gpu_memory_mb=r.gpu_memory_mb, cpu_cores=r.cpu_cores, memory_mb=r.memory_mb)
+    return node_pb2.Resources(gpus=r.gpus, gpu_memory_mb=r.gpu_memory_mb, cpu_cores=r.cpu_cores, memory_mb=r.memory_mb,
+                              node=r.node, locks=r.locks)  # fmt: skip
 
 
 def spec_from_proto(msg: task_pb2.Task) -> TaskSpec:
@@ -76,7 +84,14 @@ def spec_from_proto(msg: task_pb2.Task) -> TaskSpec:
         return training_from_proto(msg.training)
     if kind == "command":
         return command_from_proto(msg.command)
-    raise InvalidArgument("task needs a spec: set exactly one of 'script', 'training' or 'command'")
+    if kind == "serving":
+        return serving_from_proto(msg.serving)
+    if kind == "model_operation":
+        try:
+            return model_operation_from_proto(msg.model_operation)
+        except SpecError as exc:
+            raise InvalidArgument(str(exc), reason="INVALID_MODEL_OPERATION") from None
+    raise InvalidArgument("task needs a spec: set exactly one of 'script', 'training', 'command', 'model_operation' or 'serving'")
 
 
 def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Task:
@@ -89,7 +104,8 @@ def task_from_proto(msg: task_pb2.Task, *, task_id: str, request_id: str) -> Tas
         request_id=request_id,
         display_name=msg.display_name,
         spec=spec_from_proto(msg),
-        resources=Resources(r.gpus, r.gpu_memory_mb, round(r.cpu_cores, 3), r.memory_mb),
+        resources=Resources(r.gpus, r.gpu_memory_mb, round(r.cpu_cores, 3), r.memory_mb, r.node.removeprefix("nodes/"),
+                            tuple(r.locks)),  # fmt: skip
         priority=PRIORITY_FROM_PROTO[msg.priority],
         depends_on=tuple(d.removeprefix("tasks/") for d in msg.depends_on),
         time_limit_seconds=msg.time_limit_seconds,
@@ -137,6 +153,10 @@ def task_to_proto(t: Task) -> task_pb2.Task:
     elif isinstance(t.spec, CommandSpec):
         msg.command.SetInParent()
         msg.command.MergeFrom(command_to_proto(t.spec))
+    elif isinstance(t.spec, ModelOperationSpec):
+        msg.model_operation.CopyFrom(model_operation_to_proto(t.spec))
+    elif isinstance(t.spec, ServingSpec):
+        msg.serving.CopyFrom(serving_to_proto(t.spec))
     else:
         msg.training.SetInParent()
         msg.training.MergeFrom(training_to_proto(t.spec))

@@ -16,6 +16,8 @@ from controller.domain.completion import OutputModels
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.dispatch import Dispatcher, LivenessMonitor
 from controller.domain.events import ChangeFeed
+from controller.domain.model_operations import ModelOperations
+from controller.domain.model_services import ModelServices
 from controller.domain.models import ModelRegistry
 from controller.domain.node_identity import CertificateSigner, NodeIdentities
 from controller.domain.nodes import NodeBook
@@ -86,6 +88,8 @@ class Farm(TaskParts):
     models: ModelRegistry
     artifacts: ArtifactShelf
     output_models: OutputModels
+    model_operations: ModelOperations
+    services: ModelServices
 
     @classmethod
     async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time,  # type: ignore[override]
@@ -104,9 +108,14 @@ class Farm(TaskParts):
         models = ModelRegistry(store, BlobStore(s.models_dir, max_bytes=s.max_upload_bytes), files)
         output_models = OutputModels(parts.book, models)
         await output_models.resume()
+        model_operations = ModelOperations(parts.book, parts.registry, models)
+        parts.actions.preparers.append(model_operations.prepare)
         return cls(**vars(parts), store=store, datasets=datasets, models=models,
-                   artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models)  # fmt: skip
+                   artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models,
+                   model_operations=model_operations,
+                   services=ModelServices(parts.book, parts.actions, parts.registry, models))  # fmt: skip
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""
-        return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run}
+        return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run,
+                "model-locations": self.model_operations.run}

@@ -9,6 +9,7 @@ import structlog
 
 from controller.domain.errors import InvalidArgument, NotFound
 from controller.domain.gang import RendezvousPoint
+from controller.domain.peers import PeerPoint
 from controller.domain.node_identity import NodeIdentities
 from controller.domain.registry import AgentSession, NodeRegistry
 from controller.domain.store import Changes, NodeStateChange
@@ -39,11 +40,13 @@ class NodeBook:
         self.identities = identities
 
     async def join(
-        self, node: Node, reports: Sequence[TaskAttemptReport], rendezvous: RendezvousPoint | None = None
+        self, node: Node, reports: Sequence[TaskAttemptReport], rendezvous: RendezvousPoint | None = None,
+        peer: PeerPoint | None = None,
     ) -> tuple[AgentSession, Reconciliation]:
         """An agent said hello: reconcile its tasks and commit that with the node, and only then open its
         session. Its previous stream is closed first, so no pass places work on the node in between.
-        `rendezvous`: where it hosts a gang's rank 0, if it offers to."""
+        `rendezvous`: where it hosts a gang's rank 0, if it offers to; `peer`: where it serves its models to
+        other nodes, if it does."""
         if not node.id:
             raise InvalidArgument("hello needs a node_id")
         validate_id(node.id, "node id")
@@ -53,7 +56,7 @@ class NodeBook:
             reconciliation, lost = self.reports.reconcile(node.id, reports)
             done = self.book.stage(Changes(updated=lost.tasks, nodes=[admitted]), lost.sends)
         await settled(done)
-        session = self.registry.connect(admitted, rendezvous)
+        session = self.registry.connect(admitted, rendezvous, peer)
         log.info("node joined", node_id=node.id, hostname=node.hostname, cpu_cores=node.capabilities.cpu_cores,
                  gpus=len(node.capabilities.gpus), tasks=len(reports), requeued=len(lost.tasks))  # fmt: skip
         self.book.wake()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from controller.domain.gang import RendezvousPoint
+from controller.domain.peers import PeerPoint, PeerSource, PeerTickets
 from controller.domain.scheduler import GpuSlot, NodeCapacity
 from controller.domain.types import Clock, Node, NodeState, NodeUsage, Task, TaskAction
 
@@ -30,6 +31,8 @@ class AssignMessage:
     world_size: int = 1
     master_addr: str = ""
     master_port: int = 0
+    #: A model copy: where the source node serves the bytes, with the ticket it checks.
+    peer_source: PeerSource | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class AgentSession:
     closed: bool = False
     #: Where the node hosts a gang's rank 0 (from its hello); None when it offers none.
     rendezvous: RendezvousPoint | None = None
+    #: Where the node serves its models to other nodes (from its hello); None when it serves none.
+    peer: PeerPoint | None = None
 
     def send(self, message: DownMessage) -> None:
         if not self.closed:
@@ -83,6 +88,8 @@ class NodeRegistry:
         self._grace_until: dict[str, float] = {}
         #: Nodes being declared lost: nothing more is placed on them while that is written.
         self._fenced: set[str] = set()
+        #: Signs the tickets of model copies between nodes; each node gets its key in its Welcome.
+        self.peer_tickets = PeerTickets()
 
     def load(self, nodes: list[Node]) -> None:
         """Nodes from the store after a restart: online ones get a grace period."""
@@ -99,10 +106,10 @@ class NodeRegistry:
         return replace(node, state=NodeState.ONLINE, last_seen=self.clock(),
                        create_time=known.create_time if known is not None else self.clock())  # fmt: skip
 
-    def connect(self, node: Node, rendezvous: RendezvousPoint | None = None) -> AgentSession:
+    def connect(self, node: Node, rendezvous: RendezvousPoint | None = None, peer: PeerPoint | None = None) -> AgentSession:
         """Admit a node that holds a stream (from `admitted`, after its commit); a previous stream is closed."""
         self.admit(node)
-        session = AgentSession(node.id, rendezvous=rendezvous)
+        session = AgentSession(node.id, rendezvous=rendezvous, peer=peer)
         self._sessions[node.id] = session
         return session
 
@@ -204,6 +211,11 @@ class NodeRegistry:
     def rendezvous_points(self) -> dict[str, RendezvousPoint]:
         """Where each streaming node offers a gang's rendezvous (nodes that offer none are left out)."""
         return {n: s.rendezvous for n, s in self._sessions.items() if s.rendezvous is not None}
+
+    def peer_point(self, node_id: str) -> PeerPoint | None:
+        """Where a streaming node serves its models to other nodes (None: offline, or it serves none)."""
+        session = self._sessions.get(node_id)
+        return session.peer if session is not None else None
 
     def online_nodes(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.state is NodeState.ONLINE]

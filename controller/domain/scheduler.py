@@ -4,7 +4,9 @@ Order: priority class first (critical, high, normal, low), then age. A task
 that does not fit now does not block smaller tasks behind it (backfill);
 reasons say whether it waits for capacity or can never fit on any node.
 Tasks of a concurrency group with a limit start only while the group has a
-free slot, in that same order.
+free slot, in that same order. A task pinned to a node (`Resources.node`) goes
+there or waits; a task holding locks (`Resources.locks`) waits while another
+placed task holds one of them.
 
 Gangs (a distributed task of world_size N >= 2) are placed all-or-nothing: N
 ranks on N distinct nodes, each fitting the per-rank resources, all in the same
@@ -16,7 +18,7 @@ first in priority order that fits whole takes its nodes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
 from controller.domain.types import Resources
@@ -104,15 +106,18 @@ class Decisions:
 
 
 def place(
-    nodes: list[NodeCapacity], queue: list[QueuedTask], group_slots: Mapping[str, int] | None = None
+    nodes: list[NodeCapacity], queue: list[QueuedTask], group_slots: Mapping[str, int] | None = None,
+    held_locks: Set[str] = frozenset(),
 ) -> Decisions:
     """Decide which queued tasks go where. Mutates the nodes' used figures.
 
     ``group_slots``: free slots of each limited concurrency group (groups not
     named are unlimited); a task of a group with no free slot waits.
+    ``held_locks``: the locks placed tasks hold now.
     """
     decisions = Decisions()
     slots = dict(group_slots or {})
+    locks = set(held_locks)
     # Needs that fit no node, with the reason. Free capacity only shrinks during a pass, so a
     # later task with the same need waits too: a long queue costs one scan of the nodes per
     # distinct need, not one per task.
@@ -139,14 +144,18 @@ def place(
             if task.group in slots:
                 slots[task.group] -= 1
             continue
+        if busy := [lock for lock in need.locks if lock in locks]:
+            decisions.waiting[task.task_id] = f"waiting for {busy[0]}: another task is using it"
+            continue
         if need in unplaceable:
             decisions.waiting[task.task_id] = unplaceable[need]
             continue
-        node = free.best_fit(need)
+        node = free.pinned_fit(need) if need.node else free.best_fit(need)
         if node is None:
             decisions.waiting[task.task_id] = unplaceable[need] = _why_waiting(nodes, need)
             continue
         decisions.placements.append(Placement(task.task_id, nodes[node].node_id, free.take(node, need)))
+        locks.update(need.locks)
         if task.group in slots:
             slots[task.group] -= 1
     return decisions
@@ -181,6 +190,11 @@ class _FreeIndex:
                 return i
             at += 1
         return None
+
+    def pinned_fit(self, need: Resources) -> int | None:
+        """The position of the node `need` is pinned to, when it is here and fits now."""
+        i = next((i for i, n in enumerate(self._nodes) if n.node_id == need.node), None)
+        return i if i is not None and self._nodes[i].fits_now(need) else None
 
     def best_fits(self, need: Resources, count: int) -> list[int] | None:
         """The positions of `count` distinct nodes that each fit `need` now, best fit first; None when
@@ -221,6 +235,13 @@ def describe(need: Resources) -> str:
 def _why_waiting(nodes: list[NodeCapacity], need: Resources) -> str:
     if not nodes:
         return "no node is online"
+    if need.node:
+        pinned = [n for n in nodes if n.node_id == need.node]
+        if not pinned:
+            return f"waiting for node {need.node} to be online"
+        if not pinned[0].could_ever_fit(need):
+            return f"node {need.node} can never fit {describe(need)}"
+        return f"waiting for free capacity on node {need.node} ({describe(need)})"
     if not any(n.could_ever_fit(need) for n in nodes):
         most_gpus = max(len(n.gpus) for n in nodes)
         most_cpu = max(n.cpu_cores for n in nodes)

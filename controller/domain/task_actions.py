@@ -10,13 +10,13 @@ import asyncio
 import math
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
 import structlog
 
-from controller.domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from controller.domain.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from controller.domain.models import validate_model_name
 from controller.domain.registry import to_every_node
 from controller.domain.store import Changes, Conflict
@@ -84,6 +84,9 @@ def validate_spec(spec: TaskSpec) -> None:
 class TaskActions:
     def __init__(self, book: TaskBook) -> None:
         self.book = book
+        #: Checks and completions of a kind that needs more of the farm than tasks (model operations
+        #: need the model registry), applied to each new task after its own validation.
+        self.preparers: list[Callable[[Task], Awaitable[Task]]] = []
 
     async def create(self, task: Task) -> Task:
         """Validate, check the id is free (in the store and among the changes on their way), commit."""
@@ -102,6 +105,8 @@ class TaskActions:
     async def _create(self, tasks: Sequence[Task], *, batch: bool) -> list[Task]:
         book = self.book
         validated = [_at(i, batch, self._validated, t) for i, t in enumerate(tasks)]
+        for prepare in self.preparers:
+            validated = [await self._prepared(i, batch, prepare, t) for i, t in enumerate(validated)]
         ids: dict[str, int] = {}
         request_ids: set[str] = set()
         for i, task in enumerate(validated):
@@ -152,6 +157,15 @@ class TaskActions:
             book.wake()
         return [earlier[t.request_id] if t.request_id in earlier else made[t.id] for t in validated]
 
+    @staticmethod
+    async def _prepared(index: int, batch: bool, prepare: Callable[[Task], Awaitable[Task]], task: Task) -> Task:
+        try:
+            return await prepare(task)
+        except DomainError as exc:
+            if not batch:
+                raise
+            raise type(exc)(_where(index, batch) + str(exc), reason=exc.reason) from None
+
     async def _by_request_id(self, request_id: str) -> Task:
         for _ in range(100):  # the other create's commit is at most a batch away
             if (existing := await self.book.store.task_by_request_id(request_id)) is not None:
@@ -179,6 +193,12 @@ class TaskActions:
             validate_model_name(task.output_model)
         if not 1 <= task.world_size <= MAX_WORLD_SIZE:
             raise InvalidArgument(f"world_size must be 1 to {MAX_WORLD_SIZE}, not {task.world_size}")
+        if task.world_size > 1 and r.node:
+            raise InvalidArgument("a gang runs on world_size distinct nodes: it cannot be pinned to resources.node")
+        if r.node:
+            validate_id(r.node, "resources.node")
+        if len(r.locks) > 16 or any(not lock or len(lock) > 256 for lock in r.locks):
+            raise InvalidArgument("resources.locks holds at most 16 names of 1 to 256 characters")
         if task.world_size > 1 and task.kind != "training":
             raise InvalidArgument(f"world_size {task.world_size} needs a training task: a gang's ranks train one "
                                   f"model together with torch.distributed (this is a {task.kind} task)")  # fmt: skip

@@ -21,6 +21,7 @@ from controller.domain.scheduler import GangPlacement, NodeCapacity, Placement, 
 from controller.domain.store import Changes
 from controller.domain.task_book import TaskBook, settled
 from controller.domain.types import Task, TaskRank, TaskState
+from taskspec.model_operation import ModelOperationSpec
 
 log = structlog.get_logger(__name__)
 
@@ -38,10 +39,10 @@ class TaskPlacement:
         async with book.changing():
             capacities = self._accounted(self.registry.schedulable())
             ready, changed = await self._ready_queue()
-            decisions = place(capacities, ready, self._free_group_slots())
+            decisions = place(capacities, ready, self._free_group_slots(), self._held_locks())
             waiting = dict(decisions.waiting)
             assigned = [self._assigned(book.working[p.task_id], p) for p in decisions.placements]
-            sends = [(t.node_id, AssignMessage(t, t.gpu_indices)) for t in assigned]
+            sends = [(t.node_id, self._message(t)) for t in assigned]
             hosting = {t.node_id for t in book.working.values() if t.state.placed and t.ranks}
             for gang in decisions.gangs:
                 placed = self._gang_assigned(book.working[gang.task_id], gang, hosting)
@@ -96,7 +97,7 @@ class TaskPlacement:
         ready, changed = await self._ready_queue()
         done = self.book.stage(Changes(updated=list(changed.values())))
         ready = [q for q in ready if self.book.working[q.task_id].kind in kinds]
-        return place([capacity], ready, self._free_group_slots()).placements, done
+        return place([capacity], ready, self._free_group_slots(), self._held_locks()).placements, done
 
     def _accounted(self, capacities: list[NodeCapacity]) -> list[NodeCapacity]:
         """Fill in what placed tasks use of each node (a gang's resources on each of its ranks' nodes)."""
@@ -130,6 +131,17 @@ class TaskPlacement:
         messages = [(r.node_id, AssignMessage(placed, r.gpu_indices, r.rank, r.world_size, r.master_addr, r.master_port))
                     for r in ranks]  # fmt: skip
         return placed, messages
+
+    def _message(self, task: Task) -> AssignMessage:
+        """A one-node assignment; a model copy's names its source and carries the ticket the source checks."""
+        source = None
+        if isinstance(task.spec, ModelOperationSpec):
+            point = self.registry.peer_point(task.spec.source_node)
+            source = self.registry.peer_tickets.source(task.spec, task.id, task.attempt, task.node_id, point)
+        return AssignMessage(task, task.gpu_indices, peer_source=source)
+
+    def _held_locks(self) -> set[str]:
+        return {lock for t in self.book.working.values() if t.state.placed for lock in t.resources.locks}
 
     def _free_group_slots(self) -> dict[str, int]:
         used = collections.Counter(

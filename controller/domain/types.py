@@ -14,19 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskspec.command import CommandSpec
+from taskspec.model_operation import ModelOperationSpec
 from taskspec.script import ScriptSpec
+from taskspec.serving import ServingSpec
 from taskspec.training import TrainingSpec
 
 #: What a task runs: the specs the agents agree on (taskspec), never a wire format.
-TaskSpec = ScriptSpec | TrainingSpec | CommandSpec
+TaskSpec = ScriptSpec | TrainingSpec | CommandSpec | ModelOperationSpec | ServingSpec
 #: Seconds since the epoch; injected so tests move time instead of sleeping.
 Clock = Callable[[], float]
 
 
 def spec_kind(spec: TaskSpec) -> str:
-    """"script", "training" or "command"."""
+    """"script", "training", "command", "model_operation" or "serving"."""
     if isinstance(spec, ScriptSpec):
         return "script"
+    if isinstance(spec, ModelOperationSpec):
+        return "model_operation"
+    if isinstance(spec, ServingSpec):
+        return "serving"
     return "command" if isinstance(spec, CommandSpec) else "training"
 
 
@@ -79,6 +85,10 @@ class Resources:
     gpu_memory_mb: int = 0
     cpu_cores: float = 0.0
     memory_mb: int = 0
+    #: Only this node may run it ("": any that fits).
+    node: str = ""
+    #: Held exclusively while placed: two tasks sharing a lock never run at once.
+    locks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,17 @@ from google.protobuf import json_format
 
 from controller.domain.types import TaskSpec, spec_kind
 from taskspec.command import CommandSpec
+from taskspec.model_operation import ModelOperationSpec, Operation
 from taskspec.script import ScriptSpec
+from taskspec.serving import ServingSpec
 from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
 
 
 def spec_to_json(spec: TaskSpec) -> str:
-    return json.dumps(asdict(spec), separators=(",", ":"))
+    raw = asdict(spec)
+    if isinstance(spec, ModelOperationSpec):
+        raw["operation"] = spec.operation.value
+    return json.dumps(raw, separators=(",", ":"))
 
 
 def spec_from_json(kind: str, text: str) -> TaskSpec:
@@ -35,6 +40,10 @@ def spec_from_json(kind: str, text: str) -> TaskSpec:
             synthetic=SyntheticData(**synthetic) if synthetic else None,
             model_url=raw.get("model_url", ""), model_version=raw.get("model_version", ""),
         )  # fmt: skip
+    if kind == "serving":
+        return ServingSpec(**raw)
+    if kind == "model_operation":
+        return ModelOperationSpec(**{**raw, "operation": Operation(raw["operation"])})
     raise ValueError(f"unknown task kind {kind!r} in the store")
 
 

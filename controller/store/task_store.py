@@ -51,7 +51,7 @@ def _row(t: Task) -> tuple[Any, ...]:
 def _task(row: aiosqlite.Row) -> Task:
     return Task(
         id=row[0], request_id=row[1] or "", display_name=row[2], spec=spec_from_json(row[3], row[4]),
-        resources=Resources(**json.loads(row[5])), priority=_PRIORITIES[row[6]], depends_on=tuple(_json_list(row[7])),
+        resources=_resources(json.loads(row[5])), priority=_PRIORITIES[row[6]], depends_on=tuple(_json_list(row[7])),
         time_limit_seconds=row[8], max_retries=row[9], labels=_json_object(row[10]),
         compat_metadata=_json_object(row[11]), state=_STATES[row[12]], state_reason=row[13], stopping=bool(row[14]),
         attempt=row[15], failures=row[16], node_id=row[17], gpu_indices=tuple(_json_list(row[18])), progress=row[19],
@@ -309,3 +309,7 @@ async def attempts(conn: aiosqlite.Connection, task_id: str) -> list[AttemptReco
            " FROM task_attempts WHERE task_id=? ORDER BY attempt")  # fmt: skip
     rows = await conn.execute_fetchall(sql, (task_id,))
     return [AttemptRecord(r[0], r[1], TaskState(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+def _resources(raw: dict) -> Resources:
+    return Resources(**{**raw, "locks": tuple(raw.get("locks", ()))})

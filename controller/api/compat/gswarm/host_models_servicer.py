@@ -9,6 +9,7 @@ from aifarm.compat.gswarm.v1 import host_model_service_pb2_grpc
 from controller.api.compat.gswarm import model_shapes as shapes
 from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument
+from controller.domain.model_services import ModelServices
 from controller.domain.models import ModelRegistry
 from controller.domain.types import LOCATION_READY, ModelLocation
 
@@ -25,8 +26,9 @@ def _page(request: pb.ListModelsRequest) -> tuple[int, int]:
 
 @maps_domain_errors
 class HostModelServicer(host_model_service_pb2_grpc.HostModelServiceServicer):
-    def __init__(self, models: ModelRegistry) -> None:
+    def __init__(self, models: ModelRegistry, services: ModelServices) -> None:
         self.models = models
+        self.services = services
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
         page, per_page = _page(request)
@@ -43,8 +45,9 @@ class HostModelServicer(host_model_service_pb2_grpc.HostModelServiceServicer):
         return shapes.action(f"Model {model.name} registered", model_name=model.name)
 
     async def DeleteModel(self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext) -> pb.ActionResponse:
-        await self.models.delete(request.model_name)
-        return shapes.action(f"Model {request.model_name} deleted", model_name=request.model_name)
+        stopped = await self.services.delete_model(request.model_name, force=request.force)
+        stopped_services = {"stopped_services": stopped} if stopped else {}
+        return shapes.action(f"Model {request.model_name} deleted", model_name=request.model_name, **stopped_services)
 
     async def GetModelLocations(
         self, request: pb.GetModelLocationsRequest, context: grpc.aio.ServicerContext

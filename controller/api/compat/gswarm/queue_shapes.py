@@ -7,6 +7,7 @@ import datetime
 from aifarm.compat.gswarm.v1 import host_queue_service_pb2 as pb
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import Priority, Task, TaskState
+from taskspec.model_operation import ModelOperationSpec, Operation
 from taskspec.training import TrainingSpec, registry_model
 
 STATUS = {
@@ -45,7 +46,44 @@ def since(value: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
+#: gswarm's codes a failed task's error may start with ("CODE: ..."; agent.models.errors writes them).
+ERROR_CODES = ("TASK_FAILED", "DEPENDENCY_FAILED", "RESOURCE_UNAVAILABLE", "NETWORK_ERROR", "MODEL_NOT_FOUND",
+               "INVALID_REQUEST", "CONFLICT")  # fmt: skip
+
+
+def error_code(task: Task) -> str:
+    """gswarm's code for why a task failed ("" unless it did); the controller ends a task whose
+    dependency failed with "dependency ID failed" (controller.domain.task_placement)."""
+    if task.state is not TaskState.FAILED:
+        return ""
+    error = task.result.error
+    if error.startswith("dependency "):
+        return "DEPENDENCY_FAILED"
+    code = error.partition(": ")[0]
+    return code if code in ERROR_CODES else "TASK_FAILED"
+
+
+def task_type(task: Task) -> str:
+    return task.spec.operation.value if isinstance(task.spec, ModelOperationSpec) else task.kind
+
+
+def _devices(task: Task) -> list[str]:
+    spec = task.spec
+    if isinstance(spec, ModelOperationSpec):
+        node = task.resources.node
+        used = [f"{node}:{spec.target_device}"] if spec.target_device else [f"{node}:{spec.source_device or 'disk'}"]
+        if spec.operation is Operation.MOVE:
+            used.insert(0, f"{node}:{spec.source_device}")
+        if spec.operation is Operation.COPY:
+            used.insert(0, spec.source_device)
+        return used
+    return [device for node, gpus in task.placements()
+            for device in ([f"{node}:gpu{i}" for i in gpus] or [f"{node}:cpu"])]  # fmt: skip
+
+
 def _models(task: Task) -> list[str]:
+    if isinstance(task.spec, ModelOperationSpec):
+        return [task.spec.model]
     used = []
     if isinstance(task.spec, TrainingSpec) and (base := registry_model(task.spec.config.architecture)):
         used.append(base)
@@ -55,11 +93,10 @@ def _models(task: Task) -> list[str]:
 
 
 def queue_task(task: Task) -> pb.QueueTask:
-    devices = [device for node, gpus in task.placements()
-               for device in ([f"{node}:gpu{i}" for i in gpus] or [f"{node}:cpu"])]  # fmt: skip
     return pb.QueueTask(
-        task_id=task.id, task_type=task.kind, priority=task.priority.name.lower(), status=STATUS[task.state],
-        dependencies=list(task.depends_on), resources=pb.QueueTaskResources(devices=devices, models=_models(task)),
+        task_id=task.id, task_type=task_type(task), priority=task.priority.name.lower(), status=STATUS[task.state],
+        dependencies=list(task.depends_on), resources=pb.QueueTaskResources(devices=_devices(task), models=_models(task)),
         created_at=task.create_time, started_at=task.start_time, completed_at=task.end_time,
         progress=task.progress * 100.0, error=task.result.error if task.state is TaskState.FAILED else "",
+        error_code=error_code(task),
     )  # fmt: skip

@@ -7,21 +7,27 @@ from aifarm.compat.gswarm.v1 import (
     host_model_service_pb2_grpc,
     host_queue_service_pb2,
     host_queue_service_pb2_grpc,
+    host_serving_service_pb2,
+    host_serving_service_pb2_grpc,
     host_system_service_pb2,
     host_system_service_pb2_grpc,
 )
 from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
 from controller.api.compat.gswarm.host_queue_servicer import HostQueueServicer
+from controller.api.compat.gswarm.host_serving_servicer import HostServingServicer
 from controller.api.compat.gswarm.host_system_servicer import HostSystemServicer
 from controller.api.surfaces import Binding, binding
 
 SERVICES: list[Binding] = [
     binding(host_model_service_pb2.DESCRIPTOR, "HostModelService",
-            host_model_service_pb2_grpc.add_HostModelServiceServicer_to_server, lambda s: HostModelServicer(s.farm.models)),
+            host_model_service_pb2_grpc.add_HostModelServiceServicer_to_server, lambda s: HostModelServicer(s.farm.models, s.farm.services)),
     binding(host_system_service_pb2.DESCRIPTOR, "HostSystemService",
             host_system_service_pb2_grpc.add_HostSystemServiceServicer_to_server,
             lambda s: HostSystemServicer(s.farm.book, s.farm.registry, s.farm.models)),
     binding(host_queue_service_pb2.DESCRIPTOR, "HostQueueService",
             host_queue_service_pb2_grpc.add_HostQueueServiceServicer_to_server,
             lambda s: HostQueueServicer(s.farm.book, s.farm.actions, s.farm.registry)),
+    binding(host_serving_service_pb2.DESCRIPTOR, "HostServingService",
+            host_serving_service_pb2_grpc.add_HostServingServiceServicer_to_server,
+            lambda s: HostServingServicer(s.farm.services, s.farm.registry)),
 ]  # fmt: skip

@@ -28,7 +28,7 @@ from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/node.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\"a\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bnode_secret\x18\x04 \x01(\t\"\xf0\x01\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12)\n\x07reports\x18\x05 \x01(\x0b\x32\x16.aifarm.v1.ReportBatchH\x00\x42\t\n\x07message\"1\n\x0bReportBatch\x12\"\n\x07reports\x18\x01 \x03(\x0b\x32\x11.aifarm.v1.Report\"n\n\x06Report\x12,\n\x0btask_update\x18\x01 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x02 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x42\x08\n\x06report\"\xed\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x12\x31\n\x0b\x61ssignments\x18\x05 \x01(\x0b\x32\x1a.aifarm.v1.AssignmentBatchH\x00\x42\t\n\x07message\"=\n\x0f\x41ssignmentBatch\x12*\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x15.aifarm.v1.Assignment\"\xcd\x02\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x12\"\n\x1a\x61\x63\x63\x65pts_assignment_batches\x18\x07 \x01(\x08\x12\x1a\n\x12rendezvous_address\x18\x08 \x01(\t\x12\x17\n\x0frendezvous_port\x18\t \x01(\x05\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\xba\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x1e\n\x16\x61\x63\x63\x65pts_report_batches\x18\x05 \x01(\x08\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"\x9d\x01\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0bgpu_indices\x18\x03 \x03(\x05\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x12\n\nworld_size\x18\x05 \x01(\x05\x12\x13\n\x0bmaster_addr\x18\x06 \x01(\t\x12\x13\n\x0bmaster_port\x18\x07 \x01(\x05\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"!\n\x11\x46\x65tchModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12\x46\x65tchModelResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\xa8\x03\n\x0c\x41gentService\x12Y\n\x08Register\x12\x1a.aifarm.v1.RegisterRequest\x1a\x1b.aifarm.v1.RegisterResponse\"\x14\xd2\xf3\x18\x10\x1a\x0e\x61ifarm-workers\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12K\n\nFetchModel\x12\x1c.aifarm.v1.FetchModelRequest\x1a\x1d.aifarm.v1.FetchModelResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/node.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\"a\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bnode_secret\x18\x04 \x01(\t\"\xf0\x01\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12)\n\x07reports\x18\x05 \x01(\x0b\x32\x16.aifarm.v1.ReportBatchH\x00\x42\t\n\x07message\"1\n\x0bReportBatch\x12\"\n\x07reports\x18\x01 \x03(\x0b\x32\x11.aifarm.v1.Report\"n\n\x06Report\x12,\n\x0btask_update\x18\x01 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x02 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x42\x08\n\x06report\"\xed\x01\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x12\x31\n\x0b\x61ssignments\x18\x05 \x01(\x0b\x32\x1a.aifarm.v1.AssignmentBatchH\x00\x42\t\n\x07message\"=\n\x0f\x41ssignmentBatch\x12*\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x15.aifarm.v1.Assignment\"\x8b\x03\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x12\"\n\x1a\x61\x63\x63\x65pts_assignment_batches\x18\x07 \x01(\x08\x12\x1a\n\x12rendezvous_address\x18\x08 \x01(\t\x12\x17\n\x0frendezvous_port\x18\t \x01(\x05\x12\x11\n\tpeer_port\x18\n \x01(\x05\x12)\n\x0bheld_models\x18\x0b \x03(\x0b\x32\x14.aifarm.v1.HeldModel\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\tHeldModel\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\xd3\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x1e\n\x16\x61\x63\x63\x65pts_report_batches\x18\x05 \x01(\x08\x12\x17\n\x0fpeer_ticket_key\x18\x06 \x01(\x0c\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"\xc9\x01\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0bgpu_indices\x18\x03 \x03(\x05\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x12\n\nworld_size\x18\x05 \x01(\x05\x12\x13\n\x0bmaster_addr\x18\x06 \x01(\t\x12\x13\n\x0bmaster_port\x18\x07 \x01(\x05\x12*\n\x0bpeer_source\x18\x08 \x01(\x0b\x32\x15.aifarm.v1.PeerSource\"-\n\nPeerSource\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0e\n\x06ticket\x18\x02 \x01(\t\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"!\n\x11\x46\x65tchModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12\x46\x65tchModelResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\xa8\x03\n\x0c\x41gentService\x12Y\n\x08Register\x12\x1a.aifarm.v1.RegisterRequest\x1a\x1b.aifarm.v1.RegisterResponse\"\x14\xd2\xf3\x18\x10\x1a\x0e\x61ifarm-workers\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12K\n\nFetchModel\x12\x1c.aifarm.v1.FetchModelRequest\x1a\x1d.aifarm.v1.FetchModelResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,8 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_AGENTSERVICE'].methods_by_name['Register']._loaded_options = None
   _globals['_AGENTSERVICE'].methods_by_name['Register']._serialized_options = b'\322\363\030\020\032\016aifarm-workers'
-  _globals['_TASKACTION']._serialized_start=2751
-  _globals['_TASKACTION']._serialized_end=2885
+  _globals['_TASKACTION']._serialized_start=2973
+  _globals['_TASKACTION']._serialized_end=3107
   _globals['_REGISTERREQUEST']._serialized_start=159
   _globals['_REGISTERREQUEST']._serialized_end=210
   _globals['_REGISTERRESPONSE']._serialized_start=212
@@ -56,39 +56,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENTBATCH']._serialized_start=957
   _globals['_ASSIGNMENTBATCH']._serialized_end=1018
   _globals['_HELLO']._serialized_start=1021
-  _globals['_HELLO']._serialized_end=1354
-  _globals['_HELLO_LABELSENTRY']._serialized_start=1309
-  _globals['_HELLO_LABELSENTRY']._serialized_end=1354
-  _globals['_TASKATTEMPT']._serialized_start=1356
-  _globals['_TASKATTEMPT']._serialized_end=1440
-  _globals['_WELCOME']._serialized_start=1443
-  _globals['_WELCOME']._serialized_end=1629
-  _globals['_HEARTBEAT']._serialized_start=1631
-  _globals['_HEARTBEAT']._serialized_end=1679
-  _globals['_TASKUPDATE']._serialized_start=1682
-  _globals['_TASKUPDATE']._serialized_end=1952
-  _globals['_TASKLOGBATCH']._serialized_start=1954
-  _globals['_TASKLOGBATCH']._serialized_end=2050
-  _globals['_ASSIGNMENT']._serialized_start=2053
-  _globals['_ASSIGNMENT']._serialized_end=2210
-  _globals['_TASKCONTROL']._serialized_start=2212
-  _globals['_TASKCONTROL']._serialized_end=2298
-  _globals['_ACK']._serialized_start=2300
-  _globals['_ACK']._serialized_end=2318
-  _globals['_FETCHDATASETREQUEST']._serialized_start=2320
-  _globals['_FETCHDATASETREQUEST']._serialized_end=2355
-  _globals['_FETCHDATASETRESPONSE']._serialized_start=2357
-  _globals['_FETCHDATASETRESPONSE']._serialized_end=2426
-  _globals['_FETCHMODELREQUEST']._serialized_start=2428
-  _globals['_FETCHMODELREQUEST']._serialized_end=2461
-  _globals['_FETCHMODELRESPONSE']._serialized_start=2463
-  _globals['_FETCHMODELRESPONSE']._serialized_end=2514
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=2516
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=2612
-  _globals['_ARTIFACTHEADER']._serialized_start=2614
-  _globals['_ARTIFACTHEADER']._serialized_end=2683
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=2685
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=2748
-  _globals['_AGENTSERVICE']._serialized_start=2888
-  _globals['_AGENTSERVICE']._serialized_end=3312
+  _globals['_HELLO']._serialized_end=1416
+  _globals['_HELLO_LABELSENTRY']._serialized_start=1371
+  _globals['_HELLO_LABELSENTRY']._serialized_end=1416
+  _globals['_HELDMODEL']._serialized_start=1418
+  _globals['_HELDMODEL']._serialized_end=1460
+  _globals['_TASKATTEMPT']._serialized_start=1462
+  _globals['_TASKATTEMPT']._serialized_end=1546
+  _globals['_WELCOME']._serialized_start=1549
+  _globals['_WELCOME']._serialized_end=1760
+  _globals['_HEARTBEAT']._serialized_start=1762
+  _globals['_HEARTBEAT']._serialized_end=1810
+  _globals['_TASKUPDATE']._serialized_start=1813
+  _globals['_TASKUPDATE']._serialized_end=2083
+  _globals['_TASKLOGBATCH']._serialized_start=2085
+  _globals['_TASKLOGBATCH']._serialized_end=2181
+  _globals['_ASSIGNMENT']._serialized_start=2184
+  _globals['_ASSIGNMENT']._serialized_end=2385
+  _globals['_PEERSOURCE']._serialized_start=2387
+  _globals['_PEERSOURCE']._serialized_end=2432
+  _globals['_TASKCONTROL']._serialized_start=2434
+  _globals['_TASKCONTROL']._serialized_end=2520
+  _globals['_ACK']._serialized_start=2522
+  _globals['_ACK']._serialized_end=2540
+  _globals['_FETCHDATASETREQUEST']._serialized_start=2542
+  _globals['_FETCHDATASETREQUEST']._serialized_end=2577
+  _globals['_FETCHDATASETRESPONSE']._serialized_start=2579
+  _globals['_FETCHDATASETRESPONSE']._serialized_end=2648
+  _globals['_FETCHMODELREQUEST']._serialized_start=2650
+  _globals['_FETCHMODELREQUEST']._serialized_end=2683
+  _globals['_FETCHMODELRESPONSE']._serialized_start=2685
+  _globals['_FETCHMODELRESPONSE']._serialized_end=2736
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=2738
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=2834
+  _globals['_ARTIFACTHEADER']._serialized_start=2836
+  _globals['_ARTIFACTHEADER']._serialized_end=2905
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=2907
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=2970
+  _globals['_AGENTSERVICE']._serialized_start=3110
+  _globals['_AGENTSERVICE']._serialized_end=3534
 # @@protoc_insertion_point(module_scope)

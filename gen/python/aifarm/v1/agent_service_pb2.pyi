@@ -95,7 +95,7 @@ class AssignmentBatch(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels", "accepts_assignment_batches", "rendezvous_address", "rendezvous_port")
+    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels", "accepts_assignment_batches", "rendezvous_address", "rendezvous_port", "peer_port", "held_models")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,8 @@ class Hello(_message.Message):
     ACCEPTS_ASSIGNMENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     RENDEZVOUS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     RENDEZVOUS_PORT_FIELD_NUMBER: _ClassVar[int]
+    PEER_PORT_FIELD_NUMBER: _ClassVar[int]
+    HELD_MODELS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     capabilities: _node_pb2.Capabilities
@@ -121,7 +123,17 @@ class Hello(_message.Message):
     accepts_assignment_batches: bool
     rendezvous_address: str
     rendezvous_port: int
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ..., rendezvous_address: _Optional[str] = ..., rendezvous_port: _Optional[int] = ...) -> None: ...
+    peer_port: int
+    held_models: _containers.RepeatedCompositeFieldContainer[HeldModel]
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ..., rendezvous_address: _Optional[str] = ..., rendezvous_port: _Optional[int] = ..., peer_port: _Optional[int] = ..., held_models: _Optional[_Iterable[_Union[HeldModel, _Mapping]]] = ...) -> None: ...
+
+class HeldModel(_message.Message):
+    __slots__ = ("model", "device")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    device: str
+    def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
 
 class TaskAttempt(_message.Message):
     __slots__ = ("task_id", "attempt", "state")
@@ -134,18 +146,20 @@ class TaskAttempt(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., state: _Optional[_Union[_task_pb2.TaskState, str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "heartbeat_ttl_ms", "reattached", "superseded", "accepts_report_batches")
+    __slots__ = ("heartbeat_interval_ms", "heartbeat_ttl_ms", "reattached", "superseded", "accepts_report_batches", "peer_ticket_key")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TTL_MS_FIELD_NUMBER: _ClassVar[int]
     REATTACHED_FIELD_NUMBER: _ClassVar[int]
     SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
     ACCEPTS_REPORT_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    PEER_TICKET_KEY_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     heartbeat_ttl_ms: int
     reattached: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
     superseded: _containers.RepeatedCompositeFieldContainer[TaskAttempt]
     accepts_report_batches: bool
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., heartbeat_ttl_ms: _Optional[int] = ..., reattached: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., superseded: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., accepts_report_batches: _Optional[bool] = ...) -> None: ...
+    peer_ticket_key: bytes
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., heartbeat_ttl_ms: _Optional[int] = ..., reattached: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., superseded: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., accepts_report_batches: _Optional[bool] = ..., peer_ticket_key: _Optional[bytes] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("usage",)
@@ -190,7 +204,7 @@ class TaskLogBatch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[_task_pb2.LogLine, _Mapping]]] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("task", "attempt", "gpu_indices", "rank", "world_size", "master_addr", "master_port")
+    __slots__ = ("task", "attempt", "gpu_indices", "rank", "world_size", "master_addr", "master_port", "peer_source")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     GPU_INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +212,7 @@ class Assignment(_message.Message):
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     MASTER_ADDR_FIELD_NUMBER: _ClassVar[int]
     MASTER_PORT_FIELD_NUMBER: _ClassVar[int]
+    PEER_SOURCE_FIELD_NUMBER: _ClassVar[int]
     task: _task_pb2.Task
     attempt: int
     gpu_indices: _containers.RepeatedScalarFieldContainer[int]
@@ -205,7 +220,16 @@ class Assignment(_message.Message):
     world_size: int
     master_addr: str
     master_port: int
-    def __init__(self, task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., attempt: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., rank: _Optional[int] = ..., world_size: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ...) -> None: ...
+    peer_source: PeerSource
+    def __init__(self, task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., attempt: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., rank: _Optional[int] = ..., world_size: _Optional[int] = ..., master_addr: _Optional[str] = ..., master_port: _Optional[int] = ..., peer_source: _Optional[_Union[PeerSource, _Mapping]] = ...) -> None: ...
+
+class PeerSource(_message.Message):
+    __slots__ = ("address", "ticket")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    ticket: str
+    def __init__(self, address: _Optional[str] = ..., ticket: _Optional[str] = ...) -> None: ...
 
 class TaskControl(_message.Message):
     __slots__ = ("task_id", "attempt", "action")

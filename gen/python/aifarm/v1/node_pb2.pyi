@@ -121,13 +121,17 @@ class GpuUsage(_message.Message):
     def __init__(self, index: _Optional[int] = ..., utilization_percent: _Optional[float] = ..., memory_used_mb: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class Resources(_message.Message):
-    __slots__ = ("gpus", "gpu_memory_mb", "cpu_cores", "memory_mb")
+    __slots__ = ("gpus", "gpu_memory_mb", "cpu_cores", "memory_mb", "node", "locks")
     GPUS_FIELD_NUMBER: _ClassVar[int]
     GPU_MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     CPU_CORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    LOCKS_FIELD_NUMBER: _ClassVar[int]
     gpus: int
     gpu_memory_mb: int
     cpu_cores: float
     memory_mb: int
-    def __init__(self, gpus: _Optional[int] = ..., gpu_memory_mb: _Optional[int] = ..., cpu_cores: _Optional[float] = ..., memory_mb: _Optional[int] = ...) -> None: ...
+    node: str
+    locks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, gpus: _Optional[int] = ..., gpu_memory_mb: _Optional[int] = ..., cpu_cores: _Optional[float] = ..., memory_mb: _Optional[int] = ..., node: _Optional[str] = ..., locks: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -3,6 +3,7 @@ import datetime
 from aifarm.v1 import node_pb2 as _node_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -32,6 +33,14 @@ class TaskPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_PRIORITY_HIGH: _ClassVar[TaskPriority]
     TASK_PRIORITY_CRITICAL: _ClassVar[TaskPriority]
 
+class ModelOperation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_OPERATION_UNSPECIFIED: _ClassVar[ModelOperation]
+    MODEL_OPERATION_DOWNLOAD: _ClassVar[ModelOperation]
+    MODEL_OPERATION_MOVE: _ClassVar[ModelOperation]
+    MODEL_OPERATION_COPY: _ClassVar[ModelOperation]
+    MODEL_OPERATION_DELETE: _ClassVar[ModelOperation]
+
 class LogStream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LOG_STREAM_UNSPECIFIED: _ClassVar[LogStream]
@@ -51,13 +60,18 @@ TASK_PRIORITY_LOW: TaskPriority
 TASK_PRIORITY_NORMAL: TaskPriority
 TASK_PRIORITY_HIGH: TaskPriority
 TASK_PRIORITY_CRITICAL: TaskPriority
+MODEL_OPERATION_UNSPECIFIED: ModelOperation
+MODEL_OPERATION_DOWNLOAD: ModelOperation
+MODEL_OPERATION_MOVE: ModelOperation
+MODEL_OPERATION_COPY: ModelOperation
+MODEL_OPERATION_DELETE: ModelOperation
 LOG_STREAM_UNSPECIFIED: LogStream
 LOG_STREAM_STDOUT: LogStream
 LOG_STREAM_STDERR: LogStream
 LOG_STREAM_SYSTEM: LogStream
 
 class Task(_message.Message):
-    __slots__ = ("name", "display_name", "script", "training", "command", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "world_size", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "ranks", "create_time", "start_time", "end_time", "update_time")
+    __slots__ = ("name", "display_name", "script", "training", "command", "model_operation", "serving", "resources", "priority", "depends_on", "time_limit_seconds", "max_retries", "labels", "concurrency_group", "output_model", "world_size", "state", "state_reason", "attempt", "node", "progress", "metrics", "result", "artifacts", "ranks", "create_time", "start_time", "end_time", "update_time")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +91,8 @@ class Task(_message.Message):
     SCRIPT_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +120,8 @@ class Task(_message.Message):
     script: ScriptSpec
     training: TrainingSpec
     command: CommandSpec
+    model_operation: ModelOperationSpec
+    serving: ServingSpec
     resources: _node_pb2.Resources
     priority: TaskPriority
     depends_on: _containers.RepeatedScalarFieldContainer[str]
@@ -126,7 +144,7 @@ class Task(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., command: _Optional[_Union[CommandSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., world_size: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., ranks: _Optional[_Iterable[_Union[TaskRank, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., script: _Optional[_Union[ScriptSpec, _Mapping]] = ..., training: _Optional[_Union[TrainingSpec, _Mapping]] = ..., command: _Optional[_Union[CommandSpec, _Mapping]] = ..., model_operation: _Optional[_Union[ModelOperationSpec, _Mapping]] = ..., serving: _Optional[_Union[ServingSpec, _Mapping]] = ..., resources: _Optional[_Union[_node_pb2.Resources, _Mapping]] = ..., priority: _Optional[_Union[TaskPriority, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[int] = ..., max_retries: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., concurrency_group: _Optional[str] = ..., output_model: _Optional[str] = ..., world_size: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., state_reason: _Optional[str] = ..., attempt: _Optional[int] = ..., node: _Optional[str] = ..., progress: _Optional[float] = ..., metrics: _Optional[_Mapping[str, float]] = ..., result: _Optional[_Union[TaskResult, _Mapping]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., ranks: _Optional[_Iterable[_Union[TaskRank, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScriptSpec(_message.Message):
     __slots__ = ("source", "entrypoint", "interpreter", "args", "env", "requirements")
@@ -150,6 +168,44 @@ class ScriptSpec(_message.Message):
     env: _containers.ScalarMap[str, str]
     requirements: str
     def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., interpreter: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., requirements: _Optional[str] = ...) -> None: ...
+
+class ModelOperationSpec(_message.Message):
+    __slots__ = ("operation", "model", "source_url", "source_device", "target_device", "keep_source", "verify_checksum", "sha256", "bandwidth_limit", "force")
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    operation: ModelOperation
+    model: str
+    source_url: str
+    source_device: str
+    target_device: str
+    keep_source: bool
+    verify_checksum: bool
+    sha256: str
+    bandwidth_limit: float
+    force: bool
+    def __init__(self, operation: _Optional[_Union[ModelOperation, str]] = ..., model: _Optional[str] = ..., source_url: _Optional[str] = ..., source_device: _Optional[str] = ..., target_device: _Optional[str] = ..., keep_source: _Optional[bool] = ..., verify_checksum: _Optional[bool] = ..., sha256: _Optional[str] = ..., bandwidth_limit: _Optional[float] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class ServingSpec(_message.Message):
+    __slots__ = ("model", "device", "port", "framework", "config")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    device: str
+    port: int
+    framework: str
+    config: _struct_pb2.Struct
+    def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ..., port: _Optional[int] = ..., framework: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CommandSpec(_message.Message):
     __slots__ = ("argv", "env", "working_directory")

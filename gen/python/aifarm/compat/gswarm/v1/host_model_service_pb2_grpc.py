@@ -106,7 +106,8 @@ class HostModelServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteModel(self, request, context):
-        """Delete a model from the registry (with its bytes there, if it has them).
+        """Delete a model from the registry (with its bytes there, if it has them); 409 while services of it
+        run, unless `force` (which stops them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,7 +51,7 @@ class QueueTasks(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[QueueTask, _Mapping]]] = ...) -> None: ...
 
 class QueueTask(_message.Message):
-    __slots__ = ("task_id", "task_type", "priority", "status", "dependencies", "resources", "created_at", "started_at", "completed_at", "progress", "error")
+    __slots__ = ("task_id", "task_type", "priority", "status", "dependencies", "resources", "created_at", "started_at", "completed_at", "progress", "error", "error_code")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class QueueTask(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     task_type: str
     priority: str
@@ -74,7 +75,8 @@ class QueueTask(_message.Message):
     completed_at: float
     progress: float
     error: str
-    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., priority: _Optional[str] = ..., status: _Optional[str] = ..., dependencies: _Optional[_Iterable[str]] = ..., resources: _Optional[_Union[QueueTaskResources, _Mapping]] = ..., created_at: _Optional[float] = ..., started_at: _Optional[float] = ..., completed_at: _Optional[float] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+    error_code: str
+    def __init__(self, task_id: _Optional[str] = ..., task_type: _Optional[str] = ..., priority: _Optional[str] = ..., status: _Optional[str] = ..., dependencies: _Optional[_Iterable[str]] = ..., resources: _Optional[_Union[QueueTaskResources, _Mapping]] = ..., created_at: _Optional[float] = ..., started_at: _Optional[float] = ..., completed_at: _Optional[float] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ...) -> None: ...
 
 class QueueTaskResources(_message.Message):
     __slots__ = ("devices", "models")
