@@ -43,6 +43,10 @@ class AgentConfig:
     rendezvous_port: int = 0
     #: The address other nodes reach this one at for a rendezvous ("": the one its stream comes from).
     rendezvous_address: str = ""
+    #: gswarm's client API (the node-local API, agent.local_api): (host, port) of its REST listener (port 0:
+    #: any free one); its gRPC server, which other nodes copy models from, takes a free port on that host.
+    #: None: not served, and this node holds no models.
+    gswarm_client: tuple[str, int] | None = None
 
     @property
     def mtls_address(self) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
 import grpc
 import structlog
@@ -29,6 +29,9 @@ from agent.outbox import Outbox
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from agent.local_api.server import LocalApi
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +62,7 @@ class ControllerLink:
         connected: asyncio.Event | None = None,
         rendezvous_address: str = "",
         rendezvous_port: int = 0,
+        local_api: LocalApi | None = None,
     ) -> None:
         self.stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         self.metadata = metadata
@@ -70,6 +74,8 @@ class ControllerLink:
         self.backoff = backoff
         #: Offered in the hello for hosting a gang's rank 0 (port 0: none).
         self.rendezvous = (rendezvous_address, rendezvous_port)
+        #: The node-local API: its peer port and models go in each hello, its ticket key comes in each welcome.
+        self.local_api = local_api
         self.clock = clock or LoopClock()
         self._log = log.bind(node_id=node_id)
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
@@ -124,6 +130,8 @@ class ControllerLink:
                 accepts_assignment_batches=True,
                 rendezvous_address=self.rendezvous[0],
                 rendezvous_port=self.rendezvous[1],
+                peer_port=self.local_api.peer_port if self.local_api else 0,
+                held_models=self.local_api.held_models() if self.local_api else (),
             )
         )
 
@@ -151,6 +159,8 @@ class ControllerLink:
             raise LinkError("the controller did not answer the hello with a welcome")
         welcome = first.welcome
         self.backoff.fit_ttl(welcome.heartbeat_ttl_ms / 1000)
+        if self.local_api is not None:
+            self.local_api.peer_key.value = welcome.peer_ticket_key
         for stale in welcome.superseded:
             await self.supervisor.drop(stale.task_id, stale.attempt)
         self._log.info("connected to controller", reattached=len(welcome.reattached),

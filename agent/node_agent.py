@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import uuid
 from pathlib import Path
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 import grpc
 import structlog
@@ -28,6 +28,8 @@ from agent.connection import ControllerLink
 from agent.credentials import CredentialFiles, NodeCredential, RegistrationRefused, register
 from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
+from agent.models.local_store import LocalModelStore
+from gateway.listeners import served_url
 from agent.outbox import Outbox
 from agent.private_files import private_directory
 from agent.rendezvous_port import RendezvousPort
@@ -36,6 +38,9 @@ from agent.runners.process import children_watched_by_pidfds
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from agent.local_api.server import LocalApi
 
 log = structlog.get_logger(__name__)
 
@@ -63,10 +68,14 @@ class NodeAgent:
         self._link: ControllerLink | None = None
         self._supervisor: TaskSupervisor | None = None
         self._rendezvous: RendezvousPort | None = None
+        self._local_api: LocalApi | None = None
+        self._controller_calls: grpc.aio.Channel | None = None
         self._stopped = False
         self._credential = NodeCredential()
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
         self.connected = asyncio.Event()
+        #: Set once the node-local API listens (or is known not to be served): `local_urls` is final then.
+        self.local_api_ready = asyncio.Event()
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (*self._credential.metadata(), (NODE_ID_METADATA, self.node_id))
@@ -106,20 +115,25 @@ class NodeAgent:
             await self._channel.close()
             self._channel = open_channel(cfg.mtls_address, cfg.ca_pem, self._credential.client_pair, options=_OPTIONS)
         stub = agent_service_pb2_grpc.AgentServiceStub(self._channel)
-        self._supervisor = TaskSupervisor(
-            cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
-            lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
-            children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
-        )  # fmt: skip
         probe = HostProbe(cpu_limit=cfg.cpu_cores, cpu_slots=cfg.cpu_slots, memory_limit_mb=cfg.memory_mb,
                           disk_path=cfg.data_dir,
                           node_id=self.node_id, clock=self.clock,
                           nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
+        store = await self._start_local_api(probe)
+        self.local_api_ready.set()
+        services = self._local_api.services if self._local_api is not None else None
+        self._supervisor = TaskSupervisor(
+            cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
+            lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
+            children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
+            node_id=self.node_id, model_store=store, services=services,
+        )  # fmt: skip
         self._rendezvous = RendezvousPort(cfg.rendezvous_port)
         self._link = ControllerLink(
             self._channel, self._metadata(), self.node_id, cfg.labels, probe, self.outbox, self._supervisor,
             backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds), clock=self.clock,
             connected=self.connected, rendezvous_address=cfg.rendezvous_address, rendezvous_port=self._rendezvous.port,
+            local_api=self._local_api,
         )  # fmt: skip
         log.info("agent starting", node_id=self.node_id, controller=cfg.controller, data_dir=str(cfg.data_dir))
         try:
@@ -129,6 +143,34 @@ class NodeAgent:
         except BaseExceptionGroup as group:
             log.error("agent failed", node_id=self.node_id, error=str(group.exceptions[0]))
             raise group.exceptions[0] from None
+
+    async def _start_local_api(self, probe: HostProbe) -> LocalModelStore | None:
+        """The node's model store and gswarm's client API on it, when configured; None otherwise."""
+        cfg = self.config
+        if cfg.gswarm_client is None:
+            return None
+        from agent.local_api.server import LocalApi
+
+        store = LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.capabilities().gpus))
+        store.clear_parts()
+        # Calls made for the node-local API's callers go to the controller's user port with their own key.
+        self._controller_calls = open_channel(cfg.controller, cfg.ca_pem, options=_OPTIONS)
+        host, port = cfg.gswarm_client
+        self._local_api = LocalApi(host=host, http_port=port, store=store, probe=probe,
+                                   controller=self._controller_calls, node_id=self.node_id)  # fmt: skip
+        await self._local_api.start()
+        return store
+
+    @property
+    def local_urls(self) -> dict[str, str]:
+        """The node-local REST listeners bound (endpoints.json's "agents"), once running."""
+        return dict(self._local_api.urls) if self._local_api is not None else {}
+
+    @property
+    def local_grpc(self) -> str:
+        """HOST:PORT of the node-local gRPC server, once running ("" when none is served)."""
+        api = self._local_api
+        return "" if api is None else served_url("", api.host, api.host, api.peer_port).removeprefix("://")
 
     async def _fetch_dataset(self, stub: agent_service_pb2_grpc.AgentServiceStub, name: str) -> Path:
         """Download a dataset once into the node's cache, checking its sha256."""
@@ -197,6 +239,11 @@ class NodeAgent:
         self.outbox.close()  # what is still unacked stays in its file for the next run
         if self._rendezvous is not None:
             self._rendezvous.close()
+        if self._local_api is not None:
+            await self._local_api.stop()
+        if self._controller_calls is not None:
+            with contextlib.suppress(Exception):
+                await self._controller_calls.close()
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()

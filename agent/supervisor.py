@@ -38,6 +38,8 @@ from google.protobuf import timestamp_pb2
 
 from agent.clock import Clock, LoopClock
 from agent.errors import AgentError, UnsupportedTask
+from agent.models.local_store import LocalModelStore
+from agent.serving.services import ServiceBook
 from agent.outbox import Outbox
 from agent.reporter import AttemptReporter
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner
@@ -100,6 +102,14 @@ def build_runner(task: task_pb2.Task, ctx: RunContext, reporter: AttemptReporter
         from agent.runners.command import CommandRunner
 
         return CommandRunner(task.command, ctx, reporter)
+    if kind == "model_operation" and ctx.model_store is not None:
+        from agent.runners.model_operation import ModelOperationRunner
+
+        return ModelOperationRunner(task.model_operation, ctx, reporter, ctx.model_store, ctx.peer_source)
+    if kind == "serving" and ctx.model_store is not None and ctx.services is not None:
+        from agent.runners.serving import ServingRunner
+
+        return ServingRunner(task.serving, ctx, reporter, ctx.model_store, ctx.services)
     raise UnsupportedTask(f"this agent cannot run tasks of kind {kind!r}")
 
 
@@ -114,8 +124,14 @@ class TaskSupervisor:
         clock: Clock | None = None,
         children: ChildRegistry | None = None,
         fetch_model: ModelFetcher | None = None,
+        node_id: str = "",
+        model_store: LocalModelStore | None = None,
+        services: ServiceBook | None = None,
     ) -> None:
         self.work_dir = work_dir
+        self.node_id = node_id
+        self.model_store = model_store
+        self.services = services
         self.fetch_model = fetch_model
         self.children = children
         self.environments = PythonEnvironments(work_dir.parent / "envs", children=children)
@@ -170,7 +186,9 @@ class TaskSupervisor:
         reporter = AttemptReporter(self.outbox, task_id, attempt, clock=self.clock)
         ctx = RunContext(task_id, attempt, workdir, task.time_limit_seconds, self.fetch_dataset,
                          tuple(assignment.gpu_indices), self.environments, self.children,
-                         self.fetch_model, _rendezvous(assignment))  # fmt: skip
+                         self.fetch_model, _rendezvous(assignment), self.node_id, self.model_store,
+                         assignment.peer_source if assignment.HasField("peer_source") else None,
+                         self.services)  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt

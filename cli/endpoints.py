@@ -12,8 +12,15 @@ FILE_NAME = "endpoints.json"
 
 @dataclass
 class AgentEndpoints:
+    """One agent's listeners: in the farm's endpoints.json ("agents"), and alone in its own data directory."""
+
     node_id: str
     http: dict[str, str] = field(default_factory=dict)
+    #: Its node-local gRPC server (gswarm's client API, and the PeerService other nodes copy models from).
+    grpc: str = ""
+
+    def write(self, data_dir: Path) -> WrittenEndpoints:
+        return _write(data_dir, json.dumps(asdict(self), indent=2) + "\n")
 
 
 @dataclass
@@ -31,15 +38,18 @@ class Endpoints:
     agents: list[AgentEndpoints] = field(default_factory=list)
 
     def write(self, data_dir: Path) -> WrittenEndpoints:
-        path = data_dir / FILE_NAME
-        tmp = path.with_suffix(".tmp")
         # Listeners that do not exist (yet) are left out rather than written empty.
         doc = {k: v for k, v in asdict(self).items() if v or k in ("grpc", "agents")}
         doc["agents"] = [{k: v for k, v in agent.items() if v} for agent in doc["agents"]]
-        text = json.dumps(doc, indent=2) + "\n"
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        return WrittenEndpoints(path, text)
+        return _write(data_dir, json.dumps(doc, indent=2) + "\n")
+
+
+def _write(data_dir: Path, text: str) -> WrittenEndpoints:
+    path = data_dir / FILE_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return WrittenEndpoints(path, text)
 
 
 @dataclass(frozen=True)

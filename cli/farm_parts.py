@@ -136,6 +136,9 @@ class GatewayPart:
 @dataclass(frozen=True)
 class AgentReport:
     node_id: str
+    #: The node-local REST listeners it serves (gswarm_client), by name.
+    http: dict[str, str] = field(default_factory=dict)
+    grpc: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,12 @@ class AgentPart:
         from agent.node_agent import NodeAgent
 
         node = NodeAgent(self.config)
-        ready(AgentReport(node.node_id))
         job = asyncio.create_task(node.run(), name="agent")
+        listening = asyncio.create_task(node.local_api_ready.wait())
+        await asyncio.wait([job, listening], return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+        if node.local_api_ready.is_set():
+            ready(AgentReport(node.node_id, node.local_urls, node.local_grpc))
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([job, stopped], return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()

@@ -226,7 +226,7 @@ async def run_farm(plan: FarmPlan, stop: asyncio.Event) -> int:
                               ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address)  # fmt: skip
         endpoints.http = dict(reports[0].urls)  # type: ignore[attr-defined]  # every worker serves the same
         endpoints.websocket = dict(reports[0].websocket)  # type: ignore[attr-defined]  # worker 1's
-        endpoints.agents = [AgentEndpoints(node_id=r.node_id) for r in reports if isinstance(r, AgentReport)]
+        endpoints.agents = [AgentEndpoints(node_id=r.node_id, http=r.http, grpc=r.grpc) for r in reports if isinstance(r, AgentReport)]
         written = endpoints.write(config.data_dir)
         rest = "".join(f"; REST {name} {url}" for name, url in endpoints.http.items())
         ca = f" (TLS; clients trust {endpoints.ca_file})" if endpoints.ca_file else " (TLS)" if endpoints.tls else ""

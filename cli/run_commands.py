@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 import click
 import structlog
@@ -20,12 +20,14 @@ from agent.channel import ENV_CA_FILE, read_ca_file
 from agent.config import AgentConfig
 from agent.errors import AgentError
 from cli.cors_option import cors_origin_option
-from cli.endpoints import Endpoints, WrittenEndpoints
+from cli.endpoints import AgentEndpoints, Endpoints, WrittenEndpoints
 from cli.exclusive_start import exclusive
 from cli.farm_parts import ControllerPart, ControllerReport, GatewayPart, GatewayReport
 from cli.log_config import LEVELS, configure_logging
 from cli.port_check import PlannedPort
 from controller.config import ControllerConfig
+if TYPE_CHECKING:
+    from agent.node_agent import NodeAgent
 from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, WEBSOCKET_PORT, default_binds
 
 log = structlog.get_logger(__name__)
@@ -51,6 +53,18 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 
 
 _HTTP_LISTENERS = [lst.name for lst in LISTENERS if lst.side == "controller" and lst.services]
+
+
+def _gswarm_client_option(f: Callable[..., object]) -> Callable[..., object]:
+    return click.option(
+        "--gswarm-client-port", type=click.IntRange(-1, 65535), default=9011, show_default=True, metavar="PORT",
+        help="The agent serves gswarm's client API (/api/v1/models, /api/v1/resources: this node's models) on this"
+             " port, and lends its models to other nodes on a free gRPC port beside it. 0: any free port;"
+             " -1: serve neither (the node then holds no models).")(f)  # fmt: skip
+
+
+def _gswarm_client(host: str, port: int) -> tuple[str, int] | None:
+    return None if port < 0 else (host, port)
 
 
 def _http_ports(values: tuple[str, ...]) -> dict[str, int]:
@@ -335,12 +349,14 @@ async def _serve_controller(config: ControllerConfig, stop: asyncio.Event) -> No
 @click.option("--port", type=int, envvar="API_PORT", default=None,
               help="Port of the main REST listener (env API_PORT); the same as --http-port main=PORT.")
 @click.option("--no-agent", is_flag=True, help="Start no local agent.")
+@_gswarm_client_option
 @click.option("--gateway-workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="REST gateway processes sharing the REST ports (default: one per core this process may use).")
 @click.option("--cpu-slots", type=click.IntRange(min=0), default=0, metavar="N",
               help="The local agent advertises exactly N CPU cores (as `aifarm agent --cpu-slots`): N one-core"
                    " tasks run at once. 0: the machine's count.")
-def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots: int, **kw: object) -> None:
+def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots: int, gswarm_client_port: int,
+       **kw: object) -> None:  # fmt: skip
     """Run the whole farm locally: controller, REST gateway workers and one agent, in the foreground.
 
     Each is a process of its own (so REST, gRPC and the agent's work never share an event loop);
@@ -359,7 +375,8 @@ def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots:
     ports = [*_grpc_ports(config), *_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)]
     plan = FarmPlan(controller=ControllerPart(config, tuple(_grpc_ports(config))),
                     gateway=_gateway("", kw, main_flag=_UP_MAIN_FLAG), workers=gateway_workers or default_workers(),
-                    agent=None if no_agent else AgentConfig("", "", data_dir=config.data_dir / "agent", cpu_slots=cpu_slots),
+                    agent=None if no_agent else AgentConfig("", "", data_dir=config.data_dir / "agent", cpu_slots=cpu_slots,
+                                                            gswarm_client=_gswarm_client(str(kw["host"]), gswarm_client_port)),
                     log_level=str(kw["log_level"]),
                     rest_ports=tuple(_rest_ports(_binds(kw), main_flag=_UP_MAIN_FLAG)))  # fmt: skip
     ports = [*_grpc_ports(config), *plan.gateway.ports]  # the REST ports, and the WebSocket one if served
@@ -443,6 +460,16 @@ def _join_token(token_file: Path | None) -> str:
     return token
 
 
+async def _agent_endpoints(node: NodeAgent, job: asyncio.Task[None], data_dir: Path) -> WrittenEndpoints | None:
+    """Once the node-local API listens, <agent data-dir>/endpoints.json says where (None: the agent ended first)."""
+    ready = asyncio.create_task(node.local_api_ready.wait())
+    await asyncio.wait([job, ready], return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if not node.local_api_ready.is_set():
+        return None
+    return AgentEndpoints(node.node_id, node.local_urls, node.local_grpc).write(data_dir)
+
+
 @click.command()
 @click.option("--controller", "controller_address", required=True, envvar="AIFARM_CONTROLLER",
               help="Controller gRPC address HOST:PORT.")
@@ -470,24 +497,31 @@ def _join_token(token_file: Path | None) -> str:
 @click.option("--rendezvous-address", default="", metavar="HOST",
               help="Address the other nodes of a distributed training reach this one at. Default: the"
                    " address the controller sees this node's stream come from.")
+@_gswarm_client_option
+@click.option("--listen-host", default="0.0.0.0", show_default=True, metavar="HOST",
+              help="Address the agent's own listeners (the gswarm client API, the model peer port) bind.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
 def agent(controller_address: str, token_file: Path | None, ca_file: Path | None, agent_port: int, data_dir: Path,
           labels: tuple[str, ...], cpus: int, cpu_slots: int, memory_mb: int, rendezvous_port: int,
-          rendezvous_address: str, log_level: str) -> None:  # fmt: skip
+          rendezvous_address: str, gswarm_client_port: int, listen_host: str, log_level: str) -> None:  # fmt: skip
     """Run an agent that joins a controller."""
     configure_logging(log_level)
     host = controller_address.rpartition(":")[0]
     config = AgentConfig(controller=controller_address, token=_join_token(token_file), data_dir=data_dir.resolve(),
                          labels=_labels(labels), cpu_cores=cpus, cpu_slots=cpu_slots, memory_mb=memory_mb,
                          ca_pem=_ca_pem(ca_file, "--ca-file"), controller_mtls=f"{host}:{agent_port}",
-                         rendezvous_port=rendezvous_port, rendezvous_address=rendezvous_address)  # fmt: skip
+                         rendezvous_port=rendezvous_port, rendezvous_address=rendezvous_address,
+                         gswarm_client=_gswarm_client(listen_host, gswarm_client_port))  # fmt: skip
 
     async def main(stop: asyncio.Event) -> None:
         from agent.node_agent import NodeAgent
 
         node = NodeAgent(config)
         job = asyncio.create_task(node.run())
+        written = await _agent_endpoints(node, job, config.data_dir)
         await asyncio.wait([job, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if written is not None:
+            written.remove()
         await node.shutdown()
         job.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -45,12 +45,16 @@ class EnvoyProcess:
     gswarm_port: int = field(default_factory=free_port)
     #: Origins allowed by CORS (`aifarm envoy-config --cors-origin`); none: CORS off.
     cors_origins: tuple[str, ...] = ()
+    #: The listeners to serve instead of main and gswarm_host: an agent's gswarm_client in front of
+    #: its node-local gRPC port, say ({"gswarm_client": (host, port)}); `url` is then the first one's.
+    listeners: dict[str, tuple[str, int]] | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         https = self.tls is not None and self.tls.cert_chain is not None
-        return f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
+        port = next(iter(self.listeners.values()))[1] if self.listeners else self.port
+        return f"{'https' if https else 'http'}://127.0.0.1:{port}"
 
     @property
     def gswarm_url(self) -> str:
@@ -77,7 +81,7 @@ class EnvoyProcess:
         write_envoy_config(
             self.work_dir,
             self.controller_address,
-            {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port)},
+            self.listeners or {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port)},
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,
@@ -90,7 +94,8 @@ class EnvoyProcess:
                 "--base-id-path", str(self.work_dir / "base_id"), "--log-level", "warn"]  # fmt: skip
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.work_dir)
-        wait_for(lambda: http_answers(f"{self.url}/v1/health", self.ca_file) or self.proc.poll() is not None,
+        probe = "/api/v1/resources" if self.listeners else "/v1/health"  # any answer, a 401 too, is listening
+        wait_for(lambda: http_answers(f"{self.url}{probe}", self.ca_file) or self.proc.poll() is not None,
                  what="Envoy to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"envoy exited at start:\n{self.log}")

@@ -142,10 +142,27 @@ class AgentProcess:
     def start(self) -> AgentProcess:
         # The join token from the environment, never from argv (where `ps` shows it).
         self.proc = _spawn(
-            ["agent", "--controller", self.controller, "--data-dir", str(self.data_dir), *self.extra],
+            ["agent", "--controller", self.controller, "--data-dir", str(self.data_dir), *self._local_api(), *self.extra],
             self.data_dir.parent / f"{self.data_dir.name}.log", {"AIFARM_AGENT_TOKEN": AGENT_TOKEN},
         )  # fmt: skip
         return self
+
+    def _local_api(self) -> list[str]:
+        """Tests share the machine: the node-local API on free loopback ports unless a test says otherwise."""
+        return [] if "--gswarm-client-port" in self.extra else ["--gswarm-client-port", "0", "--listen-host", "127.0.0.1"]
+
+    @property
+    def gswarm_url(self) -> str:
+        """The agent's gswarm client API (from its endpoints.json), once it listens."""
+        path = self.data_dir / "endpoints.json"
+        return wait_for(lambda: path.exists() and json.loads(path.read_text())["http"].get("gswarm_client"),
+                        what="the agent's gswarm client API")  # fmt: skip
+
+    @property
+    def local_grpc(self) -> str:
+        """HOST:PORT of the agent's node-local gRPC server (from its endpoints.json)."""
+        self.gswarm_url  # noqa: B018 - waits for the file
+        return json.loads((self.data_dir / "endpoints.json").read_text())["grpc"]
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +26,8 @@ class Route:
     content_type: str = "application/json"
     #: The Version header it answers (None: any); another version is a 404, as for a missing model.
     version: str | None = None
+    #: Seconds to wait after each KiB sent: a slow link, to cancel a download in the middle.
+    trickle_per_kib: float = 0.0
 
     @classmethod
     def code(cls, code: str, version: str | None = None) -> Route:
@@ -59,14 +62,23 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None or route.version not in (None, version):
             self._send(404, "text/plain", b"no such model")
         else:
-            self._send(200, route.content_type, route.body)
+            self._send(200, route.content_type, route.body, route.trickle_per_kib)
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes, trickle_per_kib: float = 0.0) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not trickle_per_kib:
+            self.wfile.write(body)
+            return
+        try:
+            for at in range(0, len(body), 1024):
+                self.wfile.write(body[at:at + 1024])
+                self.wfile.flush()
+                time.sleep(trickle_per_kib)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a cancelled download)
 
     def log_message(self, *args: object) -> None:
         pass

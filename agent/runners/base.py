@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 from agent.training.spec import Rendezvous
 
 if TYPE_CHECKING:
+    from agent.models.local_store import LocalModelStore
     from agent.runners.child_registry import ChildRegistry
+    from agent.serving.services import ServiceBook
+    from aifarm.v1.agent_service_pb2 import PeerSource
 
 
 class LogSource(enum.Enum):
@@ -98,6 +101,13 @@ class RunContext:
     fetch_model: ModelFetcher | None = None
     #: This attempt is a rank of a gang, meeting the others there (None: it runs alone).
     rendezvous: Rendezvous | None = None
+    #: This node's id, and its model store (None: model operations fail).
+    node_id: str = ""
+    model_store: LocalModelStore | None = None
+    #: A model copy: where the source node serves the bytes, and the ticket to read them.
+    peer_source: PeerSource | None = None
+    #: The services running on this node (None: serving tasks fail).
+    services: ServiceBook | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

@@ -124,7 +124,8 @@ def test_submit_script_sends_every_scheduling_option(farm: Farm, tmp_path: Path,
     assert created["state"] == "TASK_STATE_PENDING"
 
     stored = invoke("task", created["name"], "--json", *farm.args()).json()
-    assert stored["resources"] == {"gpus": 64, "cpu_cores": 2.5, "gpu_memory_mb": 0, "memory_mb": 2048}
+    assert stored["resources"] == {"gpus": 64, "cpu_cores": 2.5, "gpu_memory_mb": 0, "memory_mb": 2048, "node": "",
+                                   "locks": []}
     assert stored["priority"] == "TASK_PRIORITY_CRITICAL" and stored["display_name"] == "big"
     assert (stored["time_limit_seconds"], stored["max_retries"]) == (60, 2)
     assert stored["depends_on"] == [first["name"], second["name"]]

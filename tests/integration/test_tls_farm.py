@@ -64,7 +64,7 @@ def test_up_with_tls_serves_grpc_and_rest_over_tls_and_the_cli_works(tmp_path: P
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--tls", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0",
-         "--agent-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
+         "--agent-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

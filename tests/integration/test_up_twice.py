@@ -58,7 +58,7 @@ def _spawn(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def _spawn_up(data_dir: Path, log_path: Path, *args: str) -> Up:
     # gswarm's host listener on a free port too: only what a test names is shared.
-    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--data-dir", str(data_dir),
+    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--gswarm-client-port", "0", "--data-dir", str(data_dir),
                   "--api-keys", KEY, "--no-agent", *args)  # fmt: skip
     return Up(proc, data_dir, log_path)
 

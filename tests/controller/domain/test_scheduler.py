@@ -181,3 +181,32 @@ def test_group_slots_count_down_within_one_pass_and_unlimited_groups_are_not_bou
     assert set(where(place([node("n", cpu=8)], queue, {"g": 2}))) == {"t0", "t1"}
     assert set(where(place([node("n", cpu=8)], queue, {"g": 0}))) == set()
     assert len(where(place([node("n", cpu=8)], queue, {"other": 1}))) == 4
+
+
+# Pinned nodes and locks (model operations) ------------------------------------
+
+
+def pinned(task_id: str, node_id: str, *, locks: tuple[str, ...] = (), created: float = 1000.0,
+           priority: Priority = Priority.NORMAL) -> QueuedTask:  # fmt: skip
+    return QueuedTask(task_id, Resources(cpu_cores=1, node=node_id, locks=locks), int(priority), created)
+
+
+def test_a_pinned_task_goes_to_its_node_or_waits_for_it() -> None:
+    nodes = [node("a", cpu=8), node("b", cpu=1)]
+    decisions = place(nodes, [pinned("t1", "b"), pinned("t2", "b", created=1001), pinned("t3", "gone")])
+    assert where(decisions) == {"t1": "b"}
+    assert decisions.waiting["t2"] == "waiting for free capacity on node b (1 CPU cores)"
+    assert decisions.waiting["t3"] == "waiting for node gone to be online"
+
+
+def test_tasks_sharing_a_lock_never_run_at_once_even_with_room() -> None:
+    nodes = [node("a", cpu=8)]
+    decisions = place(nodes, [pinned("t1", "a", locks=("m@a:disk",)), pinned("t2", "a", locks=("m@a:disk",), created=1001),
+                              pinned("t3", "a", locks=("other@a:disk",), created=1002)])  # fmt: skip
+    assert where(decisions) == {"t1": "a", "t3": "a"}
+    assert decisions.waiting["t2"] == "waiting for m@a:disk: another task is using it"
+
+
+def test_a_lock_held_by_a_placed_task_keeps_the_next_one_waiting() -> None:
+    decisions = place([node("a")], [pinned("t2", "a", locks=("m@a:disk",))], held_locks={"m@a:disk"})
+    assert where(decisions) == {} and "m@a:disk" in decisions.waiting["t2"]

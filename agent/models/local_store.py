@@ -1,0 +1,135 @@
+"""Where this node keeps models, per device: the one place that turns a model name into a path.
+
+- ``disk``: ``<data-dir>/local-models/disk/NAME``.
+- ``dram``: ``/dev/shm/aifarm-<node-id>/NAME``: shared memory, so the bytes are in RAM (and count
+  against it) and other processes of the node (a serving process) map them without a copy.
+- ``gpuN``: needs CUDA device N on this node; without it, RESOURCE_UNAVAILABLE.
+
+Each model file has a ``.NAME.sha256`` beside it, written when it arrived, so listings and peers
+never hash a large file again. Bytes arrive in a ``.NAME.<task>.part`` file and are renamed into
+place whole, so a cancelled or failed transfer leaves nothing under the model's name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.models.errors import ModelOperationError
+from taskspec.errors import SpecError
+from taskspec.model_operation import check_device, check_model_name
+
+SHM_ROOT = Path("/dev/shm")
+
+
+@dataclass(frozen=True)
+class HeldCopy:
+    model: str
+    device: str
+    size: int
+    sha256: str
+
+
+class LocalModelStore:
+    def __init__(self, data_dir: Path, node_id: str, *, gpu_count: Callable[[], int] = lambda: 0,
+                 shm_root: Path = SHM_ROOT) -> None:  # fmt: skip
+        self.data_dir = data_dir
+        self.disk_root = data_dir / "local-models" / "disk"
+        self.dram_root = shm_root / f"aifarm-{node_id}"
+        self._gpu_count = gpu_count
+
+    def root(self, device: str) -> Path:
+        """The directory of a device; ModelOperationError RESOURCE_UNAVAILABLE when this node lacks it."""
+        try:
+            check_device(device)
+        except SpecError as exc:
+            raise ModelOperationError("INVALID_REQUEST", str(exc)) from None
+        if device == "disk":
+            root = self.disk_root
+        elif device == "dram":
+            if not self.dram_root.parent.is_dir():
+                raise ModelOperationError("RESOURCE_UNAVAILABLE", f"this node has no shared memory ({self.dram_root.parent})"
+                                          " to hold models in DRAM")  # fmt: skip
+            root = self.dram_root
+        else:
+            index = int(device.removeprefix("gpu"))
+            count = self._gpu_count()
+            raise ModelOperationError("RESOURCE_UNAVAILABLE", f"this node has no {device}: it has "
+                                      f"{count} CUDA device{'s' if count != 1 else ''}" +
+                                      (f" (gpu0 to gpu{count - 1})" if count else "") +
+                                      ("" if index >= count else "; holding models on a GPU is not built yet"))  # fmt: skip
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return root
+
+    def path(self, model: str, device: str) -> Path:
+        try:
+            check_model_name(model)
+        except SpecError as exc:
+            raise ModelOperationError("INVALID_REQUEST", str(exc)) from None
+        return self.root(device) / model
+
+    def part_path(self, model: str, device: str, task_id: str) -> Path:
+        return self.path(model, device).with_name(f".{model}.{task_id}.part")
+
+    def has(self, model: str, device: str) -> bool:
+        return self.path(model, device).is_file()
+
+    def sha256(self, model: str, device: str) -> str:
+        marker = self._sha_path(self.path(model, device))
+        return marker.read_text().strip() if marker.exists() else ""
+
+    def place(self, part: Path, model: str, device: str, sha256: str) -> Path:
+        """Put arrived bytes under the model's name, with their sha256 beside them."""
+        target = self.path(model, device)
+        marker = self._sha_path(target)
+        marker.write_text(sha256 + "\n")
+        os.replace(part, target)
+        return target
+
+    def remove(self, model: str, device: str) -> bool:
+        """Delete the model from a device; False when it was not there."""
+        target = self.path(model, device)
+        self._sha_path(target).unlink(missing_ok=True)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def free_bytes(self, device: str) -> int:
+        return shutil.disk_usage(self.root(device)).free
+
+    def held(self) -> list[HeldCopy]:
+        """Every model this node holds, on every device it has."""
+        return [copy for device in ("disk", "dram") for copy in self._held_on(device)]
+
+    def _held_on(self, device: str) -> Iterator[HeldCopy]:
+        try:
+            root = self.root(device)
+        except ModelOperationError:
+            return
+        for entry in sorted(root.iterdir()):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            try:
+                check_model_name(entry.name)
+            except SpecError:
+                continue
+            yield HeldCopy(entry.name, device, entry.stat().st_size, self.sha256(entry.name, device))
+
+    def clear_parts(self) -> None:
+        """Remove what transfers cut short left behind (a crash mid-download)."""
+        for device in ("disk", "dram"):
+            try:
+                root = self.root(device)
+            except ModelOperationError:
+                continue
+            for part in root.glob(".*.part"):
+                part.unlink(missing_ok=True)
+
+    @staticmethod
+    def _sha_path(target: Path) -> Path:
+        return target.with_name(f".{target.name}.sha256")

@@ -1,0 +1,1 @@
+"""Serving trained models: `torch_server` answers predictions over HTTP from a training checkpoint."""
