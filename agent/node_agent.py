@@ -153,6 +153,7 @@ class NodeAgent:
 
         store = LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.capabilities().gpus))
         store.clear_parts()
+        await store.restore()
         # Calls made for the node-local API's callers go to the controller's user port with their own key.
         self._controller_calls = open_channel(cfg.controller, cfg.ca_pem, options=_OPTIONS)
         host, port = cfg.gswarm_client
@@ -241,6 +242,7 @@ class NodeAgent:
             self._rendezvous.close()
         if self._local_api is not None:
             await self._local_api.stop()
+            await self._local_api.store.holders.close()
         if self._controller_calls is not None:
             with contextlib.suppress(Exception):
                 await self._controller_calls.close()

@@ -305,7 +305,8 @@ class Farm:
             if controller.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the controller did not start; see {self.work / 'controller.log'}")
             time.sleep(0.1)
-        self.spawn("agent", [*py, "agent", "--controller", address, "--data-dir", str(self.work / "agent")])
+        self.spawn("agent", [*py, "agent", "--controller", address, "--data-dir", str(self.work / "agent"),
+                            "--gswarm-client-port", "0", "--listen-host", "127.0.0.1"])
         if "gateway" in doors:
             port = free_port()
             gw = self.spawn("gateway", [*py, "gateway", "--controller", address, "--http-port", f"main={port}"])

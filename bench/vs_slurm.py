@@ -331,6 +331,8 @@ class Farm:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "AIFARM_AGENT_TOKEN": AGENT_TOKEN,
                "PYTHONPATH": f"{self.repo}{os.pathsep}{self.repo / 'gen' / 'python'}"}  # fmt: skip
         slots = ["--cpu-slots", str(self.slots)] if self.has_slots else []
+        if "--gswarm-client-port" in (self.repo / "cli/run_commands.py").read_text():
+            slots += ["--gswarm-client-port", "0", "--listen-host", "127.0.0.1"]  # free ports, as the rest
         with (self.root / "agent.log").open("ab") as log:
             self.agent = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "agent", "--controller", address, "--data-dir",

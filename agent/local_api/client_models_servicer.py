@@ -82,7 +82,8 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
 
     async def DeleteLocalModel(self, request: pb.DeleteLocalModelRequest, context: grpc.aio.ServicerContext) -> host_pb.ActionResponse:
         model = checked(check_model_name, request.model_name)
-        devices = [self._local_device(request.device, "device")] if request.device else ["disk", "dram"]
+        devices = [self._local_device(request.device, "device")] if request.device else \
+            ["disk", "dram", *self.store.gpu_devices()]
         if not any(self._holds(model, d) for d in devices):
             where = request.device or "any device"
             raise LocalApiError(grpc.StatusCode.NOT_FOUND, f"model {model!r} is not on {where} of node {self.node_id}",
@@ -108,7 +109,9 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
         capabilities: node_pb2.Capabilities = self.probe.capabilities()
         disk = await asyncio.to_thread(_disk_figures, self.store)
         total_mem = capabilities.memory_mb * 2**20
-        used_mem = min(usage.memory_used_mb * 2**20, total_mem)
+        # Models in DRAM live in shared memory, which the kernel counts as cache, not as used: added here.
+        in_dram = await asyncio.to_thread(self.store.bytes_on, "dram")
+        used_mem = min(usage.memory_used_mb * 2**20 + in_dram, total_mem)
         storage = {"disk": disk, "dram": pb.StorageFigures(total=total_mem, used=used_mem, available=total_mem - used_mem)}
         compute: dict[str, object] = {"cpu": {"cores": capabilities.cpu_cores, "usage": round(usage.cpu_percent, 1)}}
         gpu_usage = {g.index: g for g in usage.gpus}

@@ -3,7 +3,9 @@
 - ``disk``: ``<data-dir>/local-models/disk/NAME``.
 - ``dram``: ``/dev/shm/aifarm-<node-id>/NAME``: shared memory, so the bytes are in RAM (and count
   against it) and other processes of the node (a serving process) map them without a copy.
-- ``gpuN``: needs CUDA device N on this node; without it, RESOURCE_UNAVAILABLE.
+- ``gpuN``: ``<data-dir>/local-models/gpuN/NAME``, loaded onto CUDA device N by a holder process
+  (agent.models.gpu_holders) for as long as it is there; on a node without that device,
+  RESOURCE_UNAVAILABLE.
 
 Each model file has a ``.NAME.sha256`` beside it, written when it arrived, so listings and peers
 never hash a large file again. Bytes arrive in a ``.NAME.<task>.part`` file and are renamed into
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.models.errors import ModelOperationError
+from agent.models.gpu_holders import GpuHolders
 from taskspec.errors import SpecError
 from taskspec.model_operation import check_device, check_model_name
 
@@ -40,6 +43,7 @@ class LocalModelStore:
         self.disk_root = data_dir / "local-models" / "disk"
         self.dram_root = shm_root / f"aifarm-{node_id}"
         self._gpu_count = gpu_count
+        self.holders = GpuHolders(data_dir / "local-models" / "holders")
 
     def root(self, device: str) -> Path:
         """The directory of a device; ModelOperationError RESOURCE_UNAVAILABLE when this node lacks it."""
@@ -55,12 +59,12 @@ class LocalModelStore:
                                           " to hold models in DRAM")  # fmt: skip
             root = self.dram_root
         else:
-            index = int(device.removeprefix("gpu"))
             count = self._gpu_count()
-            raise ModelOperationError("RESOURCE_UNAVAILABLE", f"this node has no {device}: it has "
-                                      f"{count} CUDA device{'s' if count != 1 else ''}" +
-                                      (f" (gpu0 to gpu{count - 1})" if count else "") +
-                                      ("" if index >= count else "; holding models on a GPU is not built yet"))  # fmt: skip
+            if int(device.removeprefix("gpu")) >= count:
+                raise ModelOperationError("RESOURCE_UNAVAILABLE", f"this node has no {device}: it has {count} CUDA"
+                                          f" device{'s' if count != 1 else ''}" +
+                                          (f" (gpu0 to gpu{count - 1})" if count else ""))  # fmt: skip
+            root = self.disk_root.parent / device
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return root
 
@@ -100,11 +104,35 @@ class LocalModelStore:
         return True
 
     def free_bytes(self, device: str) -> int:
-        return shutil.disk_usage(self.root(device)).free
+        """What a device can take now; DRAM is bounded by the shared memory's size and the RAM available."""
+        free = shutil.disk_usage(self.root(device)).free
+        if device == "dram":
+            import psutil
+
+            free = min(free, psutil.virtual_memory().available)
+        return free
+
+    def bytes_on(self, device: str) -> int:
+        """The size of the models on a device."""
+        return sum(copy.size for copy in self._held_on(device))
+
+    def gpu_devices(self) -> list[str]:
+        return [f"gpu{i}" for i in range(self._gpu_count())]
 
     def held(self) -> list[HeldCopy]:
-        """Every model this node holds, on every device it has."""
-        return [copy for device in ("disk", "dram") for copy in self._held_on(device)]
+        """Every model this node holds, on every device it has (on a GPU: while its holder holds it)."""
+        return [copy for device in ("disk", "dram", *self.gpu_devices()) for copy in self._held_on(device)
+                if not device.startswith("gpu") or self.holders.holding(copy.model, device)]  # fmt: skip
+
+    async def restore(self) -> None:
+        """Load onto their GPUs again the models the GPU directories hold (the holders died with the
+        last run of the agent); forget those that no longer load."""
+        for device in self.gpu_devices():
+            for copy in list(self._held_on(device)):
+                try:
+                    await self.holders.hold(copy.model, device, self.path(copy.model, device))
+                except ModelOperationError:
+                    self.remove(copy.model, device)
 
     def _held_on(self, device: str) -> Iterator[HeldCopy]:
         try:
@@ -122,7 +150,7 @@ class LocalModelStore:
 
     def clear_parts(self) -> None:
         """Remove what transfers cut short left behind (a crash mid-download)."""
-        for device in ("disk", "dram"):
+        for device in ("disk", "dram", *self.gpu_devices()):
             try:
                 root = self.root(device)
             except ModelOperationError:

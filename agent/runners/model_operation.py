@@ -64,7 +64,7 @@ class ModelOperationRunner(Runner):
     async def _operate(self) -> str:
         spec = self.spec
         if spec.operation is Operation.DELETE:
-            return self._delete()
+            return await self._delete()
         target = spec.target_device
         self.store.root(target)  # a device this node lacks fails before anything moves
         if spec.operation is Operation.DOWNLOAD:
@@ -78,20 +78,31 @@ class ModelOperationRunner(Runner):
         arrival = await receive(self.store, spec.model, target, self.ctx.task_id, chunks, size=size,
                                 expected_sha256=spec.sha256 or self._source_sha256, bandwidth_limit=spec.bandwidth_limit,
                                 progress=self.reporter.progress)  # fmt: skip
+        if target.startswith("gpu"):
+            try:
+                await self.store.holders.hold(spec.model, target, self.store.path(spec.model, target))
+            except BaseException:
+                self.store.remove(spec.model, target)
+                raise
         if spec.operation is Operation.MOVE and not spec.keep_source:
-            self.store.remove(spec.model, spec.source_device)
+            await self._remove(spec.source_device)
         return _summary(spec.operation.value, spec.model, target, arrival)
 
-    def _delete(self) -> str:
-        devices = [self.spec.source_device] if self.spec.source_device else ["disk", "dram"]
-        removed = [d for d in devices if self._removed(d)]
+    async def _remove(self, device: str) -> bool:
+        if device.startswith("gpu"):
+            await self.store.holders.release(self.spec.model, device)
+        return self.store.remove(self.spec.model, device)
+
+    async def _delete(self) -> str:
+        devices = [self.spec.source_device] if self.spec.source_device else ["disk", "dram", *self.store.gpu_devices()]
+        removed = [d for d in devices if await self._removed(d)]
         if self.spec.source_device and not removed:
             raise ModelOperationError("MODEL_NOT_FOUND", f"{self.spec.model} is not on {self.spec.source_device} of this node")
         return f"deleted {self.spec.model} from {', '.join(removed) or 'no device (it was on none)'}"
 
-    def _removed(self, device: str) -> bool:
+    async def _removed(self, device: str) -> bool:
         try:
-            return self.store.remove(self.spec.model, device)
+            return await self._remove(device)
         except ModelOperationError:
             return False  # a device this node lacks holds nothing
 

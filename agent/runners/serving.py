@@ -60,8 +60,11 @@ class ServingRunner(Runner):
             return Outcome(FinalState.FAILED, exit_code=1, error=str(exc))
         ready_file = self.ctx.workdir / "port"
         argv += ["--ready-file", str(ready_file)]
-        child = self._child = await spawn(argv, cwd=self.ctx.workdir, env=task_env(self.ctx, {"PYTHONUNBUFFERED": "1"}),
-                                          registry=self.ctx.children, task_id=self.ctx.task_id, attempt=self.ctx.attempt)  # fmt: skip
+        env = task_env(self.ctx, {"PYTHONUNBUFFERED": "1"})
+        if self.spec.device.startswith("gpu"):  # served where its holder keeps it: that device, seen as cuda:0
+            env["CUDA_VISIBLE_DEVICES"] = self.spec.device.removeprefix("gpu")
+        child = self._child = await spawn(argv, cwd=self.ctx.workdir, env=env, registry=self.ctx.children,
+                                          task_id=self.ctx.task_id, attempt=self.ctx.attempt)  # fmt: skip
         pumps = [asyncio.create_task(pump_lines(child.proc.stdout, lambda t: self.reporter.log(LogSource.STDOUT, t))),
                  asyncio.create_task(pump_lines(child.proc.stderr, lambda t: self.reporter.log(LogSource.STDERR, t)))]  # fmt: skip
         service = RunningService(self.ctx.task_id, self.spec.model, self.spec.device, self.spec.framework)
@@ -82,8 +85,9 @@ class ServingRunner(Runner):
         if not path.is_file():
             raise ModelOperationError("MODEL_NOT_FOUND", f"{self.spec.model} is not on {self.spec.device} of this node:"
                                       " download or move it there first")  # fmt: skip
+        device = "cuda:0" if self.spec.device.startswith("gpu") else "cpu"
         return [sys.executable, "-m", "agent.serving.torch_server", "--model", str(path), "--port", str(self.spec.port),
-                "--host", self.services.host, "--device", "cpu"]  # fmt: skip
+                "--host", self.services.host, "--device", device]  # fmt: skip
 
     async def _serve(self, child: ChildProcess, service: RunningService, ready_file) -> Outcome:  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()

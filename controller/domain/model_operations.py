@@ -69,7 +69,12 @@ class ModelOperations:
         if spec.operation is Operation.COPY:
             self._check_copy_source(spec, node, [loc.device for loc in model.locations])
         sha256 = spec.sha256 or (expected_sha256(model.sha256, model.metadata) if spec.verify_checksum else "")
-        locks = [lock_name(spec.model, node, spec.target_device or spec.source_device)]
+        if spec.operation is Operation.DELETE:
+            gpus = [f"gpu{g.index}" for g in self.registry.nodes[node].capabilities.gpus]
+            devices = [spec.source_device] if spec.source_device else ["disk", "dram", *gpus]
+            locks = [lock_name(spec.model, node, device) for device in devices]
+        else:
+            locks = [lock_name(spec.model, node, spec.target_device)]
         if spec.operation is Operation.MOVE:
             locks.append(lock_name(spec.model, node, spec.source_device))
         if spec.operation is Operation.COPY:

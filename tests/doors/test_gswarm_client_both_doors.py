@@ -223,6 +223,14 @@ def test_every_error_has_its_code_through_both_doors(farm: Farm, nodes: list[Doo
     _error(nodes[0].ask(method, path, json=body), status, code)
 
 
+def test_a_download_from_an_unreachable_source_fails_with_network_error(farm: Farm, nodes: list[Doors]) -> None:
+    _register(farm, "clf-away", "http://127.0.0.1:1/nothing-listens-here", 10, "")
+    task_id = _queued(Answer.of("gateway", nodes[0].gateway.call("POST", "/api/v1/models/clf-away/download", json={})))
+    done = _ended(farm, task_id)
+    assert done["status"] == "failed" and done["error_code"] == "NETWORK_ERROR", done
+    assert "cannot fetch http://127.0.0.1:1/nothing-listens-here" in done["error"], done
+
+
 def test_without_a_key_the_client_api_is_refused(nodes: list[Doors]) -> None:
     for door in nodes[0]:
         reply = door.call("GET", "/api/v1/models", key=None)
@@ -359,3 +367,15 @@ def test_a_peer_read_needs_the_controllers_ticket(farm: Farm) -> None:
             with pytest.raises(grpc.RpcError) as refused:
                 list(stub.ReadPeerModel(request, timeout=10))
             assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED, refused.value
+
+
+def test_after_an_agent_restart_the_locations_are_where_the_bytes_are(farm: Farm) -> None:
+    node1 = farm.agents[0].node_id
+    assert {f"{node1}:disk", f"{node1}:dram"} <= _locations(farm, "clf-small")
+    forgotten = _host(farm, "DELETE", f"/api/v1/models/clf-small/locations/{node1}:disk")
+    assert forgotten.status_code == 200, forgotten.text
+    _host(farm, "POST", "/api/v1/models/clf-x/locations", json={"device": f"{node1}:disk"})  # bytes it never had
+    farm.agents[0].stop()
+    farm.agents[0].start()
+    wait_for(lambda: _locations(farm, "clf-small") >= {f"{node1}:disk", f"{node1}:dram"}, what="the hello's locations")
+    assert f"{node1}:disk" not in _locations(farm, "clf-x")

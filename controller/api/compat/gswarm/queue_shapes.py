@@ -8,6 +8,7 @@ from aifarm.compat.gswarm.v1 import host_queue_service_pb2 as pb
 from controller.domain.errors import InvalidArgument
 from controller.domain.types import Priority, Task, TaskState
 from taskspec.model_operation import ModelOperationSpec, Operation
+from taskspec.serving import ServingSpec
 from taskspec.training import TrainingSpec, registry_model
 
 STATUS = {
@@ -69,6 +70,8 @@ def task_type(task: Task) -> str:
 
 def _devices(task: Task) -> list[str]:
     spec = task.spec
+    if isinstance(spec, ServingSpec):
+        return [f"{task.resources.node}:{spec.device}"]
     if isinstance(spec, ModelOperationSpec):
         node = task.resources.node
         used = [f"{node}:{spec.target_device}"] if spec.target_device else [f"{node}:{spec.source_device or 'disk'}"]
@@ -82,7 +85,7 @@ def _devices(task: Task) -> list[str]:
 
 
 def _models(task: Task) -> list[str]:
-    if isinstance(task.spec, ModelOperationSpec):
+    if isinstance(task.spec, (ModelOperationSpec, ServingSpec)):
         return [task.spec.model]
     used = []
     if isinstance(task.spec, TrainingSpec) and (base := registry_model(task.spec.config.architecture)):
