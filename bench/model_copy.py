@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="Keep the farm's directory (logs) afterwards.")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="aifarm-copy-", dir=args.dir))
     farm = Farm(root)
@@ -146,6 +147,7 @@ def main() -> None:
                 farm.node(1, "DELETE", "/api/v1/models/bench-blob", params={"device": "disk"}).raise_for_status()
             elapsed, _ = farm.run(0, "copy", "bench-blob", {"source_device": f"{farm.node_ids[0]}:disk",
                                                             "target_device": f"{farm.node_ids[1]}:disk"})  # fmt: skip
+            print(f"copy {run}: {elapsed:.3f} s", file=sys.stderr)
             copy_s.append(elapsed)
         tiny = root / "tiny.bin"
         tiny.write_bytes(os.urandom(1024))
@@ -166,7 +168,8 @@ def main() -> None:
         }, indent=2))  # fmt: skip
     finally:
         farm.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

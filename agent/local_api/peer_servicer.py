@@ -45,5 +45,5 @@ class PeerServicer(peer_service_pb2_grpc.PeerServiceServicer):
         size, sha256 = path.stat().st_size, self.store.sha256(request.model, request.device)
         log.info("peer read", task_id=request.task_id, reader=request.reader_node, model=request.model, size=size)
         yield pb.ReadPeerModelResponse(size_bytes=size, sha256=sha256)
-        async for chunk in file_chunks(path, 1 << 20):
+        async for chunk in file_chunks(path):
             yield pb.ReadPeerModelResponse(chunk=chunk)

@@ -49,7 +49,7 @@ class LocalApi:
     async def start(self) -> None:
         from gateway.server import Gateway
 
-        server = grpc.aio.server(options=[("grpc.max_send_message_length", 8 << 20)])
+        server = grpc.aio.server(options=[("grpc.max_send_message_length", 16 << 20)])
         client_model_service_pb2_grpc.add_ClientModelServiceServicer_to_server(
             ClientModelServicer(self._farm, self.store, self._probe, self.services), server)  # fmt: skip
         client_model_service_pb2_grpc.add_ClientServingServiceServicer_to_server(

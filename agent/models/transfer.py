@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import BinaryIO
 from dataclasses import dataclass
 
 from agent.models.errors import ModelOperationError
@@ -14,6 +16,8 @@ from agent.models.local_store import LocalModelStore
 
 #: Progress is reported at most this often.
 PROGRESS_SECONDS = 0.5
+#: Pieces read and sent: large enough that the per-piece costs (a thread hop, a gRPC message) stay small.
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass
@@ -59,8 +63,8 @@ async def receive(
     try:
         with part.open("wb") as out:
             async for chunk in chunks:
-                out.write(chunk)
-                digest.update(chunk)
+                # Off the loop (hashlib and file writes release the GIL): the next chunk arrives meanwhile.
+                await asyncio.to_thread(_store_chunk, out, digest, chunk)
                 written += len(chunk)
                 if size >= 0 and written > size:
                     raise ModelOperationError("NETWORK_ERROR", f"the source sent more than the {size} bytes it announced")
@@ -81,7 +85,12 @@ async def receive(
     return Arrival(written, sha, time.monotonic() - started)
 
 
-async def file_chunks(path, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+def _store_chunk(out: BinaryIO, digest: "hashlib._Hash", chunk: bytes) -> None:
+    out.write(chunk)
+    digest.update(chunk)
+
+
+async def file_chunks(path: Path, chunk_size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
     """A file's bytes, read off the event loop."""
     with open(path, "rb") as f:
         while chunk := await asyncio.to_thread(f.read, chunk_size):

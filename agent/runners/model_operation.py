@@ -18,7 +18,7 @@ import structlog
 
 from agent.models.errors import ModelOperationError
 from agent.models.local_store import LocalModelStore
-from agent.models.transfer import Arrival, file_chunks, receive
+from agent.models.transfer import CHUNK_BYTES, Arrival, file_chunks, receive
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter
 from aifarm.v1 import agent_service_pb2 as agent_pb
 from aifarm.v1 import task_pb2
@@ -151,7 +151,7 @@ class ModelOperationRunner(Runner):
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in response.content.iter_chunked(1 << 20):
+                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                     yield chunk
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 raise ModelOperationError("NETWORK_ERROR", f"fetching {url} failed: {exc or type(exc).__name__}") from None
@@ -171,7 +171,7 @@ class ModelOperationRunner(Runner):
         if source is None or not source.address:
             raise ModelOperationError("NETWORK_ERROR", f"node {self.spec.source_node} is not online to read"
                                       f" {self.spec.model} from (or serves no models); the copy is retried")  # fmt: skip
-        channel = grpc.aio.insecure_channel(source.address, options=[("grpc.max_receive_message_length", 8 << 20)])
+        channel = grpc.aio.insecure_channel(source.address, options=[("grpc.max_receive_message_length", 16 << 20)])
         stub = peer_service_pb2_grpc.PeerServiceStub(channel)
         call = stub.ReadPeerModel(peer_pb.ReadPeerModelRequest(
             model=self.spec.model, device=self.spec.source_local_device, task_id=self.ctx.task_id,
