@@ -14,6 +14,9 @@ from taskspec.errors import SpecError
 from taskspec.model_operation import check_device, check_model_name
 
 BUILT_IN_FRAMEWORK = "torch"
+#: What a service holds of its node's CPU: a server mostly waits, and must not keep the node's
+#: one-core operations (downloads, copies) from running beside it.
+SERVICE_CPU_CORES = 0.1
 MAX_CONFIG_BYTES = 16 << 10
 
 

@@ -46,9 +46,11 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
         await self.farm.admit(context)
         held = await asyncio.to_thread(self.store.held)
         return pb.LocalModels(models=[pb.LocalModel(model_name=h.model, device=h.device, size=h.size, sha256=h.sha256,
-                                                    status="available") for h in held])  # fmt: skip
+                                                    status="serving" if self.services.using(h.model, h.device)
+                                                    else "available") for h in held])  # fmt: skip
 
     async def DownloadModel(self, request: pb.DownloadModelRequest, context: grpc.aio.ServicerContext) -> pb.QueuedOperation:
+        await self.farm.admit(context)
         target = self._local_device(request.target_device or "disk", "target_device")
         spec = task_pb2.ModelOperationSpec(operation=task_pb2.MODEL_OPERATION_DOWNLOAD, model=request.model_name,
                                            source_url=request.source_url, target_device=target,
@@ -56,6 +58,7 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
         return await self._queue("download", spec, self.node_id, request.priority, request.dependencies, context)
 
     async def MoveModel(self, request: pb.MoveModelRequest, context: grpc.aio.ServicerContext) -> pb.QueuedOperation:
+        await self.farm.admit(context)
         if request.compression not in ("", "none"):
             raise LocalApiError(grpc.StatusCode.UNIMPLEMENTED, f"compression {request.compression!r} is not built:"
                                 " bytes move as they are (\"none\")", "NOT_IMPLEMENTED")  # fmt: skip
@@ -70,6 +73,7 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
         return await self._queue("move", spec, self.node_id, request.priority, request.dependencies, context)
 
     async def CopyModel(self, request: pb.CopyModelRequest, context: grpc.aio.ServicerContext) -> pb.QueuedOperation:
+        await self.farm.admit(context)
         checked(split_node_device, request.source_device, "source_device")
         target_node, target_device = checked(split_node_device, request.target_device, "target_device")
         if request.bandwidth_limit < 0:
@@ -81,6 +85,7 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
                                  rate=request.bandwidth_limit)  # fmt: skip
 
     async def DeleteLocalModel(self, request: pb.DeleteLocalModelRequest, context: grpc.aio.ServicerContext) -> host_pb.ActionResponse:
+        await self.farm.admit(context)
         model = checked(check_model_name, request.model_name)
         devices = [self._local_device(request.device, "device")] if request.device else \
             ["disk", "dram", *self.store.gpu_devices()]

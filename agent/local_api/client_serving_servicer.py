@@ -17,10 +17,8 @@ from aifarm.compat.gswarm.v1 import client_model_service_pb2_grpc
 from aifarm.compat.gswarm.v1 import host_model_service_pb2 as host_pb
 from aifarm.v1 import node_pb2, task_pb2, task_service_pb2
 from taskspec.model_operation import check_device, check_model_name
-from taskspec.serving import BUILT_IN_FRAMEWORK
+from taskspec.serving import BUILT_IN_FRAMEWORK, SERVICE_CPU_CORES
 
-#: What a service holds of its node's CPU (controller.domain.model_services: the same for deployments).
-SERVICE_CPU_CORES = 0.1
 STATUS = {task_pb2.TASK_STATE_PENDING: "queued", task_pb2.TASK_STATE_ASSIGNED: "starting",
           task_pb2.TASK_STATE_RUNNING: "running", task_pb2.TASK_STATE_PAUSED: "paused",
           task_pb2.TASK_STATE_COMPLETED: "stopped", task_pb2.TASK_STATE_CANCELLED: "stopped",
@@ -42,6 +40,7 @@ class ClientServingServicer(client_model_service_pb2_grpc.ClientServingServiceSe
         self.node_id = farm.node_id
 
     async def StartService(self, request: pb.StartServiceRequest, context: grpc.aio.ServicerContext) -> host_pb.ActionResponse:
+        await self.farm.admit(context)
         model = checked(check_model_name, request.model_name)
         device = checked(check_device, request.device or "disk")
         if not 0 <= request.port <= 65535:
@@ -66,6 +65,7 @@ class ClientServingServicer(client_model_service_pb2_grpc.ClientServingServiceSe
                        model_name=model, node=self.node_id, device=device, port=request.port, status="queued")  # fmt: skip
 
     async def StopService(self, request: pb.StopServiceRequest, context: grpc.aio.ServicerContext) -> host_pb.ActionResponse:
+        await self.farm.admit(context)
         task = await self._service(request.service_id, context)
         if task.state in (task_pb2.TASK_STATE_COMPLETED, task_pb2.TASK_STATE_FAILED, task_pb2.TASK_STATE_CANCELLED):
             raise LocalApiError(grpc.StatusCode.FAILED_PRECONDITION, f"service {request.service_id!r} has already"
@@ -75,6 +75,7 @@ class ClientServingServicer(client_model_service_pb2_grpc.ClientServingServiceSe
         return _action(f"Service {request.service_id} stopped", service_id=request.service_id)
 
     async def GetServiceStatus(self, request: pb.GetServiceStatusRequest, context: grpc.aio.ServicerContext) -> pb.ServiceStatus:
+        await self.farm.admit(context)
         task = await self._service(request.service_id, context)
         spec = task.serving
         running = self.services.get(request.service_id)

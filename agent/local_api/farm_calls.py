@@ -1,8 +1,9 @@
 """The node-local API acts on the farm as its caller: each request's own API key goes with the calls
 it makes to the controller, so what a caller may do is decided in one place, the controller.
 
-Requests that only read this node are admitted the same way: the key is shown to the controller
-(a GetNode of this node) and a good one is remembered for a short while, by its hash only.
+Every request is admitted first, before anything about this node is said or done: its key is
+shown to the controller (a GetNode of this node) and a good one is remembered for a short while,
+by its hash only.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +41,8 @@ class ModelOperationRunner(Runner):
         self._work: asyncio.Task[str] | None = None
         #: The sha256 the source says its bytes have (a peer's, a moved file's), checked on arrival.
         self._source_sha256 = ""
+        #: What a source opened (an HTTP session, a channel), closed once the transfer is over, however it ended.
+        self._closers: list[Callable[[], Awaitable[object]]] = []
         self._log = log.bind(task_id=ctx.task_id, model=self.spec.model, operation=self.spec.operation.value)
 
     async def run(self) -> Outcome:
@@ -67,17 +69,12 @@ class ModelOperationRunner(Runner):
             return await self._delete()
         target = spec.target_device
         self.store.root(target)  # a device this node lacks fails before anything moves
-        if spec.operation is Operation.DOWNLOAD:
-            size, chunks = await self._download_source()
-        elif spec.operation is Operation.MOVE:
-            size, chunks = self._local_source(spec.source_device)
-        else:
-            size, chunks = await self._peer_source()
-        self.reporter.log(LogSource.SYSTEM, f"{spec.operation.value} {spec.model} to {target}: "
-                                            f"{size if size >= 0 else 'unknown'} bytes")  # fmt: skip
-        arrival = await receive(self.store, spec.model, target, self.ctx.task_id, chunks, size=size,
-                                expected_sha256=spec.sha256 or self._source_sha256, bandwidth_limit=spec.bandwidth_limit,
-                                progress=self.reporter.progress)  # fmt: skip
+        try:
+            arrival = await self._transfer(target)
+        finally:
+            for close in self._closers:
+                with contextlib.suppress(Exception):
+                    await close()
         if target.startswith("gpu"):
             try:
                 await self.store.holders.hold(spec.model, target, self.store.path(spec.model, target))
@@ -87,6 +84,20 @@ class ModelOperationRunner(Runner):
         if spec.operation is Operation.MOVE and not spec.keep_source:
             await self._remove(spec.source_device)
         return _summary(spec.operation.value, spec.model, target, arrival)
+
+    async def _transfer(self, target: str) -> Arrival:
+        spec = self.spec
+        if spec.operation is Operation.DOWNLOAD:
+            size, chunks = await self._download_source()
+        elif spec.operation is Operation.MOVE:
+            size, chunks = self._local_source(spec.source_device)
+        else:
+            size, chunks = await self._peer_source()
+        self.reporter.log(LogSource.SYSTEM, f"{spec.operation.value} {spec.model} to {target}: "
+                                            f"{size if size >= 0 else 'unknown'} bytes")  # fmt: skip
+        return await receive(self.store, spec.model, target, self.ctx.task_id, chunks, size=size,
+                             expected_sha256=spec.sha256 or self._source_sha256, bandwidth_limit=spec.bandwidth_limit,
+                             progress=self.reporter.progress)  # fmt: skip
 
     async def _remove(self, device: str) -> bool:
         if device.startswith("gpu"):
@@ -140,13 +151,12 @@ class ModelOperationRunner(Runner):
 
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=HTTP_TIMEOUT_SECONDS,
                                                                       sock_read=HTTP_TIMEOUT_SECONDS))  # fmt: skip
+        self._closers.append(session.close)
         try:
             response = await session.get(url)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            await session.close()
             raise ModelOperationError("NETWORK_ERROR", f"cannot fetch {url}: {exc or type(exc).__name__}") from None
         if response.status != 200:
-            await session.close()
             raise ModelOperationError("NETWORK_ERROR", f"{url} answered HTTP {response.status}")
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -155,9 +165,6 @@ class ModelOperationRunner(Runner):
                     yield chunk
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 raise ModelOperationError("NETWORK_ERROR", f"fetching {url} failed: {exc or type(exc).__name__}") from None
-            finally:
-                response.release()
-                await session.close()
 
         return response.content_length if response.content_length is not None else -1, chunks()
 
@@ -172,6 +179,7 @@ class ModelOperationRunner(Runner):
             raise ModelOperationError("NETWORK_ERROR", f"node {self.spec.source_node} is not online to read"
                                       f" {self.spec.model} from (or serves no models); the copy is retried")  # fmt: skip
         channel = grpc.aio.insecure_channel(source.address, options=[("grpc.max_receive_message_length", 16 << 20)])
+        self._closers.append(channel.close)
         stub = peer_service_pb2_grpc.PeerServiceStub(channel)
         call = stub.ReadPeerModel(peer_pb.ReadPeerModelRequest(
             model=self.spec.model, device=self.spec.source_local_device, task_id=self.ctx.task_id,
@@ -180,11 +188,9 @@ class ModelOperationRunner(Runner):
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
-            await channel.close()
             code = "MODEL_NOT_FOUND" if exc.code() is grpc.StatusCode.NOT_FOUND else "NETWORK_ERROR"
             raise ModelOperationError(code, f"node {self.spec.source_node} refused the read: {exc.details()}") from None
         if first is grpc.aio.EOF:
-            await channel.close()
             raise ModelOperationError("NETWORK_ERROR", f"node {self.spec.source_node} sent nothing")
         self._source_sha256 = first.sha256
 
@@ -196,9 +202,6 @@ class ModelOperationRunner(Runner):
             except grpc.aio.AioRpcError as exc:
                 raise ModelOperationError("NETWORK_ERROR", f"reading from node {self.spec.source_node} failed:"
                                           f" {exc.details()}") from None  # fmt: skip
-            finally:
-                call.cancel()
-                await channel.close()
 
         return first.size_bytes, chunks()
 

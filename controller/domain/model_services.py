@@ -19,13 +19,10 @@ from controller.domain.task_actions import TaskActions
 from controller.domain.task_book import TaskBook
 from controller.domain.types import Model, Priority, Resources, Task
 from taskspec.model_operation import ModelOperationSpec, Operation
-from taskspec.serving import BUILT_IN_FRAMEWORK, ServingSpec
+from taskspec.serving import BUILT_IN_FRAMEWORK, SERVICE_CPU_CORES, ServingSpec
 
 log = structlog.get_logger(__name__)
 
-#: What a service holds of its node's CPU: a server mostly waits, and must not keep the node's
-#: one-core operations (downloads, copies) from running beside it.
-SERVICE_CPU_CORES = 0.1
 MAX_REPLICAS = 64
 #: The devices a deployment serves from, best first, when the node holds the model on several.
 SERVING_DEVICES = ("dram", "disk")

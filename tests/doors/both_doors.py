@@ -110,6 +110,16 @@ def assert_error(answers: Iterable[Answer], status: int) -> list[str]:
     return details
 
 
+def assert_envelope_error(answers: Iterable[Answer], status: int, code: str) -> None:
+    """gswarm's (and AI Farm's) error: the status, {"success": false, "data": null, "error": {code,
+    message, details}} with that code, and `detail` the message, from every door."""
+    for answer in answers:
+        assert answer.status == status, answer.describe()
+        body = answer.body
+        assert body["success"] is False and body["data"] is None, answer.describe()
+        assert body["error"]["code"] == code and body["detail"] == body["error"]["message"], answer.describe()
+
+
 def assert_ok(answers: Iterable[Answer], status: int = 200) -> None:
     for answer in answers:
         assert answer.status == status, f"expected {status}: {answer.describe()}"

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from both_doors import Answer, Doors
+from both_doors import Answer, Doors, assert_envelope_error
 from conftest import Door
 from farm_processes import API_KEY, AgentProcess, Client, ControllerProcess, GatewayProcess, free_port, wait_for
 from model_server import ModelServer, Route
@@ -119,11 +119,7 @@ def _sha(path: Path) -> str:
 
 
 def _error(answers: tuple[Answer, Answer], status: int, code: str) -> None:
-    for answer in answers:
-        assert answer.status == status, answer.describe()
-        body = answer.body
-        assert body["success"] is False and body["data"] is None, answer.describe()
-        assert body["error"]["code"] == code and body["detail"] == body["error"]["message"], answer.describe()
+    assert_envelope_error(answers, status, code)
     assert answers[0].body == answers[1].body, (answers[0].describe(), answers[1].describe())
 
 
@@ -303,6 +299,8 @@ def test_a_torch_service_serves_the_model_and_is_stopped(farm: Farm, nodes: list
     listed = _host(farm, "GET", "/api/v1/services").json()["services"]
     assert [s["status"] for s in listed if s["service_id"] == service_id] == ["running"], listed
 
+    assert {"model_name": "clf-serve", "device": "disk", "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+            "status": "serving"} in one.gateway.call("GET", "/api/v1/models").json()["models"]
     # A model in use is not deleted from under its service, on the node nor in the registry.
     _error(one.ask("DELETE", "/api/v1/models/clf-serve", params={"device": "disk"}), 409, "CONFLICT")
     refused = _host(farm, "DELETE", "/api/v1/models/clf-serve")

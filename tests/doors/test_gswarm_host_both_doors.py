@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from aifarm.v1 import node_pb2, task_pb2
-from both_doors import Answer, Doors
+from both_doors import Answer, Doors, assert_envelope_error
 from conftest import Door, Farm, start_door
 
 pytestmark = pytest.mark.slow
@@ -50,11 +50,7 @@ def _ok(answers: tuple[Answer, Answer], status: int = 200) -> dict[str, Any]:
 
 
 def _error(answers: tuple[Answer, Answer], status: int, code: str) -> None:
-    for answer in answers:
-        assert answer.status == status, answer.describe()
-        body = answer.body
-        assert body["success"] is False and body["data"] is None, answer.describe()
-        assert body["error"]["code"] == code and body["detail"] == body["error"]["message"], answer.describe()
+    assert_envelope_error(answers, status, code)
 
 
 def _register(gswarm: Doors, body: dict[str, Any]) -> None:
