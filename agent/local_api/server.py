@@ -13,6 +13,7 @@ import structlog
 from grpc_reflection.v1alpha import reflection
 
 from agent.capabilities import HostProbe
+from agent.errors import AgentError
 from agent.local_api.client_models_servicer import ClientModelServicer
 from agent.local_api.client_serving_servicer import ClientServingServicer
 from agent.local_api.farm_calls import FarmCalls
@@ -62,7 +63,12 @@ class LocalApi:
         self._server = server
         local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
         self._gateway = Gateway(f"{local}:{self.peer_port}", {LISTENER: (self.host, self.http_port)})
-        self.urls = await self._gateway.start()
+        try:
+            self.urls = await self._gateway.start()
+        except OSError as exc:
+            await server.stop(grace=None)
+            raise AgentError(f"gswarm's client API cannot listen on {self.host}:{self.http_port}: {exc.strerror};"
+                             " give another --gswarm-client-port (0: any free one, -1: none)") from None  # fmt: skip
         log.info("node-local API serving", grpc_port=self.peer_port, http=self.urls)
 
     def held_models(self) -> list[agent_pb.HeldModel]:
