@@ -32,6 +32,7 @@ from aifarm.v1 import agent_service_pb2_grpc
 
 if TYPE_CHECKING:
     from agent.local_api.server import LocalApi
+    from agent.profiling.sampler import ProfilingSampler
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ class ControllerLink:
         rendezvous_address: str = "",
         rendezvous_port: int = 0,
         local_api: LocalApi | None = None,
+        sampler: ProfilingSampler | None = None,
     ) -> None:
         self.stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         self.metadata = metadata
@@ -76,6 +78,8 @@ class ControllerLink:
         self.rendezvous = (rendezvous_address, rendezvous_port)
         #: The node-local API: its peer port and models go in each hello, its ticket key comes in each welcome.
         self.local_api = local_api
+        #: Samples while the controller says so (ConnectResponse.profiling).
+        self.sampler = sampler
         self.clock = clock or LoopClock()
         self._log = log.bind(node_id=node_id)
         #: Set while a stream is up and welcomed (tests and `aifarm up` wait on it).
@@ -132,6 +136,7 @@ class ControllerLink:
                 rendezvous_port=self.rendezvous[1],
                 peer_port=self.local_api.peer_port if self.local_api else 0,
                 held_models=self.local_api.held_models() if self.local_api else (),
+                samples_profiling=self.sampler is not None,
             )
         )
 
@@ -193,6 +198,8 @@ class ControllerLink:
                 self.supervisor.control(message.control)
             elif kind == "ack":
                 self.outbox.ack(message.ack.seq)
+            elif kind == "profiling" and self.sampler is not None:
+                self.sampler.apply(message.profiling)
         raise LinkError("the controller closed the stream")
 
     async def _write(self, send: Send, batches: bool) -> None:

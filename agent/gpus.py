@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 import structlog
 
 from agent.clock import Clock
-from aifarm.v1 import node_pb2
+from aifarm.v1 import node_pb2, profiling_pb2
 
 T = TypeVar("T")
 
@@ -24,6 +24,14 @@ ALL = "all"
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _optional(query: Callable[[], T], default: T) -> T:
+    """A figure not every board reports (power, clocks, PCIe): `default` where it does not."""
+    try:
+        return query()
+    except Exception:  # noqa: BLE001 - NVML_ERROR_NOT_SUPPORTED and the like
+        return default
 
 
 def _load_nvml(log: Any) -> Any:
@@ -53,6 +61,11 @@ class Gpus:
     def usage(self) -> list[node_pb2.GpuUsage]:
         """Figures of each GPU that answers; never raises."""
         return [use for i in self._indices() if (use := self._ask(i, lambda i=i: self._usage(i))) is not None]
+
+    def samples(self, *, nvlink: bool = False, bandwidth: bool = False) -> list[profiling_pb2.GpuSample]:
+        """A profiling sample of each GPU that answers (aifarm.v1.GpuSample says which NVML call gives
+        each figure); never raises."""
+        return [s for i in self._indices() if (s := self._ask(i, lambda i=i: self._sample(i, nvlink, bandwidth)))]
 
     def _indices(self) -> range:
         if self._nv is None:
@@ -89,6 +102,37 @@ class Gpus:
             memory_mb=nv.nvmlDeviceGetMemoryInfo(h).total >> 20,
             compute_capability=f"{major}.{minor}",
         )
+
+    def _sample(self, i: int, nvlink: bool, bandwidth: bool) -> profiling_pb2.GpuSample:
+        nv = self._nv
+        h = nv.nvmlDeviceGetHandleByIndex(i)
+        rates, memory = nv.nvmlDeviceGetUtilizationRates(h), nv.nvmlDeviceGetMemoryInfo(h)
+        sample = profiling_pb2.GpuSample(
+            index=i, uuid=_text(nv.nvmlDeviceGetUUID(h)), utilization_percent=rates.gpu,
+            memory_utilization_percent=rates.memory, memory_used_mb=memory.used >> 20, memory_total_mb=memory.total >> 20,
+            temperature_c=nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
+            power_w=_optional(lambda: nv.nvmlDeviceGetPowerUsage(h) / 1000.0, 0.0),
+            sm_clock_mhz=_optional(lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM), 0),
+            memory_clock_mhz=_optional(lambda: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM), 0),
+            pcie_rx_kbps=_optional(lambda: nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_RX_BYTES), 0),
+            pcie_tx_kbps=_optional(lambda: nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_TX_BYTES), 0),
+            nvlink_kib=self._nvlink_kib(h) if nvlink else -1,
+            memory_bandwidth_percent=rates.memory if bandwidth else -1,
+        )  # fmt: skip
+        return sample
+
+    def _nvlink_kib(self, h: Any) -> int:
+        """KiB moved over the active NVLink links (counter 0, since its reset); -1 where the GPU has none."""
+        nv, total, links = self._nv, 0, 0
+        for link in range(getattr(nv, "NVML_NVLINK_MAX_LINKS", 18)):
+            try:
+                if nv.nvmlDeviceGetNvLinkState(h, link) != nv.NVML_FEATURE_ENABLED:
+                    continue
+                rx, tx = nv.nvmlDeviceGetNvLinkUtilizationCounter(h, link, 0)
+            except Exception:  # noqa: BLE001 - no such link, or no NVLink at all
+                continue
+            total, links = total + rx + tx, links + 1
+        return total if links else -1
 
     def _usage(self, i: int) -> node_pb2.GpuUsage:
         nv = self._nv

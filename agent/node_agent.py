@@ -31,6 +31,7 @@ from agent.identity import node_id as load_node_id
 from agent.models.local_store import LocalModelStore
 from gateway.listeners import served_url
 from agent.outbox import Outbox
+from agent.profiling.sampler import ProfilingSampler
 from agent.private_files import private_directory
 from agent.rendezvous_port import RendezvousPort
 from agent.runners.child_registry import ChildRegistry
@@ -69,6 +70,7 @@ class NodeAgent:
         self._supervisor: TaskSupervisor | None = None
         self._rendezvous: RendezvousPort | None = None
         self._local_api: LocalApi | None = None
+        self._sampler: ProfilingSampler | None = None
         self._controller_calls: grpc.aio.Channel | None = None
         self._stopped = False
         self._credential = NodeCredential()
@@ -129,11 +131,12 @@ class NodeAgent:
             node_id=self.node_id, model_store=store, services=services,
         )  # fmt: skip
         self._rendezvous = RendezvousPort(cfg.rendezvous_port)
+        self._sampler = ProfilingSampler(probe.gpus, self.outbox, self.node_id)
         self._link = ControllerLink(
             self._channel, self._metadata(), self.node_id, cfg.labels, probe, self.outbox, self._supervisor,
             backoff=Backoff(cfg.backoff_initial_seconds, cfg.backoff_max_seconds), clock=self.clock,
             connected=self.connected, rendezvous_address=cfg.rendezvous_address, rendezvous_port=self._rendezvous.port,
-            local_api=self._local_api,
+            local_api=self._local_api, sampler=self._sampler,
         )  # fmt: skip
         log.info("agent starting", node_id=self.node_id, controller=cfg.controller, data_dir=str(cfg.data_dir))
         try:
@@ -235,6 +238,8 @@ class NodeAgent:
         self._stopped = True
         if self._link is not None:
             self._link.stop()
+        if self._sampler is not None:
+            self._sampler.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         self.outbox.close()  # what is still unacked stays in its file for the next run

@@ -1,6 +1,6 @@
 """Updates waiting for the controller's acknowledgement.
 
-Every task update and log batch gets an agent-wide sequence number and stays
+Every task update, log batch and batch of profiling frames gets an agent-wide sequence number and stays
 here until the controller acks it. After a reconnect everything unacked is
 sent again; the controller ignores what it already stored, so nothing is lost
 and nothing is applied twice.
@@ -62,6 +62,11 @@ class Outbox:
         self._seq += 1
         batch.seq = self._seq
         return self._put(pb.ConnectRequest(log_batch=batch))
+
+    def put_profiling(self, batch: pb.ProfilingBatch) -> int:
+        self._seq += 1
+        batch.seq = self._seq
+        return self._put(pb.ConnectRequest(profiling=batch))
 
     def _put(self, message: pb.ConnectRequest) -> int:
         if self._store is not None:

@@ -46,6 +46,7 @@ CORE_SERVICES = (
     "aifarm.v1.DatasetService",
     "aifarm.v1.ModelService",
     "aifarm.v1.SystemService",
+    "aifarm.v1.ProfilingService",
 )
 
 SERVERMGMT_SERVICES = (

@@ -14,7 +14,7 @@ import structlog
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
 from controller.api.auth import Credentials
-from controller.api.convert_common import resource_id
+from controller.api.convert_common import resource_id, seconds
 from controller.api.errors import abort, maps_domain_errors
 from controller.api.node_caller import calling_node
 from controller.api.node_convert import capabilities_from_proto, usage_from_proto
@@ -33,8 +33,16 @@ from controller.domain.gang import RendezvousPoint
 from controller.domain.peers import PeerPoint
 from controller.domain.model_operations import ModelOperations
 from controller.domain.models import ModelRegistry
+from controller.domain.profiling import ProfilingSessions
 from controller.domain.nodes import NodeBook
-from controller.domain.registry import AckMessage, AgentSession, AssignMessage, ControlMessage, DownMessage
+from controller.domain.registry import (
+    AckMessage,
+    AgentSession,
+    AssignMessage,
+    ControlMessage,
+    DownMessage,
+    ProfilingControlMessage,
+)
 from controller.domain.task_reports import LogReport, TaskReports
 from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState, TaskUpdate
 
@@ -98,6 +106,19 @@ def _report_from_proto(report: pb.Report) -> TaskUpdate | LogReport | None:
         return None
 
 
+def _seq(report: pb.Report) -> int:
+    return getattr(report, report.WhichOneof("report") or "task_update").seq
+
+
+def _frames_of(batch: pb.ProfilingBatch) -> list[tuple[float, bytes]]:
+    """(time, encoded frame) of a node's batch; the node is the stream's, never what a frame says."""
+    frames = []
+    for frame in batch.frames:
+        frame.ClearField("node")
+        frames.append((seconds(frame.time), frame.SerializeToString()))
+    return frames
+
+
 def _attempts(reports: list[TaskAttemptReport]) -> list[pb.TaskAttempt]:
     return [pb.TaskAttempt(task_id=r.task_id, attempt=r.attempt, state=STATE_TO_PROTO[r.state]) for r in reports]
 
@@ -113,6 +134,10 @@ def _assignment(message: AssignMessage) -> pb.Assignment:
 def _down_to_proto(message: DownMessage) -> pb.ConnectResponse:
     if isinstance(message, AssignMessage):
         return pb.ConnectResponse(assignment=_assignment(message))
+    if isinstance(message, ProfilingControlMessage):
+        return pb.ConnectResponse(profiling=pb.ProfilingControl(
+            enabled=message.enabled, sampling_frequency_ms=message.sampling_frequency_ms,
+            enable_nvlink_profiling=message.enable_nvlink, enable_bandwidth_profiling=message.enable_bandwidth))  # fmt: skip
     if isinstance(message, ControlMessage):
         return pb.ConnectResponse(
             control=pb.TaskControl(task_id=message.task_id, attempt=message.attempt, action=ACTIONS[message.action])
@@ -158,10 +183,11 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
         self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf,
         credentials: Credentials, *, heartbeat_interval_ms: int, models: ModelRegistry,
-        model_operations: ModelOperations,
+        model_operations: ModelOperations, profiling: ProfilingSessions,
     ) -> None:  # fmt: skip
         self.models = models
         self.model_operations = model_operations
+        self.profiling = profiling
         self.nodes = nodes
         self.identities = nodes.identities
         self.credentials = credentials
@@ -200,6 +226,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
                 peer_ticket_key=self.nodes.registry.peer_tickets.key_for(node_id),
             )
         )
+        if hello.samples_profiling:
+            session.samples_profiling = True
+            yield _down_to_proto(self.profiling.control_for(node_id))  # on or off, whatever it was before
         batches = first.hello.accepts_assignment_batches
         reader = asyncio.create_task(self._read(session, request_iterator))
         try:
@@ -248,13 +277,19 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             await self.reports.append_logs(node_id, batch.task_id, batch.attempt, lines)
             session.send(AckMessage(batch.seq))
             return
+        if kind == "profiling":
+            await self.profiling.ingest(node_id, _frames_of(message.profiling))
+            session.send(AckMessage(message.profiling.seq))
+            return
         if kind == "reports":
             # One commit and one ack for the lot; the same as the reports one by one, in order.
             reports = message.reports.reports
+            await self.profiling.ingest(node_id, [f for r in reports if r.HasField("profiling")
+                                                  for f in _frames_of(r.profiling)])  # fmt: skip
+            if tasks := [r for r in reports if not r.HasField("profiling")]:
+                await self.reports.apply_reports(node_id, [r for r in map(_report_from_proto, tasks) if r])
             if reports:
-                await self.reports.apply_reports(node_id, [r for r in map(_report_from_proto, reports) if r])
-                session.send(AckMessage(max(r.log_batch.seq if r.HasField("log_batch") else r.task_update.seq
-                                            for r in reports)))  # fmt: skip
+                session.send(AckMessage(max(_seq(r) for r in reports)))
             return
         log.warning("ignoring an unexpected message on the agent stream", node_id=node_id, kind=kind)
 

@@ -11,6 +11,8 @@ from aifarm.v1 import (
     model_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
+    profiling_service_pb2,
+    profiling_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
     task_service_pb2,
@@ -20,6 +22,7 @@ from controller.api.agent_servicer import AgentServicer
 from controller.api.dataset_servicer import DatasetServicer
 from controller.api.model_servicer import ModelServicer
 from controller.api.node_servicer import NodeServicer
+from controller.api.profiling_servicer import ProfilingServicer
 from controller.api.surfaces import Binding, binding
 from controller.api.system_servicer import SystemServicer
 from controller.api.task_servicer import TaskServicer
@@ -38,5 +41,9 @@ SERVICES: list[Binding] = [
     binding(agent_service_pb2.DESCRIPTOR, "AgentService", agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
             lambda s: AgentServicer(s.farm.nodes, s.farm.reports, s.farm.datasets, s.farm.artifacts, s.credentials,
                                     heartbeat_interval_ms=int(s.config.heartbeat_interval_seconds * 1000),
-                                    models=s.farm.models, model_operations=s.farm.model_operations)),
+                                    models=s.farm.models, model_operations=s.farm.model_operations,
+                                    profiling=s.farm.profiling)),
+    binding(profiling_service_pb2.DESCRIPTOR, "ProfilingService",
+            profiling_service_pb2_grpc.add_ProfilingServiceServicer_to_server,
+            lambda s: ProfilingServicer(s.farm.profiling)),
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from controller.domain.events import ChangeFeed
 from controller.domain.model_operations import ModelOperations
 from controller.domain.model_services import ModelServices
 from controller.domain.models import ModelRegistry
+from controller.domain.profiling import ProfilingSessions
 from controller.domain.node_identity import CertificateSigner, NodeIdentities
 from controller.domain.nodes import NodeBook
 from controller.domain.polling import PollingNodes
@@ -90,6 +91,7 @@ class Farm(TaskParts):
     output_models: OutputModels
     model_operations: ModelOperations
     services: ModelServices
+    profiling: ProfilingSessions
 
     @classmethod
     async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time,  # type: ignore[override]
@@ -110,10 +112,13 @@ class Farm(TaskParts):
         await output_models.resume()
         model_operations = ModelOperations(parts.book, parts.registry, models)
         parts.actions.preparers.append(model_operations.prepare)
+        profiling = ProfilingSessions(store.profiling(), parts.registry, clock=clock)
+        await profiling.load()
         return cls(**vars(parts), store=store, datasets=datasets, models=models,
                    artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models,
                    model_operations=model_operations,
-                   services=ModelServices(parts.book, parts.actions, parts.registry, models))  # fmt: skip
+                   services=ModelServices(parts.book, parts.actions, parts.registry, models),
+                   profiling=profiling)  # fmt: skip
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""

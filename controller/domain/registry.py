@@ -47,7 +47,17 @@ class AckMessage:
     seq: int
 
 
-DownMessage = AssignMessage | ControlMessage | AckMessage
+@dataclass(frozen=True)
+class ProfilingControlMessage:
+    """Whether and how a node samples (controller.domain.profiling)."""
+
+    enabled: bool
+    sampling_frequency_ms: int = 0
+    enable_nvlink: bool = False
+    enable_bandwidth: bool = False
+
+
+DownMessage = AssignMessage | ControlMessage | AckMessage | ProfilingControlMessage
 
 
 def to_every_node(task: Task, action: TaskAction) -> list[tuple[str, ControlMessage]]:
@@ -66,6 +76,8 @@ class AgentSession:
     rendezvous: RendezvousPoint | None = None
     #: Where the node serves its models to other nodes (from its hello); None when it serves none.
     peer: PeerPoint | None = None
+    #: It samples when asked (controller.domain.profiling sends it ProfilingControlMessage).
+    samples_profiling: bool = False
 
     def send(self, message: DownMessage) -> None:
         if not self.closed:
@@ -211,6 +223,10 @@ class NodeRegistry:
     def rendezvous_points(self) -> dict[str, RendezvousPoint]:
         """Where each streaming node offers a gang's rendezvous (nodes that offer none are left out)."""
         return {n: s.rendezvous for n, s in self._sessions.items() if s.rendezvous is not None}
+
+    def sampling_nodes(self) -> list[str]:
+        """The streaming nodes that sample when asked."""
+        return [n for n, s in self._sessions.items() if s.samples_profiling]
 
     def peer_point(self, node_id: str) -> PeerPoint | None:
         """Where a streaming node serves its models to other nodes (None: offline, or it serves none)."""

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+if TYPE_CHECKING:
+    from controller.domain.profiling import ProfilingStore
 from controller.domain.types import (
     Artifact,
     AttemptRecord,
@@ -86,6 +88,9 @@ class Changes:
 
 
 class Store(Protocol):
+    def profiling(self) -> ProfilingStore:
+        """Where profiling sessions and frames are kept (controller.domain.profiling)."""
+
     # Tasks --------------------------------------------------------------------
 
     async def get_task(self, task_id: str) -> Task | None:

@@ -231,6 +231,25 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE models ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE models ADD COLUMN locations TEXT NOT NULL DEFAULT '[]';
     """,
+    # 14: profiling sessions, and the one stream of frames they are windows over.
+    """
+    CREATE TABLE profiling_sessions (
+        id TEXT PRIMARY KEY,
+        sampling_frequency_ms INTEGER NOT NULL,
+        report_metrics TEXT NOT NULL,
+        nodes TEXT NOT NULL,
+        enable_nvlink INTEGER NOT NULL,
+        enable_bandwidth INTEGER NOT NULL,
+        start_time REAL NOT NULL,
+        end_time REAL NOT NULL
+    );
+    CREATE TABLE profiling_frames (
+        node_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        frame BLOB NOT NULL
+    );
+    CREATE INDEX profiling_frames_by_time ON profiling_frames (time);
+    """,
 ]
 
 

@@ -10,6 +10,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from controller.domain.profiling import Frame, ProfilingSession
 from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
 from controller.domain.types import (
     Artifact,
@@ -47,6 +48,10 @@ class MemoryStore:
         self._t = _Tables()
         self.fail_next_commits = 0
         self.commits = 0
+        self._profiling = MemoryProfilingStore()
+
+    def profiling(self) -> MemoryProfilingStore:
+        return self._profiling
 
     # Tasks ------------------------------------------------------------------------
 
@@ -226,3 +231,38 @@ def _summary(task: Task) -> Task:
     if isinstance(task.spec, ScriptSpec):
         return replace(task, spec=replace(task.spec, source="", requirements="", env={}))
     return task
+
+
+class MemoryProfilingStore:
+    """controller.domain.profiling.ProfilingStore in memory."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, ProfilingSession] = {}
+        self._frames: list[Frame] = []
+
+    async def add_session(self, session: ProfilingSession) -> bool:
+        if session.id in self._sessions:
+            return False
+        self._sessions[session.id] = session
+        return True
+
+    async def end_session(self, session_id: str, end_time: float) -> None:
+        self._sessions[session_id] = replace(self._sessions[session_id], end_time=end_time)
+
+    async def sessions(self) -> list[ProfilingSession]:
+        return sorted(self._sessions.values(), key=lambda s: (-s.start_time, s.id))
+
+    async def add_frames(self, frames: Sequence[Frame]) -> None:
+        self._frames.extend(frames)
+
+    def _of(self, session: ProfilingSession) -> list[tuple[int, Frame]]:
+        return sorted(((i, f) for i, f in enumerate(self._frames, 1)
+                       if f.time >= session.start_time and (not session.end_time or f.time <= session.end_time)
+                       and (not session.nodes or f.node_id in session.nodes)), key=lambda p: (p[1].time, p[0]))  # fmt: skip
+
+    async def frames(self, session: ProfilingSession, *, after: tuple[float, int] = (0.0, 0),
+                     limit: int = 1000) -> list[tuple[int, Frame]]:  # fmt: skip
+        return [(i, f) for i, f in self._of(session) if (f.time, i) > after][:limit]
+
+    async def count_frames(self, session: ProfilingSession) -> int:
+        return len(self._of(session))

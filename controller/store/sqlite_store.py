@@ -23,6 +23,7 @@ from controller.domain.types import (
 )
 from controller.store import dataset_store, model_store, node_store, task_store
 from controller.store.db import Database
+from controller.store.profiling_store import SqliteProfilingStore
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,9 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self.db.close()
+
+    def profiling(self) -> SqliteProfilingStore:
+        return SqliteProfilingStore(self.db)
 
     # Tasks ------------------------------------------------------------------------
 

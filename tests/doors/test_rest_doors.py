@@ -368,3 +368,21 @@ def test_a_body_naming_another_resource_than_the_path_is_refused(door: Door) -> 
     assert _state(door, task["name"]) == _state(door, other["name"]) == "TASK_STATE_PENDING"
     same = door.call("POST", f"/v1/{task['name']}:cancel", json={"name": task["name"]})
     assert same.status_code == 200 and same.json()["state"] == "TASK_STATE_CANCELLED"
+
+
+def test_profiling_sessions_through_the_core_routes(door: Door) -> None:
+    name = f"rest-{door.name}-{uuid.uuid4().hex[:6]}"
+    created = door.call("POST", "/v1/profilingSessions", params={"profiling_session_id": name},
+                        json={"sampling_frequency_ms": 100})  # fmt: skip
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["name"] == f"profilingSessions/{name}" and body["active"] is True and int(body["frame_count"]) == 0
+    frames = wait_for(lambda: door.call("GET", f"/v1/profilingSessions/{name}/frames").json()["frames"],
+                      timeout=15, what="frames through the door")  # fmt: skip
+    assert frames[0]["node"].startswith("nodes/") and 0 <= frames[0]["cpu_percent"] <= 100
+    listed = door.call("GET", "/v1/profilingSessions", params={"active_only": "true"}).json()["profiling_sessions"]
+    assert name in {s["name"].split("/")[1] for s in listed}
+    stopped = door.call("POST", f"/v1/profilingSessions/{name}:stop", json={})
+    assert stopped.status_code == 200 and stopped.json()["active"] is False, stopped.text
+    assert door.call("POST", f"/v1/profilingSessions/{name}:stop", json={}).status_code == 400
+    assert door.call("GET", "/v1/profilingSessions/no-such-session").status_code == 404

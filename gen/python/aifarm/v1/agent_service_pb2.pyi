@@ -2,6 +2,7 @@ import datetime
 
 from aifarm.options.v1 import auth_options_pb2 as _auth_options_pb2
 from aifarm.v1 import node_pb2 as _node_pb2
+from aifarm.v1 import profiling_pb2 as _profiling_pb2
 from aifarm.v1 import task_pb2 as _task_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -47,18 +48,28 @@ class RegisterResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., certificate_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("hello", "heartbeat", "task_update", "log_batch", "reports")
+    __slots__ = ("hello", "heartbeat", "task_update", "log_batch", "reports", "profiling")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     TASK_UPDATE_FIELD_NUMBER: _ClassVar[int]
     LOG_BATCH_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
+    PROFILING_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     task_update: TaskUpdate
     log_batch: TaskLogBatch
     reports: ReportBatch
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ..., reports: _Optional[_Union[ReportBatch, _Mapping]] = ...) -> None: ...
+    profiling: ProfilingBatch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ..., reports: _Optional[_Union[ReportBatch, _Mapping]] = ..., profiling: _Optional[_Union[ProfilingBatch, _Mapping]] = ...) -> None: ...
+
+class ProfilingBatch(_message.Message):
+    __slots__ = ("seq", "frames")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    frames: _containers.RepeatedCompositeFieldContainer[_profiling_pb2.ProfilingFrame]
+    def __init__(self, seq: _Optional[int] = ..., frames: _Optional[_Iterable[_Union[_profiling_pb2.ProfilingFrame, _Mapping]]] = ...) -> None: ...
 
 class ReportBatch(_message.Message):
     __slots__ = ("reports",)
@@ -67,26 +78,42 @@ class ReportBatch(_message.Message):
     def __init__(self, reports: _Optional[_Iterable[_Union[Report, _Mapping]]] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("task_update", "log_batch")
+    __slots__ = ("task_update", "log_batch", "profiling")
     TASK_UPDATE_FIELD_NUMBER: _ClassVar[int]
     LOG_BATCH_FIELD_NUMBER: _ClassVar[int]
+    PROFILING_FIELD_NUMBER: _ClassVar[int]
     task_update: TaskUpdate
     log_batch: TaskLogBatch
-    def __init__(self, task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ...) -> None: ...
+    profiling: ProfilingBatch
+    def __init__(self, task_update: _Optional[_Union[TaskUpdate, _Mapping]] = ..., log_batch: _Optional[_Union[TaskLogBatch, _Mapping]] = ..., profiling: _Optional[_Union[ProfilingBatch, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "assignment", "control", "ack", "assignments")
+    __slots__ = ("welcome", "assignment", "control", "ack", "assignments", "profiling")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    PROFILING_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assignment: Assignment
     control: TaskControl
     ack: Ack
     assignments: AssignmentBatch
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ..., control: _Optional[_Union[TaskControl, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., assignments: _Optional[_Union[AssignmentBatch, _Mapping]] = ...) -> None: ...
+    profiling: ProfilingControl
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ..., control: _Optional[_Union[TaskControl, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., assignments: _Optional[_Union[AssignmentBatch, _Mapping]] = ..., profiling: _Optional[_Union[ProfilingControl, _Mapping]] = ...) -> None: ...
+
+class ProfilingControl(_message.Message):
+    __slots__ = ("enabled", "sampling_frequency_ms", "enable_nvlink_profiling", "enable_bandwidth_profiling")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FREQUENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NVLINK_PROFILING_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_BANDWIDTH_PROFILING_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    sampling_frequency_ms: int
+    enable_nvlink_profiling: bool
+    enable_bandwidth_profiling: bool
+    def __init__(self, enabled: _Optional[bool] = ..., sampling_frequency_ms: _Optional[int] = ..., enable_nvlink_profiling: _Optional[bool] = ..., enable_bandwidth_profiling: _Optional[bool] = ...) -> None: ...
 
 class AssignmentBatch(_message.Message):
     __slots__ = ("assignments",)
@@ -95,7 +122,7 @@ class AssignmentBatch(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels", "accepts_assignment_batches", "rendezvous_address", "rendezvous_port", "peer_port", "held_models")
+    __slots__ = ("node_id", "hostname", "capabilities", "tasks", "agent_version", "labels", "accepts_assignment_batches", "rendezvous_address", "rendezvous_port", "peer_port", "held_models", "samples_profiling")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +141,7 @@ class Hello(_message.Message):
     RENDEZVOUS_PORT_FIELD_NUMBER: _ClassVar[int]
     PEER_PORT_FIELD_NUMBER: _ClassVar[int]
     HELD_MODELS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_PROFILING_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     hostname: str
     capabilities: _node_pb2.Capabilities
@@ -125,7 +153,8 @@ class Hello(_message.Message):
     rendezvous_port: int
     peer_port: int
     held_models: _containers.RepeatedCompositeFieldContainer[HeldModel]
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ..., rendezvous_address: _Optional[str] = ..., rendezvous_port: _Optional[int] = ..., peer_port: _Optional[int] = ..., held_models: _Optional[_Iterable[_Union[HeldModel, _Mapping]]] = ...) -> None: ...
+    samples_profiling: bool
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ..., rendezvous_address: _Optional[str] = ..., rendezvous_port: _Optional[int] = ..., peer_port: _Optional[int] = ..., held_models: _Optional[_Iterable[_Union[HeldModel, _Mapping]]] = ..., samples_profiling: _Optional[bool] = ...) -> None: ...
 
 class HeldModel(_message.Message):
     __slots__ = ("model", "device")

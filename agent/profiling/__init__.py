@@ -1,0 +1,1 @@
+"""The node's profiling sampler: frames of its CPU, RAM and GPUs while the controller asks for them."""
