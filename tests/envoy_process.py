@@ -28,7 +28,7 @@ def envoy_binary() -> str:
 
 @dataclass
 class EnvoyProcess:
-    """Envoy serving the 'main' and 'gswarm_host' listeners on 127.0.0.1 in front of ``controller_address``."""
+    """Envoy serving the 'main', 'gswarm_host' and 'profiler' listeners on 127.0.0.1 in front of ``controller_address``."""
 
     work_dir: Path
     controller_address: str
@@ -43,6 +43,8 @@ class EnvoyProcess:
     admin_port: int = field(default_factory=free_port)
     #: gswarm's host API (the gswarm_host listener).
     gswarm_port: int = field(default_factory=free_port)
+    #: gswarm's profiler HTTP API (the profiler listener).
+    profiler_port: int = field(default_factory=free_port)
     #: Origins allowed by CORS (`aifarm envoy-config --cors-origin`); none: CORS off.
     cors_origins: tuple[str, ...] = ()
     #: The listeners to serve instead of main and gswarm_host: an agent's gswarm_client in front of
@@ -59,6 +61,10 @@ class EnvoyProcess:
     @property
     def gswarm_url(self) -> str:
         return self.url.rsplit(":", 1)[0] + f":{self.gswarm_port}"
+
+    @property
+    def profiler_url(self) -> str:
+        return self.url.rsplit(":", 1)[0] + f":{self.profiler_port}"
 
     @property
     def admin_url(self) -> str:
@@ -81,7 +87,8 @@ class EnvoyProcess:
         write_envoy_config(
             self.work_dir,
             self.controller_address,
-            self.listeners or {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port)},
+            self.listeners or {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port),
+                               "profiler": (self.host, self.profiler_port)},
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,

@@ -82,6 +82,8 @@ class ProfilingSessions:
         self.clock = clock
         #: The active sessions, by id (loaded at start: they survive a restart).
         self._active: dict[str, ProfilingSession] = {}
+        #: Each node's newest frame since this controller started (gswarm's /metrics/latest).
+        self._latest: dict[str, Frame] = {}
 
     async def load(self) -> None:
         self._active = {s.id: s for s in await self.store.sessions() if s.active}
@@ -142,8 +144,20 @@ class ProfilingSessions:
     async def ingest(self, node_id: str, frames: Sequence[tuple[float, bytes]]) -> None:
         """A node's frames; kept whether or not a session wants them now (a late batch after a stop
         still belongs to the window it was measured in)."""
-        if frames:
-            await self.store.add_frames([Frame(node_id, t, payload) for t, payload in frames])
+        if not frames:
+            return
+        kept = [Frame(node_id, t, payload) for t, payload in frames]
+        await self.store.add_frames(kept)
+        newest = max(kept, key=lambda f: f.time)
+        if node_id not in self._latest or newest.time >= self._latest[node_id].time:
+            self._latest[node_id] = newest
+
+    def latest(self) -> dict[str, Frame]:
+        """Each node's newest frame, by node id."""
+        return dict(self._latest)
+
+    async def stop_all(self) -> list[ProfilingSession]:
+        return [await self.stop(session_id) for session_id in list(self._active)]
 
     def control_for(self, node_id: str) -> ProfilingControlMessage:
         """What `node_id` should sample now: the fastest rate of the active sessions that record it."""

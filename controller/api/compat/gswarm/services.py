@@ -1,4 +1,4 @@
-"""gswarm's services (seeds/002) served by the controller: its host API."""
+"""gswarm's services (seeds/002) served by the controller: its host API and its profiler's HTTP API."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from aifarm.compat.gswarm.v1 import (
     host_serving_service_pb2_grpc,
     host_system_service_pb2,
     host_system_service_pb2_grpc,
+    profiler_http_service_pb2,
+    profiler_http_service_pb2_grpc,
 )
 from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
 from controller.api.compat.gswarm.host_queue_servicer import HostQueueServicer
 from controller.api.compat.gswarm.host_serving_servicer import HostServingServicer
 from controller.api.compat.gswarm.host_system_servicer import HostSystemServicer
+from controller.api.compat.gswarm.profiler_http_servicer import ProfilerHttpServicer
 from controller.api.surfaces import Binding, binding
 
 SERVICES: list[Binding] = [
@@ -30,4 +33,7 @@ SERVICES: list[Binding] = [
     binding(host_serving_service_pb2.DESCRIPTOR, "HostServingService",
             host_serving_service_pb2_grpc.add_HostServingServiceServicer_to_server,
             lambda s: HostServingServicer(s.farm.services, s.farm.registry)),
+    binding(profiler_http_service_pb2.DESCRIPTOR, "ProfilerHttpService",
+            profiler_http_service_pb2_grpc.add_ProfilerHttpServiceServicer_to_server,
+            lambda s: ProfilerHttpServicer(s.farm.profiling, s.farm.registry)),
 ]  # fmt: skip
