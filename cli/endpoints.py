@@ -33,6 +33,8 @@ class Endpoints:
     ca_file: str = ""
     #: The mutual-TLS port for agents holding a farm certificate (with TLS only).
     grpc_agents: str = ""
+    #: gswarm's profiler gRPC port (gswarm_profiler.ProfilerService), when served.
+    grpc_profiler: str = ""
     http: dict[str, str] = field(default_factory=dict)
     websocket: dict[str, str] = field(default_factory=dict)
     agents: list[AgentEndpoints] = field(default_factory=list)

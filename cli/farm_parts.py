@@ -45,6 +45,8 @@ class ControllerReport:
     tls_files: tuple[Path, Path] | None = None
     #: With TLS: the CA clients trust, for endpoints.json (None: a publicly trusted certificate).
     client_ca_file: Path | None = None
+    #: gswarm's profiler gRPC port ("" when not served).
+    profiler_address: str = ""
 
     @property
     def tls(self) -> bool:
@@ -74,7 +76,7 @@ class ControllerPart:
                 address=address, agent_address=controller.agent_address,
                 agent_token=controller.credentials.agent_token, api_key_file=self.config.data_dir / API_KEY_FILE,
                 ca_pem=tls.ca.ca_pem if tls else None, tls_files=(tls.cert_file, tls.key_file) if tls else None,
-                client_ca_file=tls.client_ca_file if tls else None,
+                client_ca_file=tls.client_ca_file if tls else None, profiler_address=controller.profiler_address,
             ))  # fmt: skip
             await stop.wait()
         finally:

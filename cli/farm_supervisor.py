@@ -223,7 +223,8 @@ async def run_farm(plan: FarmPlan, stop: asyncio.Event) -> int:
         if reports is None:
             return 0
         endpoints = Endpoints(grpc=served.address, api_key_file=str(served.api_key_file), tls=served.tls,
-                              ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address)  # fmt: skip
+                              ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address,
+                              grpc_profiler=served.profiler_address)  # fmt: skip
         endpoints.http = dict(reports[0].urls)  # type: ignore[attr-defined]  # every worker serves the same
         endpoints.websocket = dict(reports[0].websocket)  # type: ignore[attr-defined]  # worker 1's
         endpoints.agents = [AgentEndpoints(node_id=r.node_id, http=r.http, grpc=r.grpc) for r in reports if isinstance(r, AgentReport)]

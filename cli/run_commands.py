@@ -141,6 +141,9 @@ def _grpc_ports(config: ControllerConfig) -> list[PlannedPort]:
     ports = [PlannedPort("the controller's gRPC port", config.host, config.grpc_port, "--grpc-port PORT")]
     if config.tls_enabled:
         ports.append(PlannedPort("the agents' mutual-TLS port", config.host, config.agent_port, "--agent-port PORT"))
+    if config.profiler_grpc_port is not None:
+        ports.append(PlannedPort("gswarm's profiler gRPC port", config.host, config.profiler_grpc_port,
+                                 "--profiler-grpc-port PORT"))  # fmt: skip
     return ports
 
 
@@ -213,6 +216,11 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
                           " (the bound address, this machine's names and loopback are always in)."),
         click.option("--agent-port", type=int, default=50052, show_default=True,
                      help="With TLS: the port for agents holding a farm certificate (mutual TLS); 0 picks one."),
+        click.option("--profiler-grpc-port", type=click.IntRange(-1, 65535), default=8090, show_default=True,
+                     metavar="PORT",
+                     help="gswarm's profiler gRPC port, where its profiler CLI dials (it sends no credentials:"
+                          " --open-legacy gswarm-profiler lets it in from loopback and --trusted-network);"
+                          " 0 picks one, -1 serves none."),
         click.option("--insecure", is_flag=True,
                      help="Allow plaintext on a non-loopback --host. Trusted networks only; logged loudly."),
         click.option("--open-legacy", "open_legacy", multiple=True, metavar="GROUP",
@@ -269,6 +277,7 @@ def _controller_config(kw: dict) -> ControllerConfig:
         tls_ca=_existing_file(kw["tls_ca"], "--tls-ca"),
         tls_hosts=tuple(kw["tls_hosts"]),
         agent_port=int(kw["agent_port"]),
+        profiler_grpc_port=None if int(kw["profiler_grpc_port"]) < 0 else int(kw["profiler_grpc_port"]),
         insecure=bool(kw["insecure"]),
         open_legacy=_legacy_groups(kw["open_legacy"]),
         trusted_networks=_trusted_networks(kw["trusted_networks"]),
@@ -329,7 +338,8 @@ async def _serve_controller(config: ControllerConfig, stop: asyncio.Event) -> No
 
     def ready(served: ControllerReport) -> None:
         endpoints = Endpoints(grpc=served.address, api_key_file=str(served.api_key_file), tls=served.tls,
-                              ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address)  # fmt: skip
+                              ca_file=str(served.client_ca_file or ""), grpc_agents=served.agent_address,
+                              grpc_profiler=served.profiler_address)  # fmt: skip
         written.append(endpoints.write(config.data_dir))
         ca = f" (TLS; clients trust {endpoints.ca_file})" if endpoints.ca_file else " (TLS)" if endpoints.tls else ""
         click.echo(f"aifarm is up: gRPC {served.address}{ca}; endpoints in {written[0].path}. Ctrl-C stops it.",

@@ -43,6 +43,9 @@ class ControllerConfig:
     tls_hosts: tuple[str, ...] = ()
     #: Port for agents holding a farm certificate, mutual TLS (with TLS only); 0 picks a free one.
     agent_port: int = 50052
+    #: gswarm's profiler gRPC port (gswarm_profiler.ProfilerService where its CLI dials it; every service
+    #: is served there too, with the same auth and TLS); 0 picks a free one; None: not served.
+    profiler_grpc_port: int | None = None
     #: Allow plaintext on a non-loopback address (trusted networks only; logged loudly).
     insecure: bool = False
     #: Legacy-open groups (a proto's auth.legacy_open, e.g. "shelby-agents") whose methods take calls

@@ -45,6 +45,8 @@ class Controller:
         self.address = ""
         #: The mutual-TLS port for agents holding a farm certificate ("" without TLS).
         self.agent_address = ""
+        #: gswarm's profiler gRPC port, when served ("" otherwise).
+        self.profiler_address = ""
         #: The farm CA and the served certificate; None without TLS.
         self.tls: ServerTls | None = None
         self.farm: Farm | None = None
@@ -107,6 +109,9 @@ class Controller:
             raise OSError(f"cannot bind the gRPC port {main}; is another controller running?"
                           " (choose another with --grpc-port, or 0 for a free one)")  # fmt: skip
         self.address = f"{_dial_host(cfg.host)}:{port}"
+        if cfg.profiler_grpc_port is not None:
+            self.profiler_address = self._bind_port(server, cfg.profiler_grpc_port, "gswarm's profiler gRPC port",
+                                                    "--profiler-grpc-port")  # fmt: skip
         if self.tls is None:
             return
         agents = f"{cfg.host}:{cfg.agent_port}"
@@ -115,6 +120,16 @@ class Controller:
             raise OSError(f"cannot bind the agents' mutual-TLS port {agents}; is another controller running?"
                           " (choose another with --agent-port, or 0 for a free one)")  # fmt: skip
         self.agent_address = f"{_dial_host(cfg.host)}:{agent_port}"
+
+    def _bind_port(self, server: grpc.aio.Server, port: int, what: str, flag: str) -> str:
+        """Another port for the people's services (plaintext, or server TLS with TLS on)."""
+        cfg = self.config
+        bind = f"{cfg.host}:{port}"
+        bound = server.add_insecure_port(bind) if self.tls is None else server.add_secure_port(bind, self.tls.people_credentials())
+        if bound == 0:
+            raise OSError(f"cannot bind {what} {bind}; is another controller running? (choose another with {flag},"
+                          " or 0 for a free one)")  # fmt: skip
+        return f"{_dial_host(cfg.host)}:{bound}"
 
     def _grpc_server(self, bindings: list[Binding], farm: Farm) -> grpc.aio.Server:
         assert self.credentials is not None

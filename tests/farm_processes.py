@@ -99,7 +99,7 @@ class ControllerProcess:
         self.proc = _spawn(
             ["controller", "--data-dir", str(self.data_dir), "--grpc-port", str(self.port), "--api-keys", API_KEY,
              "--agent-token", AGENT_TOKEN, "--heartbeat-interval", "0.3", "--node-ttl", "2.5",
-             "--restart-grace", "4", *self.extra],
+             "--restart-grace", "4", *self._profiler_port(), *self.extra],
             self.data_dir.parent / f"{self.data_dir.name}.log",
         )  # fmt: skip
         wait_for(lambda: (self.data_dir / "endpoints.json").exists() or self.proc.poll() is not None,
@@ -107,6 +107,17 @@ class ControllerProcess:
         if self.proc.poll() is not None:
             raise RuntimeError(f"controller exited at start:\n{self.log}")
         return self
+
+    def _profiler_port(self) -> list[str]:
+        """Tests share the machine: gswarm's profiler gRPC port on a free port unless a test says otherwise."""
+        return [] if "--profiler-grpc-port" in self.extra else ["--profiler-grpc-port", "0"]
+
+    @property
+    def profiler_address(self) -> str:
+        """HOST:PORT of gswarm's profiler gRPC port (from endpoints.json), once serving."""
+        path = self.data_dir / "endpoints.json"
+        return wait_for(lambda: path.exists() and json.loads(path.read_text()).get("grpc_profiler"),
+                        what="the profiler gRPC port in endpoints.json")  # fmt: skip
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

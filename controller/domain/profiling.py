@@ -84,6 +84,10 @@ class ProfilingSessions:
         self._active: dict[str, ProfilingSession] = {}
         #: Each node's newest frame since this controller started (gswarm's /metrics/latest).
         self._latest: dict[str, Frame] = {}
+        #: gswarm's head-wide toggles (SetNVLinkProfiling, SetBandwidthProfiling): the figures the
+        #: sessions started through its profiler service ask for.
+        self.default_nvlink = False
+        self.default_bandwidth = False
 
     async def load(self) -> None:
         self._active = {s.id: s for s in await self.store.sessions() if s.active}

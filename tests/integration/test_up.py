@@ -18,7 +18,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
     data_dir = tmp_path / "farm"
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0",
+        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0", "--profiler-grpc-port", "0",
          "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -58,7 +58,8 @@ def _spawn(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def _spawn_up(data_dir: Path, log_path: Path, *args: str) -> Up:
     # gswarm's host listener on a free port too: only what a test names is shared.
-    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--gswarm-client-port", "0", "--data-dir", str(data_dir),
+    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0",
+                  "--gswarm-client-port", "0", "--profiler-grpc-port", "0", "--data-dir", str(data_dir),
                   "--api-keys", KEY, "--no-agent", *args)  # fmt: skip
     return Up(proc, data_dir, log_path)
 
@@ -154,7 +155,8 @@ def test_second_controller_in_the_same_data_dir_is_refused(tmp_path: Path, start
     first = ControllerProcess(tmp_path / "farm", free_port()).start()
     try:
         endpoints = first.endpoints()
-        second = Up(_spawn(tmp_path / "second.log", "controller", "--data-dir", str(first.data_dir), "--grpc-port", "0"),
+        second = Up(_spawn(tmp_path / "second.log", "controller", "--data-dir", str(first.data_dir), "--grpc-port", "0",
+                           "--profiler-grpc-port", "0"),
                     first.data_dir, tmp_path / "second.log")  # fmt: skip
         started.append(second)
         out = _refused(second)

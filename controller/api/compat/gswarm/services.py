@@ -18,8 +18,10 @@ from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
 from controller.api.compat.gswarm.host_queue_servicer import HostQueueServicer
 from controller.api.compat.gswarm.host_serving_servicer import HostServingServicer
 from controller.api.compat.gswarm.host_system_servicer import HostSystemServicer
+from controller.api.compat.gswarm.profiler_grpc_servicer import ProfilerGrpcServicer
 from controller.api.compat.gswarm.profiler_http_servicer import ProfilerHttpServicer
 from controller.api.surfaces import Binding, binding
+from gswarm_profiler import profiler_pb2, profiler_pb2_grpc
 
 SERVICES: list[Binding] = [
     binding(host_model_service_pb2.DESCRIPTOR, "HostModelService",
@@ -36,4 +38,6 @@ SERVICES: list[Binding] = [
     binding(profiler_http_service_pb2.DESCRIPTOR, "ProfilerHttpService",
             profiler_http_service_pb2_grpc.add_ProfilerHttpServiceServicer_to_server,
             lambda s: ProfilerHttpServicer(s.farm.profiling, s.farm.registry)),
+    binding(profiler_pb2.DESCRIPTOR, "ProfilerService", profiler_pb2_grpc.add_ProfilerServiceServicer_to_server,
+            lambda s: ProfilerGrpcServicer(s.farm.profiling, s.farm.registry)),
 ]  # fmt: skip
