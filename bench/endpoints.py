@@ -297,7 +297,8 @@ class Farm:
         py = [sys.executable, "-m", "cli.main"]
         controller = self.spawn("controller", [*py, "controller", "--data-dir", str(data), "--grpc-port",
                                                str(grpc_port), "--api-keys", API_KEY, "--agent-token", AGENT_TOKEN,
-                                               "--restart-grace", "86400", "--log-level", "warning"])  # fmt: skip
+                                               "--restart-grace", "86400", "--profiler-grpc-port", "0",
+                                               "--log-level", "warning"])  # fmt: skip
         self.controller_pid = controller.pid
         address = f"127.0.0.1:{grpc_port}"
         deadline = time.monotonic() + 60

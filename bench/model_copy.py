@@ -70,6 +70,7 @@ class Farm:
         self.root = root
         grpc_port, self.host_port = free_port(), free_port()
         self.procs = [_spawn(["controller", "--data-dir", str(root / "controller"), "--grpc-port", str(grpc_port),
+                              "--profiler-grpc-port", "0",
                               "--api-keys", API_KEY, "--agent-token", AGENT_TOKEN, "--rate-limit-per-minute", "0",
                               "--log-level", "warning"], root / "controller.log")]  # fmt: skip
         address = f"127.0.0.1:{grpc_port}"

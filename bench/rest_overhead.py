@@ -118,7 +118,8 @@ class Farm:
         target = f"127.0.0.1:{self.grpc_port}"
         tls_args = ["--tls", "--agent-port", "0"] if self.tls else []
         ctl = self._spawn([*aifarm, "controller", "--data-dir", str(self.work / "data"), "--grpc-port",
-                           str(self.grpc_port), "--api-keys", API_KEY, "--log-level", "warning", *tls_args],
+                           str(self.grpc_port), "--profiler-grpc-port", "0", "--api-keys", API_KEY, "--log-level", "warning",
+                           *tls_args],
                           "controller.log")  # fmt: skip
         endpoints = self.work / "data" / "endpoints.json"
         deadline = time.monotonic() + 30

@@ -147,7 +147,8 @@ def measure(workers: int, seconds: float, procs: int, root: Path) -> dict[str, o
     grpc_port, http_port, ws_port = free_port(), free_port(), free_port()
     data = root / f"farm-{workers}"
     data.mkdir(parents=True)
-    controller = _spawn(["controller", "--data-dir", str(data), "--grpc-port", str(grpc_port), "--api-keys", API_KEY,
+    controller = _spawn(["controller", "--data-dir", str(data), "--grpc-port", str(grpc_port), "--profiler-grpc-port", "0",
+                         "--api-keys", API_KEY,
                          "--agent-token", AGENT_TOKEN, "--log-level", "warning"], root / f"controller-{workers}.log")  # fmt: skip
     gateway = None
     try:

@@ -26,7 +26,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
         endpoints_file = data_dir / "endpoints.json"
         wait_for(lambda: endpoints_file.exists() or proc.poll() is not None, what="endpoints.json")
         endpoints = json.loads(endpoints_file.read_text())
-        assert set(endpoints) == {"grpc", "http", "websocket", "agents", "api_key_file"}
+        assert set(endpoints) == {"grpc", "grpc_profiler", "http", "websocket", "agents", "api_key_file"}
         assert endpoints["websocket"]["aifarm"].startswith("ws://127.0.0.1:")
         assert set(endpoints["http"]) == {"main", "gswarm_host", "profiler"} and endpoints["agents"][0]["node_id"]
         assert requests.get(endpoints["http"]["gswarm_host"] + "/api/v1/models", timeout=10).status_code == 401  # no key
