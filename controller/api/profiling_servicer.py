@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import grpc
+from google.api import httpbody_pb2
 
 from aifarm.v1 import profiling_pb2, profiling_service_pb2 as pb
 from aifarm.v1 import profiling_service_pb2_grpc
 from controller.api.convert_common import resource_id, timestamp
 from controller.api.errors import maps_domain_errors
+from controller.api.http_body import http_body_stream
+from controller.api.profiling_report import plot_png, report_json
 from controller.domain.errors import InvalidArgument
 from controller.domain.profiling import DEFAULT_FREQUENCY_MS, Frame, ProfilingSession, ProfilingSessions
 
@@ -74,6 +80,23 @@ class ProfilingServicer(profiling_service_pb2_grpc.ProfilingServiceServicer):
     async def StopProfilingSession(self, request: pb.StopProfilingSessionRequest,
                                    context: grpc.aio.ServicerContext) -> profiling_pb2.ProfilingSession:  # fmt: skip
         return await self._shown(await self.sessions.stop(resource_id(request.name, "profilingSessions")))
+
+    async def GetProfilingReport(self, request: pb.GetProfilingReportRequest,
+                                 context: grpc.aio.ServicerContext) -> AsyncIterator[httpbody_pb2.HttpBody]:  # fmt: skip
+        if request.format not in ("", "json", "png"):
+            raise InvalidArgument(f"format {request.format!r} is not json or png")
+        session = await self.sessions.get(resource_id(request.name, "profilingSessions"))
+        frames = [frame_to_proto(f) for f in await self.sessions.all_frames(session)]
+        if request.format == "png":
+            body, content_type = await asyncio.to_thread(plot_png, session, frames), "image/png"
+        else:
+            body, content_type = await asyncio.to_thread(report_json, session, frames), "application/json"
+
+        async def whole() -> AsyncIterator[bytes]:
+            yield body
+
+        async for message in http_body_stream(content_type, whole()):
+            yield message
 
     async def ListProfilingFrames(self, request: pb.ListProfilingFramesRequest,
                                   context: grpc.aio.ServicerContext) -> pb.ListProfilingFramesResponse:  # fmt: skip

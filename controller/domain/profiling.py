@@ -142,6 +142,15 @@ class ProfilingSessions:
             raise InvalidArgument(f"page_size is 1 to {MAX_FRAMES_A_PAGE}, not {limit}")
         return await self.store.frames(session, after=after, limit=limit)
 
+    async def all_frames(self, session: ProfilingSession) -> list[Frame]:
+        """Every frame of a session, oldest first (for its report; a page at a time from the store)."""
+        frames: list[Frame] = []
+        after = (0.0, 0)
+        while page := await self.store.frames(session, after=after, limit=MAX_FRAMES_A_PAGE):
+            frames += [f for _, f in page]
+            after = (page[-1][1].time, page[-1][0])
+        return frames
+
     async def count(self, session: ProfilingSession) -> int:
         return await self.store.count_frames(session)
 

@@ -84,3 +84,21 @@ def test_stop_without_a_name_stops_every_active_session(doors: tuple[Doors, Door
 def test_bad_requests_have_the_documents_codes(doors: tuple[Doors, Doors], path: str, body: dict, status: int,
                                                code: str) -> None:  # fmt: skip
     assert_envelope_error(doors[0].ask("POST", path, json=body), status, code)
+
+
+def test_metrics_and_a_sessions_report_through_both_doors(doors: tuple[Doors, Doors], farm: Farm) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    profiler, main = doors
+    for answer in main.ask("GET", "/metrics"):
+        assert answer.status == 200 and answer.content_type.startswith("text/plain"), answer.describe()
+        families = {f.name: f for f in text_string_to_metric_families(answer.content.decode())}
+        assert [s.labels["node"] for s in families["aifarm_node_up"].samples] == [farm.agent.node_id]
+    assert profiler.gateway.call("POST", "/profiling/start", json={"name": "doors-report", "sampling_frequency_ms": 100}).ok
+    wait_for(lambda: profiler.gateway.call("GET", "/profiling/sessions").json()["sessions"][0]["frames"] >= 3,
+             what="frames")  # fmt: skip
+    assert profiler.gateway.call("POST", "/profiling/stop", json={"name": "doors-report"}).ok
+    for answer in main.ask("GET", "/v1/profilingSessions/doors-report/report", params={"format": "png"}):
+        assert answer.status == 200 and answer.content_type == "image/png" and answer.content[:8] == b"\x89PNG\r\n\x1a\n"
+    reports = [a.body for a in main.ask("GET", "/v1/profilingSessions/doors-report/report")]
+    assert reports[0] == reports[1] and reports[0]["session"]["frames"] >= 3

@@ -56,7 +56,9 @@ class ProfilerHttpServicer(profiler_http_service_pb2_grpc.ProfilerHttpServiceSer
                                     context: grpc.aio.ServicerContext) -> pb.ProfilingSessions:  # fmt: skip
         return pb.ProfilingSessions(sessions=[
             pb.ProfilingSessionSummary(name=s.id, active=s.active, start_time=iso(s.start_time),
-                                       frames=await self.sessions.count(s), end_time=iso(s.end_time) if s.end_time else "")
+                                       frames=await self.sessions.count(s), end_time=iso(s.end_time) if s.end_time else "",
+                                       json_file=f"/v1/profilingSessions/{s.id}/report",
+                                       plot_file=f"/v1/profilingSessions/{s.id}/report?format=png")
             for s in await self.sessions.list()])  # fmt: skip
 
     async def ListProfilerClients(self, request: pb.ListProfilerClientsRequest,

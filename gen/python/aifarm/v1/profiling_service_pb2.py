@@ -26,9 +26,10 @@ from aifarm.options.v1 import http_options_pb2 as aifarm_dot_options_dot_v1_dot_
 from aifarm.v1 import profiling_pb2 as aifarm_dot_v1_dot_profiling__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!aifarm/v1/profiling_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/http_options.proto\x1a\x19\x61ifarm/v1/profiling.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"{\n\x1d\x43reateProfilingSessionRequest\x12<\n\x11profiling_session\x18\x01 \x01(\x0b\x32\x1b.aifarm.v1.ProfilingSessionB\x04\xe2\x41\x01\x02\x12\x1c\n\x14profiling_session_id\x18\x02 \x01(\t\"0\n\x1aGetProfilingSessionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x1cListProfilingSessionsRequest\x12\x13\n\x0b\x61\x63tive_only\x18\x01 \x01(\x08\"X\n\x1dListProfilingSessionsResponse\x12\x37\n\x12profiling_sessions\x18\x01 \x03(\x0b\x32\x1b.aifarm.v1.ProfilingSession\"1\n\x1bStopProfilingSessionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Y\n\x1aListProfilingFramesRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x1bListProfilingFramesResponse\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.aifarm.v1.ProfilingFrame\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xec\x05\n\x10ProfilingService\x12\x98\x01\n\x16\x43reateProfilingSession\x12(.aifarm.v1.CreateProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\"7\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02*\"\x15/v1/profilingSessions:\x11profiling_session\x12\x84\x01\n\x13GetProfilingSession\x12%.aifarm.v1.GetProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=profilingSessions/*}\x12\x8c\x01\n\x15ListProfilingSessions\x12\'.aifarm.v1.ListProfilingSessionsRequest\x1a(.aifarm.v1.ListProfilingSessionsResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/profilingSessions\x12\x8b\x01\n\x14StopProfilingSession\x12&.aifarm.v1.StopProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\".\x82\xd3\xe4\x93\x02(\"#/v1/{name=profilingSessions/*}:stop:\x01*\x12\x98\x01\n\x13ListProfilingFrames\x12%.aifarm.v1.ListProfilingFramesRequest\x1a&.aifarm.v1.ListProfilingFramesResponse\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{parent=profilingSessions/*}/framesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!aifarm/v1/profiling_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/http_options.proto\x1a\x19\x61ifarm/v1/profiling.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"{\n\x1d\x43reateProfilingSessionRequest\x12<\n\x11profiling_session\x18\x01 \x01(\x0b\x32\x1b.aifarm.v1.ProfilingSessionB\x04\xe2\x41\x01\x02\x12\x1c\n\x14profiling_session_id\x18\x02 \x01(\t\"0\n\x1aGetProfilingSessionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x1cListProfilingSessionsRequest\x12\x13\n\x0b\x61\x63tive_only\x18\x01 \x01(\x08\"X\n\x1dListProfilingSessionsResponse\x12\x37\n\x12profiling_sessions\x18\x01 \x03(\x0b\x32\x1b.aifarm.v1.ProfilingSession\"1\n\x1bStopProfilingSessionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x19GetProfilingReportRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"Y\n\x1aListProfilingFramesRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x1bListProfilingFramesResponse\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.aifarm.v1.ProfilingFrame\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf3\x06\n\x10ProfilingService\x12\x98\x01\n\x16\x43reateProfilingSession\x12(.aifarm.v1.CreateProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\"7\xca\xf3\x18\x03\x08\xc9\x01\x82\xd3\xe4\x93\x02*\"\x15/v1/profilingSessions:\x11profiling_session\x12\x84\x01\n\x13GetProfilingSession\x12%.aifarm.v1.GetProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=profilingSessions/*}\x12\x8c\x01\n\x15ListProfilingSessions\x12\'.aifarm.v1.ListProfilingSessionsRequest\x1a(.aifarm.v1.ListProfilingSessionsResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/profilingSessions\x12\x8b\x01\n\x14StopProfilingSession\x12&.aifarm.v1.StopProfilingSessionRequest\x1a\x1b.aifarm.v1.ProfilingSession\".\x82\xd3\xe4\x93\x02(\"#/v1/{name=profilingSessions/*}:stop:\x01*\x12\x84\x01\n\x12GetProfilingReport\x12$.aifarm.v1.GetProfilingReportRequest\x1a\x14.google.api.HttpBody\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/v1/{name=profilingSessions/*}/report0\x01\x12\x98\x01\n\x13ListProfilingFrames\x12%.aifarm.v1.ListProfilingFramesRequest\x1a&.aifarm.v1.ListProfilingFramesResponse\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/{parent=profilingSessions/*}/framesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPROFILINGSESSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_STOPPROFILINGSESSIONREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_STOPPROFILINGSESSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETPROFILINGREPORTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETPROFILINGREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_LISTPROFILINGFRAMESREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTPROFILINGFRAMESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_PROFILINGSERVICE'].methods_by_name['CreateProfilingSession']._loaded_options = None
@@ -51,22 +54,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROFILINGSERVICE'].methods_by_name['ListProfilingSessions']._serialized_options = b'\220\002\001\202\323\344\223\002\027\022\025/v1/profilingSessions'
   _globals['_PROFILINGSERVICE'].methods_by_name['StopProfilingSession']._loaded_options = None
   _globals['_PROFILINGSERVICE'].methods_by_name['StopProfilingSession']._serialized_options = b'\202\323\344\223\002(\"#/v1/{name=profilingSessions/*}:stop:\001*'
+  _globals['_PROFILINGSERVICE'].methods_by_name['GetProfilingReport']._loaded_options = None
+  _globals['_PROFILINGSERVICE'].methods_by_name['GetProfilingReport']._serialized_options = b'\220\002\001\202\323\344\223\002\'\022%/v1/{name=profilingSessions/*}/report'
   _globals['_PROFILINGSERVICE'].methods_by_name['ListProfilingFrames']._loaded_options = None
   _globals['_PROFILINGSERVICE'].methods_by_name['ListProfilingFrames']._serialized_options = b'\220\002\001\202\323\344\223\002)\022\'/v1/{parent=profilingSessions/*}/frames'
-  _globals['_CREATEPROFILINGSESSIONREQUEST']._serialized_start=176
-  _globals['_CREATEPROFILINGSESSIONREQUEST']._serialized_end=299
-  _globals['_GETPROFILINGSESSIONREQUEST']._serialized_start=301
-  _globals['_GETPROFILINGSESSIONREQUEST']._serialized_end=349
-  _globals['_LISTPROFILINGSESSIONSREQUEST']._serialized_start=351
-  _globals['_LISTPROFILINGSESSIONSREQUEST']._serialized_end=402
-  _globals['_LISTPROFILINGSESSIONSRESPONSE']._serialized_start=404
-  _globals['_LISTPROFILINGSESSIONSRESPONSE']._serialized_end=492
-  _globals['_STOPPROFILINGSESSIONREQUEST']._serialized_start=494
-  _globals['_STOPPROFILINGSESSIONREQUEST']._serialized_end=543
-  _globals['_LISTPROFILINGFRAMESREQUEST']._serialized_start=545
-  _globals['_LISTPROFILINGFRAMESREQUEST']._serialized_end=634
-  _globals['_LISTPROFILINGFRAMESRESPONSE']._serialized_start=636
-  _globals['_LISTPROFILINGFRAMESRESPONSE']._serialized_end=733
-  _globals['_PROFILINGSERVICE']._serialized_start=736
-  _globals['_PROFILINGSERVICE']._serialized_end=1484
+  _globals['_CREATEPROFILINGSESSIONREQUEST']._serialized_start=203
+  _globals['_CREATEPROFILINGSESSIONREQUEST']._serialized_end=326
+  _globals['_GETPROFILINGSESSIONREQUEST']._serialized_start=328
+  _globals['_GETPROFILINGSESSIONREQUEST']._serialized_end=376
+  _globals['_LISTPROFILINGSESSIONSREQUEST']._serialized_start=378
+  _globals['_LISTPROFILINGSESSIONSREQUEST']._serialized_end=429
+  _globals['_LISTPROFILINGSESSIONSRESPONSE']._serialized_start=431
+  _globals['_LISTPROFILINGSESSIONSRESPONSE']._serialized_end=519
+  _globals['_STOPPROFILINGSESSIONREQUEST']._serialized_start=521
+  _globals['_STOPPROFILINGSESSIONREQUEST']._serialized_end=570
+  _globals['_GETPROFILINGREPORTREQUEST']._serialized_start=572
+  _globals['_GETPROFILINGREPORTREQUEST']._serialized_end=635
+  _globals['_LISTPROFILINGFRAMESREQUEST']._serialized_start=637
+  _globals['_LISTPROFILINGFRAMESREQUEST']._serialized_end=726
+  _globals['_LISTPROFILINGFRAMESRESPONSE']._serialized_start=728
+  _globals['_LISTPROFILINGFRAMESRESPONSE']._serialized_end=825
+  _globals['_PROFILINGSERVICE']._serialized_start=828
+  _globals['_PROFILINGSERVICE']._serialized_end=1711
 # @@protoc_insertion_point(module_scope)

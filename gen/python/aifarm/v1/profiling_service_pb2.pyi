@@ -2,6 +2,7 @@ from aifarm.options.v1 import http_options_pb2 as _http_options_pb2
 from aifarm.v1 import profiling_pb2 as _profiling_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -41,6 +42,14 @@ class StopProfilingSessionRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetProfilingReportRequest(_message.Message):
+    __slots__ = ("name", "format")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    format: str
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class ListProfilingFramesRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token")

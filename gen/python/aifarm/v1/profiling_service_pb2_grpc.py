@@ -5,6 +5,7 @@ import warnings
 
 from aifarm.v1 import profiling_pb2 as aifarm_dot_v1_dot_profiling__pb2
 from aifarm.v1 import profiling_service_pb2 as aifarm_dot_v1_dot_profiling__service__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -56,6 +57,11 @@ class ProfilingServiceStub:
                 request_serializer=aifarm_dot_v1_dot_profiling__service__pb2.StopProfilingSessionRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_profiling__pb2.ProfilingSession.FromString,
                 _registered_method=True)
+        self.GetProfilingReport = channel.unary_stream(
+                '/aifarm.v1.ProfilingService/GetProfilingReport',
+                request_serializer=aifarm_dot_v1_dot_profiling__service__pb2.GetProfilingReportRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.ListProfilingFrames = channel.unary_unary(
                 '/aifarm.v1.ProfilingService/ListProfilingFrames',
                 request_serializer=aifarm_dot_v1_dot_profiling__service__pb2.ListProfilingFramesRequest.SerializeToString,
@@ -95,6 +101,14 @@ class ProfilingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProfilingReport(self, request, context):
+        """A session's report: JSON (the session, its frames, per-node and per-GPU summary statistics) or
+        a PNG plot (utilisation and memory over time, one line per GPU).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProfilingFrames(self, request, context):
         """A session's frames, oldest first, a page at a time.
         """
@@ -124,6 +138,11 @@ def add_ProfilingServiceServicer_to_server(servicer, server):
                     servicer.StopProfilingSession,
                     request_deserializer=aifarm_dot_v1_dot_profiling__service__pb2.StopProfilingSessionRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_profiling__pb2.ProfilingSession.SerializeToString,
+            ),
+            'GetProfilingReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetProfilingReport,
+                    request_deserializer=aifarm_dot_v1_dot_profiling__service__pb2.GetProfilingReportRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ListProfilingFrames': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProfilingFrames,
@@ -240,6 +259,33 @@ class ProfilingService:
             '/aifarm.v1.ProfilingService/StopProfilingSession',
             aifarm_dot_v1_dot_profiling__service__pb2.StopProfilingSessionRequest.SerializeToString,
             aifarm_dot_v1_dot_profiling__pb2.ProfilingSession.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfilingReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aifarm.v1.ProfilingService/GetProfilingReport',
+            aifarm_dot_v1_dot_profiling__service__pb2.GetProfilingReportRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from aifarm.options.v1 import auth_options_pb2 as aifarm_dot_options_dot_v1_dot_auth__options__pb2
 from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ifarm/v1/system_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1cgoogle/api/annotations.proto\"\x18\n\x16RotateJoinTokenRequest\"-\n\x17RotateJoinTokenResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\"\x12\n\x10GetHealthRequest\"\x81\x01\n\x06Health\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cnodes_online\x18\x03 \x01(\x05\x12(\n\x05tasks\x18\x04 \x03(\x0b\x32\x19.aifarm.v1.TaskStateCount\x12\x16\n\x0euptime_seconds\x18\x05 \x01(\x01\"D\n\x0eTaskStateCount\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x32\xea\x01\n\rSystemService\x12X\n\tGetHealth\x12\x1b.aifarm.v1.GetHealthRequest\x1a\x11.aifarm.v1.Health\"\x1b\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/health\x12\x7f\n\x0fRotateJoinToken\x12!.aifarm.v1.RotateJoinTokenRequest\x1a\".aifarm.v1.RotateJoinTokenResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/system:rotateJoinToken:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61ifarm/v1/system_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"\x1d\n\x1bGetPrometheusMetricsRequest\"\x18\n\x16RotateJoinTokenRequest\"-\n\x17RotateJoinTokenResponse\x12\x12\n\njoin_token\x18\x01 \x01(\t\"\x12\n\x10GetHealthRequest\"\x81\x01\n\x06Health\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cnodes_online\x18\x03 \x01(\x05\x12(\n\x05tasks\x18\x04 \x03(\x0b\x32\x19.aifarm.v1.TaskStateCount\x12\x16\n\x0euptime_seconds\x18\x05 \x01(\x01\"D\n\x0eTaskStateCount\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x32\xd5\x02\n\rSystemService\x12X\n\tGetHealth\x12\x1b.aifarm.v1.GetHealthRequest\x1a\x11.aifarm.v1.Health\"\x1b\x90\x02\x01\xd2\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/health\x12\x7f\n\x0fRotateJoinToken\x12!.aifarm.v1.RotateJoinTokenRequest\x1a\".aifarm.v1.RotateJoinTokenResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/system:rotateJoinToken:\x01*\x12i\n\x14GetPrometheusMetrics\x12&.aifarm.v1.GetPrometheusMetricsRequest\x1a\x14.google.api.HttpBody\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/metricsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,16 +39,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYSTEMSERVICE'].methods_by_name['GetHealth']._serialized_options = b'\220\002\001\322\363\030\002\010\001\202\323\344\223\002\014\022\n/v1/health'
   _globals['_SYSTEMSERVICE'].methods_by_name['RotateJoinToken']._loaded_options = None
   _globals['_SYSTEMSERVICE'].methods_by_name['RotateJoinToken']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/system:rotateJoinToken:\001*'
-  _globals['_ROTATEJOINTOKENREQUEST']._serialized_start=135
-  _globals['_ROTATEJOINTOKENREQUEST']._serialized_end=159
-  _globals['_ROTATEJOINTOKENRESPONSE']._serialized_start=161
-  _globals['_ROTATEJOINTOKENRESPONSE']._serialized_end=206
-  _globals['_GETHEALTHREQUEST']._serialized_start=208
-  _globals['_GETHEALTHREQUEST']._serialized_end=226
-  _globals['_HEALTH']._serialized_start=229
-  _globals['_HEALTH']._serialized_end=358
-  _globals['_TASKSTATECOUNT']._serialized_start=360
-  _globals['_TASKSTATECOUNT']._serialized_end=428
-  _globals['_SYSTEMSERVICE']._serialized_start=431
-  _globals['_SYSTEMSERVICE']._serialized_end=665
+  _globals['_SYSTEMSERVICE'].methods_by_name['GetPrometheusMetrics']._loaded_options = None
+  _globals['_SYSTEMSERVICE'].methods_by_name['GetPrometheusMetrics']._serialized_options = b'\220\002\001\202\323\344\223\002\n\022\010/metrics'
+  _globals['_GETPROMETHEUSMETRICSREQUEST']._serialized_start=162
+  _globals['_GETPROMETHEUSMETRICSREQUEST']._serialized_end=191
+  _globals['_ROTATEJOINTOKENREQUEST']._serialized_start=193
+  _globals['_ROTATEJOINTOKENREQUEST']._serialized_end=217
+  _globals['_ROTATEJOINTOKENRESPONSE']._serialized_start=219
+  _globals['_ROTATEJOINTOKENRESPONSE']._serialized_end=264
+  _globals['_GETHEALTHREQUEST']._serialized_start=266
+  _globals['_GETHEALTHREQUEST']._serialized_end=284
+  _globals['_HEALTH']._serialized_start=287
+  _globals['_HEALTH']._serialized_end=416
+  _globals['_TASKSTATECOUNT']._serialized_start=418
+  _globals['_TASKSTATECOUNT']._serialized_end=486
+  _globals['_SYSTEMSERVICE']._serialized_start=489
+  _globals['_SYSTEMSERVICE']._serialized_end=830
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from aifarm.options.v1 import auth_options_pb2 as _auth_options_pb2
 from aifarm.v1 import task_pb2 as _task_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -8,6 +9,10 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetPrometheusMetricsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class RotateJoinTokenRequest(_message.Message):
     __slots__ = ()

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from aifarm.v1 import system_service_pb2 as aifarm_dot_v1_dot_system__service__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -45,6 +46,11 @@ class SystemServiceStub:
                 request_serializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.SerializeToString,
                 response_deserializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.FromString,
                 _registered_method=True)
+        self.GetPrometheusMetrics = channel.unary_unary(
+                '/aifarm.v1.SystemService/GetPrometheusMetrics',
+                request_serializer=aifarm_dot_v1_dot_system__service__pb2.GetPrometheusMetricsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -66,6 +72,14 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPrometheusMetrics(self, request, context):
+        """The farm's figures in Prometheus' text exposition format, the GPU ones named and labelled as
+        dcgm-exporter names them (DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED, ...): scrape it with a key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.RotateJoinToken,
                     request_deserializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.FromString,
                     response_serializer=aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.SerializeToString,
+            ),
+            'GetPrometheusMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrometheusMetrics,
+                    request_deserializer=aifarm_dot_v1_dot_system__service__pb2.GetPrometheusMetricsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +154,33 @@ class SystemService:
             '/aifarm.v1.SystemService/RotateJoinToken',
             aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenRequest.SerializeToString,
             aifarm_dot_v1_dot_system__service__pb2.RotateJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrometheusMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aifarm.v1.SystemService/GetPrometheusMetrics',
+            aifarm_dot_v1_dot_system__service__pb2.GetPrometheusMetricsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

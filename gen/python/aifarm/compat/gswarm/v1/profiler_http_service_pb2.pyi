@@ -73,18 +73,22 @@ class ProfilingSessions(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[ProfilingSessionSummary, _Mapping]]] = ...) -> None: ...
 
 class ProfilingSessionSummary(_message.Message):
-    __slots__ = ("name", "active", "start_time", "frames", "end_time")
+    __slots__ = ("name", "active", "start_time", "frames", "end_time", "json_file", "plot_file")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    JSON_FILE_FIELD_NUMBER: _ClassVar[int]
+    PLOT_FILE_FIELD_NUMBER: _ClassVar[int]
     name: str
     active: bool
     start_time: str
     frames: int
     end_time: str
-    def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ..., start_time: _Optional[str] = ..., frames: _Optional[int] = ..., end_time: _Optional[str] = ...) -> None: ...
+    json_file: str
+    plot_file: str
+    def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ..., start_time: _Optional[str] = ..., frames: _Optional[int] = ..., end_time: _Optional[str] = ..., json_file: _Optional[str] = ..., plot_file: _Optional[str] = ...) -> None: ...
 
 class ListProfilerClientsRequest(_message.Message):
     __slots__ = ()
