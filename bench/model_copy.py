@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,22 +34,9 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-AGENT_TOKEN = "bench-agent-token"
-API_KEY = "bench-api-key"
+from farm_spawn import AGENT_TOKEN, API_KEY, free_port, spawn
+
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AIFARM_AGENT_TOKEN": AGENT_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, cwd=REPO, env=env)  # fmt: skip
 
 
 def _wait(predicate, what: str, timeout: float = 120):  # type: ignore[no-untyped-def]
@@ -69,16 +55,16 @@ class Farm:
     def __init__(self, root: Path) -> None:
         self.root = root
         grpc_port, self.host_port = free_port(), free_port()
-        self.procs = [_spawn(["controller", "--data-dir", str(root / "controller"), "--grpc-port", str(grpc_port),
+        self.procs = [spawn(["controller", "--data-dir", str(root / "controller"), "--grpc-port", str(grpc_port),
                               "--profiler-grpc-port", "0",
                               "--api-keys", API_KEY, "--agent-token", AGENT_TOKEN, "--rate-limit-per-minute", "0",
                               "--log-level", "warning"], root / "controller.log")]  # fmt: skip
         address = f"127.0.0.1:{grpc_port}"
-        self.procs.append(_spawn(["gateway", "--controller", address, "--http-port", "main=0", "--http-port",
+        self.procs.append(spawn(["gateway", "--controller", address, "--http-port", "main=0", "--http-port",
                                   f"gswarm_host={self.host_port}", "--http-port", "profiler=0", "--log-level", "warning"], root / "gateway.log"))
         self.agents = [root / f"agent{i}" for i in (1, 2)]
         for data in self.agents:
-            self.procs.append(_spawn(["agent", "--controller", address, "--data-dir", str(data), "--cpu-slots", "4",
+            self.procs.append(spawn(["agent", "--controller", address, "--data-dir", str(data), "--cpu-slots", "4",
                                       "--gswarm-client-port", "0", "--listen-host", "127.0.0.1",
                                       "--log-level", "warning"], root / f"{data.name}.log"))  # fmt: skip
         self.urls = [_wait(lambda d=d: json.loads((d / "endpoints.json").read_text())["http"]["gswarm_client"],

@@ -23,9 +23,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,27 +32,14 @@ from pathlib import Path
 import grpc
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
+from farm_spawn import AGENT_TOKEN, API_KEY, REPO, free_port, spawn
+
 sys.path[:0] = [str(REPO), str(REPO / "gen" / "python")]
 
 from aifarm.v1 import agent_service_pb2 as pb  # noqa: E402
 from aifarm.v1 import agent_service_pb2_grpc, profiling_pb2, profiling_service_pb2, profiling_service_pb2_grpc  # noqa: E402
 
-AGENT_TOKEN = "bench-agent-token"
-API_KEY = "bench-api-key"
 WINDOW = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AIFARM_AGENT_TOKEN": AGENT_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, cwd=REPO, env=env)  # fmt: skip
 
 
 def _batch(node: str, frames: int, gpus: int) -> pb.ProfilingBatch:
@@ -126,12 +111,12 @@ def _sessions(address: str) -> profiling_service_pb2_grpc.ProfilingServiceStub:
 def _start(stub: profiling_service_pb2_grpc.ProfilingServiceStub, name: str, ms: int) -> None:
     stub.CreateProfilingSession(profiling_service_pb2.CreateProfilingSessionRequest(
         profiling_session=profiling_pb2.ProfilingSession(sampling_frequency_ms=ms), profiling_session_id=name),
-        metadata=(("authorization", f"Bearer {API_KEY}"),), timeout=10)  # fmt: skip
+        metadata=(("authorization", f"Bearer {API_KEY}"),), timeout=60)  # fmt: skip
 
 
 def _stop(stub: profiling_service_pb2_grpc.ProfilingServiceStub, name: str) -> None:
     stub.StopProfilingSession(profiling_service_pb2.StopProfilingSessionRequest(name=f"profilingSessions/{name}"),
-                              metadata=(("authorization", f"Bearer {API_KEY}"),), timeout=10)  # fmt: skip
+                              metadata=(("authorization", f"Bearer {API_KEY}"),), timeout=60)  # fmt: skip
 
 
 def ingest(address: str, controller: psutil.Process, args: argparse.Namespace) -> dict[str, float]:
@@ -159,7 +144,7 @@ def ingest(address: str, controller: psutil.Process, args: argparse.Namespace) -
 
 
 def sampler_cost(address: str, root: Path, seconds: float) -> dict[str, float]:
-    agent = _spawn(["agent", "--controller", address, "--data-dir", str(root / "agent"), "--gswarm-client-port", "-1",
+    agent = spawn(["agent", "--controller", address, "--data-dir", str(root / "agent"), "--gswarm-client-port", "-1",
                     "--log-level", "warning"], root / "agent.log")  # fmt: skip
     proc = psutil.Process(agent.pid)
     try:
@@ -195,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="aifarm-profiling-"))
     port = free_port()
-    controller = _spawn(["controller", "--data-dir", str(root / "controller"), "--grpc-port", str(port), "--api-keys",
+    controller = spawn(["controller", "--data-dir", str(root / "controller"), "--grpc-port", str(port), "--api-keys",
                          API_KEY, "--agent-token", AGENT_TOKEN, "--profiler-grpc-port", "-1", "--log-level", "warning"],
                         root / "controller.log")  # fmt: skip
     address = f"127.0.0.1:{port}"

@@ -24,11 +24,9 @@ import asyncio
 import json
 import math
 import multiprocessing
-import os
 import random
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,22 +34,9 @@ from pathlib import Path
 import aiohttp
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
-AGENT_TOKEN = "bench-agent-token"
-API_KEY = "bench-api-key"
+from farm_spawn import AGENT_TOKEN, API_KEY, free_port, spawn
+
 SYSTEM_INFO = {"cpu_usage": 45.2, "ram_usage": 60.5, "gpu_usage": 0.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AIFARM_AGENT_TOKEN": AGENT_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, cwd=REPO, env=env)  # fmt: skip
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
@@ -147,13 +132,13 @@ def measure(workers: int, seconds: float, procs: int, root: Path) -> dict[str, o
     grpc_port, http_port, ws_port = free_port(), free_port(), free_port()
     data = root / f"farm-{workers}"
     data.mkdir(parents=True)
-    controller = _spawn(["controller", "--data-dir", str(data), "--grpc-port", str(grpc_port), "--profiler-grpc-port", "0",
+    controller = spawn(["controller", "--data-dir", str(data), "--grpc-port", str(grpc_port), "--profiler-grpc-port", "0",
                          "--api-keys", API_KEY,
                          "--agent-token", AGENT_TOKEN, "--log-level", "warning"], root / f"controller-{workers}.log")  # fmt: skip
     gateway = None
     try:
         _wait_port(grpc_port, controller, "the controller")
-        gateway = _spawn(["gateway", "--controller", f"127.0.0.1:{grpc_port}", "--http-port", f"main={http_port}",
+        gateway = spawn(["gateway", "--controller", f"127.0.0.1:{grpc_port}", "--http-port", f"main={http_port}",
                           "--http-port", "gswarm_host=0", "--http-port", "profiler=0",
                           "--websocket-port", str(ws_port), "--log-level", "warning"], root / f"gateway-{workers}.log")  # fmt: skip
         _wait_port(ws_port, gateway, "the gateway's WebSocket door")

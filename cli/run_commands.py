@@ -221,6 +221,9 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
                      help="gswarm's profiler gRPC port, where its profiler CLI dials (it sends no credentials:"
                           " --open-legacy gswarm-profiler lets it in from loopback and --trusted-network);"
                           " 0 picks one, -1 serves none."),
+        click.option("--profiling-retention-hours", type=click.FloatRange(min=0), default=168.0, show_default=True,
+                     metavar="HOURS",
+                     help="Profiling frames older than this are deleted (the sessions stay listed); 0 keeps them all."),
         click.option("--insecure", is_flag=True,
                      help="Allow plaintext on a non-loopback --host. Trusted networks only; logged loudly."),
         click.option("--open-legacy", "open_legacy", multiple=True, metavar="GROUP",
@@ -278,6 +281,7 @@ def _controller_config(kw: dict) -> ControllerConfig:
         tls_hosts=tuple(kw["tls_hosts"]),
         agent_port=int(kw["agent_port"]),
         profiler_grpc_port=None if int(kw["profiler_grpc_port"]) < 0 else int(kw["profiler_grpc_port"]),
+        profiling_retention_hours=float(kw["profiling_retention_hours"]),
         insecure=bool(kw["insecure"]),
         open_legacy=_legacy_groups(kw["open_legacy"]),
         trusted_networks=_trusted_networks(kw["trusted_networks"]),

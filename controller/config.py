@@ -46,6 +46,8 @@ class ControllerConfig:
     #: gswarm's profiler gRPC port (gswarm_profiler.ProfilerService where its CLI dials it; every service
     #: is served there too, with the same auth and TLS); 0 picks a free one; None: not served.
     profiler_grpc_port: int | None = None
+    #: Profiling frames older than this are deleted; 0 keeps them all.
+    profiling_retention_hours: float = 168.0
     #: Allow plaintext on a non-loopback address (trusted networks only; logged loudly).
     insecure: bool = False
     #: Legacy-open groups (a proto's auth.legacy_open, e.g. "shelby-agents") whose methods take calls

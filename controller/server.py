@@ -208,4 +208,5 @@ def _settings(cfg: ControllerConfig) -> FarmSettings:
         node_ttl_seconds=cfg.node_ttl_seconds,
         restart_grace_seconds=cfg.restart_grace_seconds,
         concurrency_limits={SESSION_GROUP: 1, **dict(cfg.concurrency_limits)},
+        profiling_retention_seconds=cfg.profiling_retention_hours * 3600,
     )

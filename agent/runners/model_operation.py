@@ -105,6 +105,10 @@ class ModelOperationRunner(Runner):
         return self.store.remove(self.spec.model, device)
 
     async def _delete(self) -> str:
+        serving = self.ctx.services.using(self.spec.model, self.spec.source_device) if self.ctx.services else []
+        if serving and not self.spec.force:
+            raise ModelOperationError("CONFLICT", f"{self.spec.model} is served by {', '.join(serving)} on this node:"
+                                      " stop them first, or delete with force")  # fmt: skip
         devices = [self.spec.source_device] if self.spec.source_device else ["disk", "dram", *self.store.gpu_devices()]
         removed = [d for d in devices if await self._removed(d)]
         if self.spec.source_device and not removed:

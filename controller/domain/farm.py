@@ -43,6 +43,8 @@ class FarmSettings:
     node_ttl_seconds: float = 10.0
     restart_grace_seconds: float = 30.0
     concurrency_limits: Mapping[str, int] | None = None
+    #: Profiling frames older than this are deleted (sessions keep their rows); 0 keeps them all.
+    profiling_retention_seconds: float = 7 * 86400
 
 
 @dataclass
@@ -112,7 +114,8 @@ class Farm(TaskParts):
         await output_models.resume()
         model_operations = ModelOperations(parts.book, parts.registry, models)
         parts.actions.preparers.append(model_operations.prepare)
-        profiling = ProfilingSessions(store.profiling(), parts.registry, clock=clock)
+        profiling = ProfilingSessions(store.profiling(), parts.registry, clock=clock,
+                                      retention_seconds=s.profiling_retention_seconds)  # fmt: skip
         await profiling.load()
         return cls(**vars(parts), store=store, datasets=datasets, models=models,
                    artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models,
@@ -123,4 +126,4 @@ class Farm(TaskParts):
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""
         return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run,
-                "model-locations": self.model_operations.run}
+                "model-locations": self.model_operations.run, "profiling-retention": self.profiling.run}

@@ -9,6 +9,7 @@ as the bytes the node sent (aifarm.v1.ProfilingFrame): the domain never looks in
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -29,6 +30,8 @@ DEFAULT_FREQUENCY_MS = 1000
 MIN_FREQUENCY_MS = 100
 MAX_FREQUENCY_MS = 60_000
 MAX_FRAMES_A_PAGE = 10_000
+#: How often frames past the retention are deleted.
+PRUNE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,18 @@ class ProfilingStore(Protocol):
 
     async def count_frames(self, session: ProfilingSession) -> int: ...
 
+    async def delete_frames_before(self, moment: float) -> int:
+        """Delete frames measured before `moment`; how many."""
+
 
 class ProfilingSessions:
-    def __init__(self, store: ProfilingStore, registry: NodeRegistry, *, clock: Clock = time.time) -> None:
+    def __init__(self, store: ProfilingStore, registry: NodeRegistry, *, clock: Clock = time.time,
+                 retention_seconds: float = 0.0) -> None:  # fmt: skip
         self.store = store
         self.registry = registry
         self.clock = clock
+        #: Frames older than this are deleted by `run` (0: kept for ever).
+        self.retention_seconds = retention_seconds
         #: The active sessions, by id (loaded at start: they survive a restart).
         self._active: dict[str, ProfilingSession] = {}
         #: Each node's newest frame since this controller started (gswarm's /metrics/latest).
@@ -171,6 +180,24 @@ class ProfilingSessions:
 
     async def stop_all(self) -> list[ProfilingSession]:
         return [await self.stop(session_id) for session_id in list(self._active)]
+
+    async def prune(self) -> int:
+        """Delete the frames older than the retention (the sessions keep their rows); how many went."""
+        if not self.retention_seconds:
+            return 0
+        deleted = await self.store.delete_frames_before(self.clock() - self.retention_seconds)
+        if deleted:
+            log.info("old profiling frames deleted", frames=deleted, retention_seconds=self.retention_seconds)
+        return deleted
+
+    async def run(self) -> None:
+        """Prune every PRUNE_SECONDS; a failed pass is tried again on the next."""
+        while True:
+            try:
+                await self.prune()
+            except Exception:  # noqa: BLE001 - logged; frames stay until the next pass
+                log.exception("pruning profiling frames failed; retrying later")
+            await asyncio.sleep(PRUNE_SECONDS)
 
     def control_for(self, node_id: str) -> ProfilingControlMessage:
         """What `node_id` should sample now: the fastest rate of the active sessions that record it."""

@@ -266,3 +266,8 @@ class MemoryProfilingStore:
 
     async def count_frames(self, session: ProfilingSession) -> int:
         return len(self._of(session))
+
+    async def delete_frames_before(self, moment: float) -> int:
+        kept = [f for f in self._frames if f.time >= moment]
+        deleted, self._frames = len(self._frames) - len(kept), kept
+        return deleted

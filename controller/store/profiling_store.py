@@ -73,3 +73,8 @@ class SqliteProfilingStore:
         async with self.db.read() as conn:
             rows = await conn.execute_fetchall(f"SELECT COUNT(*) FROM profiling_frames WHERE {clause}", params)
         return int(rows[0][0])
+
+    async def delete_frames_before(self, moment: float) -> int:
+        async with self.db.write() as conn:
+            cur = await conn.execute("DELETE FROM profiling_frames WHERE time < ?", (moment,))
+            return cur.rowcount
