@@ -38,7 +38,7 @@ SERVICES: list[Binding] = [
             lambda s: ModelServicer(s.farm.models)),
     binding(system_service_pb2.DESCRIPTOR, "SystemService", system_service_pb2_grpc.add_SystemServiceServicer_to_server,
             lambda s: SystemServicer(s.farm.book, s.farm.registry, s.started, s.credentials, s.config.data_dir,
-                                     s.farm.profiling)),
+                                     s.farm.profiling, s.farm.placement.latency)),
     binding(agent_service_pb2.DESCRIPTOR, "AgentService", agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
             lambda s: AgentServicer(s.farm.nodes, s.farm.reports, s.farm.datasets, s.farm.artifacts, s.credentials,
                                     heartbeat_interval_ms=int(s.config.heartbeat_interval_seconds * 1000),

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from aifarm.v1 import profiling_pb2
 from controller.domain.profiling import Frame
+from controller.domain.task_placement import DispatchLatency
 from controller.domain.types import Node, NodeState, TaskState
 
 GPU_LABELS = ["gpu", "UUID", "device", "modelName", "Hostname"]
@@ -34,13 +35,14 @@ DCGM_FIELDS = {
 
 class FarmCollector(Collector):
     def __init__(self, nodes: Mapping[str, Node], latest: Mapping[str, Frame], tasks: Mapping[TaskState, int],
-                 active_sessions: int) -> None:  # fmt: skip
+                 active_sessions: int, latency: DispatchLatency) -> None:  # fmt: skip
         self.nodes = nodes
         self.latest = latest
         self.tasks = tasks
         self.active_sessions = active_sessions
+        self.latency = latency
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | SummaryMetricFamily]:
         yield from self._gpus()
         yield from self._nodes()
         tasks = GaugeMetricFamily("aifarm_tasks", "Tasks of the farm by state.", labels=["state"])
@@ -49,6 +51,13 @@ class FarmCollector(Collector):
         yield tasks
         yield GaugeMetricFamily("aifarm_profiling_sessions_active", "Profiling sessions recording.",
                                 value=self.active_sessions)  # fmt: skip
+        yield SummaryMetricFamily("aifarm_dispatch_latency_seconds", "From a task's creation to its placement.",
+                                  count_value=self.latency.count, sum_value=self.latency.total_seconds)  # fmt: skip
+        recent = GaugeMetricFamily("aifarm_dispatch_latency_recent_seconds",
+                                   "Creation to placement over the last 1000 placements, by quantile.", labels=["quantile"])
+        for q in (0.5, 0.9, 0.99):
+            recent.add_metric([str(q)], self.latency.quantile(q))
+        yield recent
 
     def _gpus(self) -> Iterator[GaugeMetricFamily]:
         families = {name: GaugeMetricFamily(name, help_text, labels=GPU_LABELS)

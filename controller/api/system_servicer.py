@@ -18,6 +18,7 @@ from controller.credentials import rotate_join_token
 from controller.domain.profiling import ProfilingSessions
 from controller.domain.registry import NodeRegistry
 from controller.domain.task_book import TaskBook
+from controller.domain.task_placement import DispatchLatency
 
 VERSION = "0.1.0"
 
@@ -26,9 +27,10 @@ VERSION = "0.1.0"
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
     def __init__(
         self, book: TaskBook, registry: NodeRegistry, started: float, credentials: Credentials, data_dir: Path,
-        profiling: ProfilingSessions,
+        profiling: ProfilingSessions, latency: DispatchLatency,
     ) -> None:
         self.profiling = profiling
+        self.latency = latency
         self.book = book
         self.credentials = credentials
         self.data_dir = data_dir
@@ -60,5 +62,5 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         self, request: system_service_pb2.GetPrometheusMetricsRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
         collector = FarmCollector(self.registry.nodes, self.profiling.latest(), await self.book.count_by_state(),
-                                  len(self.profiling.active()))  # fmt: skip
+                                  len(self.profiling.active()), self.latency)  # fmt: skip
         return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE_LATEST, data=exposition(collector))

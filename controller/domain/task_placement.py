@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -28,10 +28,30 @@ log = structlog.get_logger(__name__)
 _DEAD = (TaskState.FAILED, TaskState.CANCELLED)
 
 
+@dataclass
+class DispatchLatency:
+    """How long tasks waited from their creation to their placement: every placement since the
+    start (count, sum) and the latest ones (for quantiles)."""
+
+    count: int = 0
+    total_seconds: float = 0.0
+    recent: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=1000))
+
+    def record(self, seconds: float) -> None:
+        self.count += 1
+        self.total_seconds += seconds
+        self.recent.append(seconds)
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.recent)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
 class TaskPlacement:
     def __init__(self, book: TaskBook, registry: NodeRegistry) -> None:
         self.book = book
         self.registry = registry
+        self.latency = DispatchLatency()
 
     async def schedule(self) -> list[AssignMessage]:
         """One pass: place what fits on the streaming nodes; their assignments go out once committed."""
@@ -59,6 +79,9 @@ class TaskPlacement:
             done = book.stage(Changes(updated=[*changed.values(), *assigned]), sends)
         if assigned:
             book.note_node_traffic()
+            now = book.clock()
+            for task in assigned:
+                self.latency.record(max(0.0, now - task.create_time))
         await settled(done)
         for task in assigned:  # debug: an info line per task cost more than placing it
             log.debug("task assigned", task_id=task.id, node_id=task.node_id, attempt=task.attempt)

@@ -14,7 +14,8 @@ import requests
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from farm_processes import API_KEY, Client, ControllerProcess, GatewayProcess, wait_for
+from aifarm.v1 import task_pb2 as T
+from farm_processes import API_KEY, Client, ControllerProcess, GatewayProcess, script_task, wait_for
 
 pytestmark = pytest.mark.slow
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
@@ -63,6 +64,8 @@ def test_a_stopped_session_yields_its_report_and_plot_and_metrics_parse(controll
         assert entry["json_file"] == "/v1/profilingSessions/outputs/report"
         assert entry["plot_file"] == "/v1/profilingSessions/outputs/report?format=png"
 
+        placed = client.create(script_task("print('placed')"))
+        client.wait_state(placed.name, T.TASK_STATE_COMPLETED)
         metrics = requests.get(f"{base}/metrics", headers=HEADERS, timeout=10)
         assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain"), metrics.text
         families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
@@ -70,6 +73,9 @@ def test_a_stopped_session_yields_its_report_and_plot_and_metrics_parse(controll
         assert set(cpu) == {a.node_id for a in agents} and all(0 <= v <= 100 for v in cpu.values())
         assert {s.labels["state"] for s in families["aifarm_tasks"].samples} >= {"pending", "running", "completed"}
         assert "DCGM_FI_DEV_GPU_UTIL" in families and families["DCGM_FI_DEV_GPU_UTIL"].samples == []
+        latency = {s.name: s.value for s in families["aifarm_dispatch_latency_seconds"].samples}
+        assert families["aifarm_dispatch_latency_seconds"].type == "summary"
+        assert latency["aifarm_dispatch_latency_seconds_count"] >= 1 and latency["aifarm_dispatch_latency_seconds_sum"] >= 0
         assert requests.get(f"{base}/metrics", timeout=10).status_code == 401  # a key, as everywhere
     finally:
         gateway.stop()
