@@ -250,6 +250,10 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE INDEX profiling_frames_by_time ON profiling_frames (time);
     """,
+    # 15: a frame is stored once: a batch the agent sends again (its ack was lost) adds nothing.
+    """
+    CREATE UNIQUE INDEX profiling_frames_once ON profiling_frames (node_id, time);
+    """,
 ]
 
 

@@ -253,7 +253,8 @@ class MemoryProfilingStore:
         return sorted(self._sessions.values(), key=lambda s: (-s.start_time, s.id))
 
     async def add_frames(self, frames: Sequence[Frame]) -> None:
-        self._frames.extend(frames)
+        known = {(f.node_id, f.time) for f in self._frames}
+        self._frames.extend(f for f in frames if (f.node_id, f.time) not in known)
 
     def _of(self, session: ProfilingSession) -> list[tuple[int, Frame]]:
         return sorted(((i, f) for i, f in enumerate(self._frames, 1)

@@ -56,7 +56,8 @@ class SqliteProfilingStore:
 
     async def add_frames(self, frames: Sequence[Frame]) -> None:
         async with self.db.write() as conn:
-            await conn.executemany("INSERT INTO profiling_frames (node_id, time, frame) VALUES (?, ?, ?)",
+            # OR IGNORE: a batch replayed after a lost ack holds frames already here (node and time say so).
+            await conn.executemany("INSERT OR IGNORE INTO profiling_frames (node_id, time, frame) VALUES (?, ?, ?)",
                                    [(f.node_id, f.time, f.payload) for f in frames])  # fmt: skip
 
     async def frames(self, session: ProfilingSession, *, after: tuple[float, int] = (0.0, 0), limit: int = 1000) -> list[tuple[int, Frame]]:

@@ -21,6 +21,7 @@ async def test_a_session_is_its_window_and_old_frames_are_pruned(tmp_path: Path)
         await sessions.ingest("a", [(1000.0 + i, f"a{i}".encode()) for i in range(5)])
         await sessions.ingest("b", [(1000.5 + i, f"b{i}".encode()) for i in range(5)])
         await sessions.ingest("a", [(999.0, b"before")])  # measured before the sessions began
+        await sessions.ingest("a", [(1000.0 + i, f"a{i}".encode()) for i in range(5)])  # a replay after a lost ack
         assert await sessions.count(both) == 10 and await sessions.count(only_a) == 5
         page = await sessions.frames(both, limit=4)
         rest = await sessions.frames(both, after=(page[-1][1].time, page[-1][0]), limit=100)
