@@ -29,7 +29,7 @@ from agent.credentials import CredentialFiles, NodeCredential, RegistrationRefus
 from agent.errors import AgentError, TransferError
 from agent.identity import node_id as load_node_id
 from agent.models.local_store import LocalModelStore
-from gateway.listeners import served_url
+from gateway.listeners import host_port, loopback_for
 from agent.outbox import Outbox
 from agent.profiling.sampler import ProfilingSampler
 from agent.private_files import private_directory
@@ -154,7 +154,7 @@ class NodeAgent:
             return None
         from agent.local_api.server import LocalApi
 
-        store = LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.capabilities().gpus))
+        store = LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.gpus.describe()))
         store.clear_parts()
         await store.restore()
         # Calls made for the node-local API's callers go to the controller's user port with their own key.
@@ -174,7 +174,7 @@ class NodeAgent:
     def local_grpc(self) -> str:
         """HOST:PORT of the node-local gRPC server, once running ("" when none is served)."""
         api = self._local_api
-        return "" if api is None else served_url("", api.host, api.host, api.peer_port).removeprefix("://")
+        return "" if api is None else host_port(loopback_for(api.host), api.peer_port)
 
     async def _fetch_dataset(self, stub: agent_service_pb2_grpc.AgentServiceStub, name: str) -> Path:
         """Download a dataset once into the node's cache, checking its sha256."""

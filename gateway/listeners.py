@@ -14,11 +14,24 @@ from dataclasses import dataclass
 #: Here, with the table, so that the command line reads them without loading the gateway.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+#: Wildcard bind addresses, and the loopback address this machine reaches each at.
+_LOOPBACK_OF_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def loopback_for(host: str) -> str:
+    """Where this machine reaches a listener bound to `host`: a wildcard address as loopback."""
+    return _LOOPBACK_OF_WILDCARD.get(host, host)
+
+
+def host_port(host: str, port: int) -> str:
+    """"host:port", an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def served_url(scheme: str, host: str, bound_host: str, bound_port: int) -> str:
     """The URL a listener bound to `host` answers at: a wildcard address shown as loopback."""
-    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, bound_host)
-    shown = f"[{shown}]" if ":" in shown else shown
-    return f"{scheme}://{shown}:{bound_port}"
+    shown = loopback_for(host) if host in _LOOPBACK_OF_WILDCARD else bound_host
+    return f"{scheme}://{host_port(shown, bound_port)}"
 
 
 #: AI Farm's documented WebSocket worker port (seeds/001), served by gateway.websocket_door.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from taskspec.errors import SpecError
+from taskspec.training import MODEL_NAME
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DEVICE = re.compile(r"^(disk|dram|gpu[0-9]{1,3})$")
 NODE_DEVICE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):(disk|dram|gpu[0-9]{1,3})$")
 URL_SCHEMES = ("http", "https", "file")

@@ -12,7 +12,8 @@ ARCHITECTURES = ("mlp", "cnn", "resnet18", "resnet50", "vgg16")
 IMAGE_ARCHITECTURES = ("cnn", "resnet18", "resnet50", "vgg16")
 #: An architecture may instead name a model of the registry, "models/{name}", to continue training it.
 MODEL_PREFIX = "models/"
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+#: A model of the registry's name (checked here for both sides: it is a file name on each).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("cross_entropy", "mse", "mae", "bce")
 DEVICES = ("auto", "cpu", "cuda")
@@ -120,7 +121,7 @@ def registry_model(architecture: str) -> str | None:
     if not architecture.startswith(MODEL_PREFIX):
         return None
     name = architecture.removeprefix(MODEL_PREFIX)
-    return name if _MODEL_NAME.match(name) and ".." not in name else None
+    return name if MODEL_NAME.match(name) and ".." not in name else None
 
 
 def validate_synthetic(data: SyntheticData, architecture: str) -> None:

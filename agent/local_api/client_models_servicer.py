@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 
 import grpc
 from google.protobuf import json_format, struct_pb2
@@ -197,7 +198,5 @@ class ClientModelServicer(client_model_service_pb2_grpc.ClientModelServiceServic
 
 
 def _disk_figures(store: LocalModelStore) -> pb.StorageFigures:
-    import shutil
-
     usage = shutil.disk_usage(store.root("disk"))
     return pb.StorageFigures(total=usage.total, used=usage.used, available=usage.free)

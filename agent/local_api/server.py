@@ -20,6 +20,7 @@ from agent.local_api.farm_calls import FarmCalls
 from agent.local_api.peer_servicer import PeerKey, PeerServicer
 from agent.models.local_store import LocalModelStore
 from agent.serving.services import ServiceBook
+from gateway.listeners import host_port, loopback_for
 from aifarm.compat.gswarm.v1 import client_model_service_pb2_grpc
 from aifarm.v1 import agent_service_pb2 as agent_pb
 from aifarm.v1 import peer_service_pb2_grpc
@@ -57,12 +58,10 @@ class LocalApi:
             ClientServingServicer(self._farm, self.store, self.services), server)  # fmt: skip
         peer_service_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(self.store, self.peer_key), server)
         reflection.enable_server_reflection([*SERVICES, reflection.SERVICE_NAME], server)
-        bind = f"[{self.host}]:0" if ":" in self.host else f"{self.host}:0"
-        self.peer_port = server.add_insecure_port(bind)
+        self.peer_port = server.add_insecure_port(host_port(self.host, 0))
         await server.start()
         self._server = server
-        local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
-        self._gateway = Gateway(f"{local}:{self.peer_port}", {LISTENER: (self.host, self.http_port)})
+        self._gateway = Gateway(host_port(loopback_for(self.host), self.peer_port), {LISTENER: (self.host, self.http_port)})
         try:
             self.urls = await self._gateway.start()
         except OSError as exc:

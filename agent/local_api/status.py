@@ -77,9 +77,9 @@ def _wrapped(method: F, name: str) -> F:
     async def call(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, context)
-        except (LocalApiError, ModelOperationError, grpc.aio.AioRpcError, Exception) as exc:  # noqa: BLE001
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every error becomes a status (_abort says which)
             await _abort(exc, context, name)
 
     return call  # type: ignore[return-value]

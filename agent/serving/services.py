@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.listeners import loopback_for
+
 
 @dataclass
 class RunningService:
@@ -27,7 +29,7 @@ class ServiceBook:
     @property
     def local_host(self) -> str:
         """The host a client on this node reaches the servers at."""
-        return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return loopback_for(self.host)
 
     def add(self, service: RunningService) -> None:
         self._running[service.service_id] = service

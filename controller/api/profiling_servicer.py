@@ -15,7 +15,7 @@ from controller.api.errors import maps_domain_errors
 from controller.api.http_body import http_body_stream
 from controller.api.profiling_report import plot_png, report_json
 from controller.domain.errors import InvalidArgument
-from controller.domain.profiling import DEFAULT_FREQUENCY_MS, Frame, ProfilingSession, ProfilingSessions
+from controller.domain.profiling import Frame, ProfilingSession, ProfilingSessions
 
 #: The largest page of frames when none is asked for.
 DEFAULT_FRAMES = 1000
@@ -32,7 +32,7 @@ def session_to_proto(session: ProfilingSession, frame_count: int) -> profiling_p
 
 
 def session_from_proto(msg: profiling_pb2.ProfilingSession, session_id: str) -> ProfilingSession:
-    return ProfilingSession(id=session_id, sampling_frequency_ms=msg.sampling_frequency_ms or DEFAULT_FREQUENCY_MS,
+    return ProfilingSession(id=session_id, sampling_frequency_ms=msg.sampling_frequency_ms,
                             report_metrics=tuple(msg.report_metrics),
                             nodes=tuple(resource_id(n, "nodes") for n in msg.nodes),
                             enable_nvlink=msg.enable_nvlink_profiling, enable_bandwidth=msg.enable_bandwidth_profiling)  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,12 +18,10 @@ from controller.domain.store import Changes, Conflict, Store
 from controller.store.blob_store import BlobStore
 from taskspec.checkpoint import CheckpointInfo, describe_checkpoint
 from taskspec.errors import SpecError
-from taskspec.training import ARCHITECTURES, CHECKPOINT_FILE, MODEL_PREFIX, MODEL_URL_SCHEMES
+from taskspec.model_operation import NODE_DEVICE
+from taskspec.training import ARCHITECTURES, CHECKPOINT_FILE, MODEL_NAME, MODEL_PREFIX, MODEL_URL_SCHEMES
 
 log = structlog.get_logger(__name__)
-
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
 
 def validate_model_name(name: str) -> str:
     if not MODEL_NAME.match(name) or ".." in name:
@@ -32,12 +29,9 @@ def validate_model_name(name: str) -> str:
     return name
 
 
-LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}:(disk|dram|gpu[0-9]{1,3})$")
-
-
 def validate_location(location: ModelLocation) -> None:
     """A location is "node:device" with device disk, dram or gpuN, and a short status."""
-    if not LOCATION.match(location.device):
+    if not NODE_DEVICE.match(location.device):
         raise InvalidArgument(f"invalid location {location.device!r}: give NODE:DEVICE with DEVICE disk, dram or gpuN"
                               " (for example node1:gpu0)")  # fmt: skip
     if len(location.status) > 32 or not location.status.isprintable():

@@ -53,6 +53,22 @@ class ProfilingSession:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """What a set of sessions asks the nodes for together: the fastest rate, and every extra figure one asks."""
+
+    sampling_frequency_ms: int = DEFAULT_FREQUENCY_MS
+    enable_nvlink: bool = False
+    enable_bandwidth: bool = False
+
+    @classmethod
+    def of(cls, sessions: Sequence[ProfilingSession]) -> Sampling:
+        if not sessions:
+            return cls()
+        return cls(min(s.sampling_frequency_ms for s in sessions), any(s.enable_nvlink for s in sessions),
+                   any(s.enable_bandwidth for s in sessions))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Frame:
     node_id: str
     time: float
@@ -143,7 +159,12 @@ class ProfilingSessions:
         return await self.store.sessions()
 
     def active(self) -> list[ProfilingSession]:
-        return list(self._active.values())
+        """The active sessions, oldest first."""
+        return sorted(self._active.values(), key=lambda s: (s.start_time, s.id))
+
+    def sampling(self) -> Sampling:
+        """What the active sessions ask for together."""
+        return Sampling.of(self.active())
 
     async def frames(self, session: ProfilingSession, *, after: tuple[float, int] = (0.0, 0),
                      limit: int = 1000) -> list[tuple[int, Frame]]:  # fmt: skip
@@ -204,9 +225,9 @@ class ProfilingSessions:
         mine = [s for s in self._active.values() if not s.nodes or node_id in s.nodes]
         if not mine:
             return ProfilingControlMessage(enabled=False)
-        return ProfilingControlMessage(enabled=True, sampling_frequency_ms=min(s.sampling_frequency_ms for s in mine),
-                                       enable_nvlink=any(s.enable_nvlink for s in mine),
-                                       enable_bandwidth=any(s.enable_bandwidth for s in mine))  # fmt: skip
+        wanted = Sampling.of(mine)
+        return ProfilingControlMessage(enabled=True, sampling_frequency_ms=wanted.sampling_frequency_ms,
+                                       enable_nvlink=wanted.enable_nvlink, enable_bandwidth=wanted.enable_bandwidth)  # fmt: skip
 
     def _tell_nodes(self) -> None:
         for node_id in self.registry.sampling_nodes():

@@ -13,7 +13,7 @@ from aifarm.v1 import profiling_pb2
 from controller.api.compat.servermgmt.shapes import iso
 from controller.api.errors import abort, maps_domain_errors
 from controller.domain.errors import DomainError
-from controller.domain.profiling import DEFAULT_FREQUENCY_MS, ProfilingSession, ProfilingSessions
+from controller.domain.profiling import ProfilingSession, ProfilingSessions
 from controller.domain.registry import NodeRegistry
 from gswarm_profiler import profiler_pb2 as pb
 from gswarm_profiler import profiler_pb2_grpc
@@ -42,13 +42,13 @@ class ProfilerGrpcServicer(profiler_pb2_grpc.ProfilerServiceServicer):
         return pb.Empty()
 
     async def GetStatus(self, request: pb.Empty, context: grpc.aio.ServicerContext) -> pb.StatusResponse:
-        active = sorted(self.sessions.active(), key=lambda s: (s.start_time, s.id))
+        active, sampling = self.sessions.active(), self.sessions.sampling()
         counts = {s.id: await self.sessions.count(s) for s in active}
         shown = [{"name": s.id, "start_time": iso(s.start_time), "frames": counts[s.id]} for s in active]
         return pb.StatusResponse(
-            freq=min((s.sampling_frequency_ms for s in active), default=DEFAULT_FREQUENCY_MS),
-            enable_bandwidth_profiling=any(s.enable_bandwidth for s in active) or self.sessions.default_bandwidth,
-            enable_nvlink_profiling=any(s.enable_nvlink for s in active) or self.sessions.default_nvlink,
+            freq=sampling.sampling_frequency_ms,
+            enable_bandwidth_profiling=sampling.enable_bandwidth or self.sessions.default_bandwidth,
+            enable_nvlink_profiling=sampling.enable_nvlink or self.sessions.default_nvlink,
             is_profiling=bool(active), output_filename=_report_path(active[-1].id) if active else "",
             frame_id_counter=sum(counts.values()), connected_clients=sorted(n.id for n in self.registry.online_nodes()),
             active_sessions_json=json.dumps(shown),

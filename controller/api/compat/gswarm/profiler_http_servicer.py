@@ -13,7 +13,7 @@ from controller.api.compat.gswarm import model_shapes as shapes
 from controller.api.compat.servermgmt.shapes import iso
 from controller.api.errors import maps_domain_errors
 from controller.domain.errors import InvalidArgument
-from controller.domain.profiling import DEFAULT_FREQUENCY_MS, ProfilingSession, ProfilingSessions
+from controller.domain.profiling import ProfilingSession, ProfilingSessions
 from controller.domain.registry import NodeRegistry
 from controller.domain.types import NodeState
 
@@ -27,21 +27,20 @@ class ProfilerHttpServicer(profiler_http_service_pb2_grpc.ProfilerHttpServiceSer
         self.registry = registry
 
     async def GetProfilerStatus(self, request: pb.GetProfilerStatusRequest, context: grpc.aio.ServicerContext) -> pb.ProfilerStatus:
-        active = sorted(self.sessions.active(), key=lambda s: (s.start_time, s.id))
+        active, sampling = self.sessions.active(), self.sessions.sampling()
         shown = [pb.ActiveSession(name=s.id, start_time=iso(s.start_time), frames_collected=await self.sessions.count(s))
                  for s in active]  # fmt: skip
         return pb.ProfilerStatus(
             is_profiling=bool(active), active_sessions=shown, connected_clients=self.registry.online_count(),
-            enable_bandwidth_profiling=any(s.enable_bandwidth for s in active),
-            enable_nvlink_profiling=any(s.enable_nvlink for s in active),
-            sampling_frequency_ms=min((s.sampling_frequency_ms for s in active), default=DEFAULT_FREQUENCY_MS),
+            enable_bandwidth_profiling=sampling.enable_bandwidth, enable_nvlink_profiling=sampling.enable_nvlink,
+            sampling_frequency_ms=sampling.sampling_frequency_ms,
         )  # fmt: skip
 
     async def StartProfiling(self, request: pb.StartProfilingRequest, context: grpc.aio.ServicerContext) -> ActionResponse:
         if not request.name:
             raise InvalidArgument("name is required: the session's name", reason="INVALID_REQUEST")
         started = await self.sessions.start(ProfilingSession(
-            id=request.name, sampling_frequency_ms=request.sampling_frequency_ms or DEFAULT_FREQUENCY_MS,
+            id=request.name, sampling_frequency_ms=request.sampling_frequency_ms,
             report_metrics=tuple(request.report_metrics), nodes=tuple(request.nodes),
             enable_nvlink=request.enable_nvlink_profiling, enable_bandwidth=request.enable_bandwidth_profiling))  # fmt: skip
         return shapes.action(f"Profiling session {started.id} started", name=started.id,
