@@ -39,6 +39,7 @@ from agent.runners.process import children_watched_by_pidfds
 from agent.supervisor import TaskSupervisor
 from aifarm.v1 import agent_service_pb2 as pb
 from aifarm.v1 import agent_service_pb2_grpc
+from taskspec.model_operation import Pool
 
 if TYPE_CHECKING:
     from agent.local_api.server import LocalApi
@@ -121,14 +122,15 @@ class NodeAgent:
                           disk_path=cfg.data_dir,
                           node_id=self.node_id, clock=self.clock,
                           nvml_retry_seconds=cfg.nvml_retry_seconds)  # fmt: skip
-        store = await self._start_local_api(probe)
+        await self._start_local_api(probe)
         self.local_api_ready.set()
-        services = self._local_api.services if self._local_api is not None else None
+        api = self._local_api
+        store, data_store, services = (api.store, api.data_store, api.services) if api is not None else (None, None, None)
         self._supervisor = TaskSupervisor(
             cfg.data_dir / "work", self.outbox, lambda name: self._fetch_dataset(stub, name),
             lambda task_id, attempt, path: self._upload(stub, task_id, attempt, path), clock=self.clock,
             children=ChildRegistry(cfg.data_dir / "children"), fetch_model=lambda name: self._fetch_model(stub, name),
-            node_id=self.node_id, model_store=store, services=services,
+            node_id=self.node_id, model_store=store, services=services, data_store=data_store,
         )  # fmt: skip
         self._rendezvous = RendezvousPort(cfg.rendezvous_port)
         self._sampler = ProfilingSampler(probe.gpus, self.outbox, self.node_id)
@@ -147,23 +149,24 @@ class NodeAgent:
             log.error("agent failed", node_id=self.node_id, error=str(group.exceptions[0]))
             raise group.exceptions[0] from None
 
-    async def _start_local_api(self, probe: HostProbe) -> LocalModelStore | None:
-        """The node's model store and gswarm's client API on it, when configured; None otherwise."""
+    async def _start_local_api(self, probe: HostProbe) -> None:
+        """The node's model and data stores and gswarm's client API on them, when configured."""
         cfg = self.config
         if cfg.gswarm_client is None:
-            return None
+            return
         from agent.local_api.server import LocalApi
 
-        store = LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.gpus.describe()))
-        store.clear_parts()
-        await store.restore()
+        store, data_store = (LocalModelStore(cfg.data_dir, self.node_id, gpu_count=lambda: len(probe.gpus.describe()),
+                                             pool=pool) for pool in (Pool.MODELS, Pool.DATA))  # fmt: skip
+        for each in (store, data_store):
+            each.clear_parts()
+            await each.restore()
         # Calls made for the node-local API's callers go to the controller's user port with their own key.
         self._controller_calls = open_channel(cfg.controller, cfg.ca_pem, options=_OPTIONS)
         host, port = cfg.gswarm_client
-        self._local_api = LocalApi(host=host, http_port=port, store=store, probe=probe,
+        self._local_api = LocalApi(host=host, http_port=port, store=store, data_store=data_store, probe=probe,
                                    controller=self._controller_calls, node_id=self.node_id)  # fmt: skip
         await self._local_api.start()
-        return store
 
     @property
     def local_urls(self) -> dict[str, str]:
@@ -248,6 +251,7 @@ class NodeAgent:
         if self._local_api is not None:
             await self._local_api.stop()
             await self._local_api.store.holders.close()
+            await self._local_api.data_store.holders.close()
         if self._controller_calls is not None:
             with contextlib.suppress(Exception):
                 await self._controller_calls.close()

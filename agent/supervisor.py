@@ -102,10 +102,12 @@ def build_runner(task: task_pb2.Task, ctx: RunContext, reporter: AttemptReporter
         from agent.runners.command import CommandRunner
 
         return CommandRunner(task.command, ctx, reporter)
-    if kind == "model_operation" and ctx.model_store is not None:
-        from agent.runners.model_operation import ModelOperationRunner
+    if kind == "model_operation":
+        store = ctx.data_store if task.model_operation.pool == task_pb2.STORAGE_POOL_DATA else ctx.model_store
+        if store is not None:
+            from agent.runners.model_operation import ModelOperationRunner
 
-        return ModelOperationRunner(task.model_operation, ctx, reporter, ctx.model_store, ctx.peer_source)
+            return ModelOperationRunner(task.model_operation, ctx, reporter, store, ctx.peer_source)
     if kind == "serving" and ctx.model_store is not None and ctx.services is not None:
         from agent.runners.serving import ServingRunner
 
@@ -127,10 +129,12 @@ class TaskSupervisor:
         node_id: str = "",
         model_store: LocalModelStore | None = None,
         services: ServiceBook | None = None,
+        data_store: LocalModelStore | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.node_id = node_id
         self.model_store = model_store
+        self.data_store = data_store
         self.services = services
         self.fetch_model = fetch_model
         self.children = children
@@ -188,7 +192,7 @@ class TaskSupervisor:
                          tuple(assignment.gpu_indices), self.environments, self.children,
                          self.fetch_model, _rendezvous(assignment), self.node_id, self.model_store,
                          assignment.peer_source if assignment.HasField("peer_source") else None,
-                         self.services)  # fmt: skip
+                         self.services, self.data_store)  # fmt: skip
         try:
             runner = build_runner(task, ctx, reporter)
         except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed attempt

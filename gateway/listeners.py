@@ -90,8 +90,9 @@ GSWARM_HOST_SERVICES = (
     "aifarm.compat.gswarm.v1.HostSystemService",
     "aifarm.compat.gswarm.v1.HostQueueService",
     "aifarm.compat.gswarm.v1.HostServingService",
+    "aifarm.compat.gswarm.v1.HostDataService",
 )
-"""gswarm's host API (seeds/002): /api/v1/{models,services,nodes,health,metrics,queue} on its own port (Server Management
+"""gswarm's host API (seeds/002): /api/v1/{models,services,nodes,health,metrics,queue,data} on its own port (Server Management
 has /api/v1/models on main)."""
 
 GSWARM_CLIENT_SERVICES = ("aifarm.compat.gswarm.v1.ClientModelService", "aifarm.compat.gswarm.v1.ClientServingService")

@@ -23,6 +23,13 @@ URL_SCHEMES = ("http", "https", "file")
 MAX_URL = 2048
 
 
+class Pool(enum.Enum):
+    """The store of a node the bytes are in: its models, or its data pool's chunks."""
+
+    MODELS = "models"
+    DATA = "data"
+
+
 class Operation(enum.Enum):
     DOWNLOAD = "download"
     MOVE = "move"
@@ -46,6 +53,13 @@ class ModelOperationSpec:
     #: COPY: bytes per second, 0 for no limit.
     bandwidth_limit: float = 0.0
     force: bool = False
+    pool: Pool = Pool.MODELS
+
+    @property
+    def item(self) -> str:
+        """What the bytes are, pool and all ("llama-7b", "data/chunk-a1b2c3d4e5f6"): the name a lock and a
+        peer ticket use, so a chunk's ticket never reads a model of the same name."""
+        return stored_item(self.pool, self.model)
 
     @property
     def source_node(self) -> str:
@@ -106,6 +120,17 @@ def check_url(url: str) -> str:
     return url
 
 
-def lock_name(model: str, node: str, device: str) -> str:
-    """The scheduler lock two operations on one model and device share (gswarm's resource tracking)."""
-    return f"{model}@{node}:{device}"
+def stored_item(pool: Pool, name: str) -> str:
+    return name if pool is Pool.MODELS else f"{pool.value}/{name}"
+
+
+def pool_of(item: str) -> tuple[Pool, str]:
+    """The pool and name of a `stored_item` (anything else is a name of the models' pool)."""
+    pool, _, name = item.partition("/")
+    return (Pool.DATA, name) if pool == Pool.DATA.value and name else (Pool.MODELS, item)
+
+
+def lock_name(item: str, node: str, device: str) -> str:
+    """The scheduler lock two operations on one item (`ModelOperationSpec.item`) and device share
+    (gswarm's resource tracking)."""
+    return f"{item}@{node}:{device}"

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from aifarm.v1 import task_pb2
 from taskspec.command import CommandSpec
 from taskspec.errors import SpecError
-from taskspec.model_operation import ModelOperationSpec, Operation
+from taskspec.model_operation import ModelOperationSpec, Operation, Pool
 from taskspec.script import DEFAULT_ENTRYPOINT, ScriptSpec
 from taskspec.serving import BUILT_IN_FRAMEWORK, ServingSpec
 from taskspec.training import (
@@ -100,6 +100,7 @@ def model_operation_from_proto(msg: task_pb2.ModelOperationSpec) -> ModelOperati
         operation=operation, model=msg.model, source_url=msg.source_url, source_device=msg.source_device,
         target_device=msg.target_device, keep_source=msg.keep_source, verify_checksum=msg.verify_checksum,
         sha256=msg.sha256, bandwidth_limit=msg.bandwidth_limit, force=msg.force,
+        pool=pool_from_proto(msg.pool),
     )  # fmt: skip
 
 
@@ -108,8 +109,17 @@ def model_operation_to_proto(spec: ModelOperationSpec) -> task_pb2.ModelOperatio
         operation=task_pb2.ModelOperation.Value(f"MODEL_OPERATION_{spec.operation.name}"), model=spec.model,
         source_url=spec.source_url, source_device=spec.source_device, target_device=spec.target_device,
         keep_source=spec.keep_source, verify_checksum=spec.verify_checksum, sha256=spec.sha256,
-        bandwidth_limit=spec.bandwidth_limit, force=spec.force,
+        bandwidth_limit=spec.bandwidth_limit, force=spec.force, pool=storage_pool(spec.pool),
     )  # fmt: skip
+
+
+def storage_pool(pool: Pool) -> int:
+    """The proto's StoragePool (MODELS stays UNSPECIFIED, so a models operation is encoded as before)."""
+    return task_pb2.STORAGE_POOL_DATA if pool is Pool.DATA else task_pb2.STORAGE_POOL_UNSPECIFIED
+
+
+def pool_from_proto(value: int) -> Pool:
+    return Pool.DATA if value == task_pb2.STORAGE_POOL_DATA else Pool.MODELS
 
 
 def serving_from_proto(msg: task_pb2.ServingSpec) -> ServingSpec:

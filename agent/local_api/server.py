@@ -24,6 +24,8 @@ from gateway.listeners import host_port, loopback_for
 from aifarm.compat.gswarm.v1 import client_model_service_pb2_grpc
 from aifarm.v1 import agent_service_pb2 as agent_pb
 from aifarm.v1 import peer_service_pb2_grpc
+from taskspec.model_operation import Pool
+from taskspec.proto import storage_pool
 
 log = structlog.get_logger(__name__)
 
@@ -33,11 +35,12 @@ SERVICES = ("aifarm.compat.gswarm.v1.ClientModelService", "aifarm.compat.gswarm.
 
 
 class LocalApi:
-    def __init__(self, *, host: str, http_port: int, store: LocalModelStore, probe: HostProbe,
-                 controller: grpc.aio.Channel, node_id: str) -> None:  # fmt: skip
+    def __init__(self, *, host: str, http_port: int, store: LocalModelStore, data_store: LocalModelStore,
+                 probe: HostProbe, controller: grpc.aio.Channel, node_id: str) -> None:  # fmt: skip
         self.host = host
         self.http_port = http_port
         self.store = store
+        self.data_store = data_store
         self.peer_key = PeerKey()
         self.services = ServiceBook(host)
         self._farm = FarmCalls(controller, node_id)
@@ -56,7 +59,7 @@ class LocalApi:
             ClientModelServicer(self._farm, self.store, self._probe, self.services), server)  # fmt: skip
         client_model_service_pb2_grpc.add_ClientServingServiceServicer_to_server(
             ClientServingServicer(self._farm, self.store, self.services), server)  # fmt: skip
-        peer_service_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(self.store, self.peer_key), server)
+        peer_service_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer({Pool.MODELS: self.store, Pool.DATA: self.data_store}, self.peer_key), server)
         reflection.enable_server_reflection([*SERVICES, reflection.SERVICE_NAME], server)
         self.peer_port = server.add_insecure_port(host_port(self.host, 0))
         await server.start()
@@ -71,7 +74,9 @@ class LocalApi:
         log.info("node-local API serving", grpc_port=self.peer_port, http=self.urls)
 
     def held_models(self) -> list[agent_pb.HeldModel]:
-        return [agent_pb.HeldModel(model=h.model, device=h.device) for h in self.store.held()]
+        """The models and the data chunks this node holds (Hello.held_models)."""
+        return [agent_pb.HeldModel(model=h.model, device=h.device, pool=storage_pool(store.pool))
+                for store in (self.store, self.data_store) for h in store.held()]  # fmt: skip
 
     async def stop(self) -> None:
         if self._gateway is not None:

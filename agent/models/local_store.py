@@ -1,4 +1,5 @@
-"""Where this node keeps models, per device: the one place that turns a model name into a path.
+"""Where this node keeps models (and, in a second store of the same kind, the data pool's chunks),
+per device: the one place that turns a name into a path.
 
 - ``disk``: ``<data-dir>/local-models/disk/NAME``.
 - ``dram``: ``/dev/shm/aifarm-<node-id>/NAME``: shared memory, so the bytes are in RAM (and count
@@ -6,6 +7,9 @@
 - ``gpuN``: ``<data-dir>/local-models/gpuN/NAME``, loaded onto CUDA device N by a holder process
   (agent.models.gpu_holders) for as long as it is there; on a node without that device,
   RESOURCE_UNAVAILABLE.
+
+The data pool's store is ``<data-dir>/local-data/...`` and ``/dev/shm/aifarm-<node-id>-data``: a chunk
+and a model of the same name never meet.
 
 Each model file has a ``.NAME.sha256`` beside it, written when it arrived, so listings and peers
 never hash a large file again. Bytes arrive in a ``.NAME.<task>.part`` file and are renamed into
@@ -23,7 +27,7 @@ from pathlib import Path
 from agent.models.errors import ModelOperationError
 from agent.models.gpu_holders import GpuHolders
 from taskspec.errors import SpecError
-from taskspec.model_operation import check_device, check_model_name
+from taskspec.model_operation import Pool, check_device, check_model_name
 
 SHM_ROOT = Path("/dev/shm")
 
@@ -38,12 +42,14 @@ class HeldCopy:
 
 class LocalModelStore:
     def __init__(self, data_dir: Path, node_id: str, *, gpu_count: Callable[[], int] = lambda: 0,
-                 shm_root: Path = SHM_ROOT) -> None:  # fmt: skip
+                 shm_root: Path = SHM_ROOT, pool: Pool = Pool.MODELS) -> None:  # fmt: skip
         self.data_dir = data_dir
-        self.disk_root = data_dir / "local-models" / "disk"
-        self.dram_root = shm_root / f"aifarm-{node_id}"
+        self.pool = pool
+        models = pool is Pool.MODELS
+        self.disk_root = data_dir / ("local-models" if models else "local-data") / "disk"
+        self.dram_root = shm_root / (f"aifarm-{node_id}" if models else f"aifarm-{node_id}-data")
         self._gpu_count = gpu_count
-        self.holders = GpuHolders(data_dir / "local-models" / "holders")
+        self.holders = GpuHolders(self.disk_root.parent / "holders")
 
     def root(self, device: str) -> Path:
         """The directory of a device; ModelOperationError RESOURCE_UNAVAILABLE when this node lacks it."""

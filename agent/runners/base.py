@@ -108,6 +108,8 @@ class RunContext:
     peer_source: PeerSource | None = None
     #: The services running on this node (None: serving tasks fail).
     services: ServiceBook | None = None
+    #: This node's data pool store (None: data pool operations fail).
+    data_store: LocalModelStore | None = None
 
 
 def task_env(ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:

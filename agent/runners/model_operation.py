@@ -22,8 +22,8 @@ from agent.models.transfer import CHUNK_BYTES, Arrival, file_chunks, receive
 from agent.runners.base import FinalState, LogSource, Outcome, RunContext, Runner, TaskReporter
 from aifarm.v1 import agent_service_pb2 as agent_pb
 from aifarm.v1 import task_pb2
-from taskspec.model_operation import Operation
-from taskspec.proto import model_operation_from_proto
+from taskspec.model_operation import Operation, Pool
+from taskspec.proto import model_operation_from_proto, storage_pool
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,7 @@ class ModelOperationRunner(Runner):
         self._source_sha256 = ""
         #: What a source opened (an HTTP session, a channel), closed once the transfer is over, however it ended.
         self._closers: list[Callable[[], Awaitable[object]]] = []
+        self._arrival: Arrival | None = None
         self._log = log.bind(task_id=ctx.task_id, model=self.spec.model, operation=self.spec.operation.value)
 
     async def run(self) -> Outcome:
@@ -57,6 +58,10 @@ class ModelOperationRunner(Runner):
             return Outcome(FinalState.FAILED, exit_code=1, error=error)
         summary = self._work.result()
         self.reporter.log(LogSource.SYSTEM, summary)
+        if self._arrival is not None:  # what arrived, for the controller (a data chunk's size comes from it)
+            a = self._arrival
+            self.reporter.metric(0, {"bytes": float(a.size), "seconds": a.seconds,
+                                     "mb_per_s": a.size / a.seconds / 1e6 if a.seconds > 0 else 0.0})  # fmt: skip
         self.reporter.progress(1.0)
         return Outcome(FinalState.COMPLETED, output_sha256=self.store.sha256(self.spec.model, self._kept_device()))
 
@@ -70,7 +75,7 @@ class ModelOperationRunner(Runner):
         target = spec.target_device
         self.store.root(target)  # a device this node lacks fails before anything moves
         try:
-            arrival = await self._transfer(target)
+            arrival = self._arrival = await self._transfer(target)
         finally:
             for close in self._closers:
                 with contextlib.suppress(Exception):
@@ -105,7 +110,8 @@ class ModelOperationRunner(Runner):
         return self.store.remove(self.spec.model, device)
 
     async def _delete(self) -> str:
-        serving = self.ctx.services.using(self.spec.model, self.spec.source_device) if self.ctx.services else []
+        serves = self.ctx.services is not None and self.store.pool is Pool.MODELS
+        serving = self.ctx.services.using(self.spec.model, self.spec.source_device) if serves else []  # type: ignore[union-attr]
         if serving and not self.spec.force:
             raise ModelOperationError("CONFLICT", f"{self.spec.model} is served by {', '.join(serving)} on this node:"
                                       " stop them first, or delete with force")  # fmt: skip
@@ -134,7 +140,9 @@ class ModelOperationRunner(Runner):
         if not url:
             if self.ctx.fetch_model is None:
                 raise ModelOperationError("TASK_FAILED", "this agent cannot fetch models from the registry")
-            fetched = await self.ctx.fetch_model(f"models/{self.spec.model}")
+            # A chunk's bytes are staged with the controller under its item's name ("data/ID").
+            name = self.spec.item if self.spec.pool is Pool.DATA else f"models/{self.spec.model}"
+            fetched = await self.ctx.fetch_model(name)
             return fetched.stat().st_size, _consumed(fetched)
         parts = urlsplit(url)
         if parts.scheme.lower() == "file":
@@ -188,6 +196,7 @@ class ModelOperationRunner(Runner):
         call = stub.ReadPeerModel(peer_pb.ReadPeerModelRequest(
             model=self.spec.model, device=self.spec.source_local_device, task_id=self.ctx.task_id,
             attempt=self.ctx.attempt, reader_node=self.ctx.node_id, ticket=source.ticket,
+            pool=storage_pool(self.spec.pool),
         ))  # the reader paces (agent.models.transfer); HTTP/2 flow control holds the source to it  # fmt: skip
         try:
             first = await call.read()

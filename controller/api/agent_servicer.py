@@ -30,6 +30,7 @@ from controller.domain.artifacts import ArtifactShelf
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.errors import DomainError, InvalidArgument
 from controller.domain.gang import RendezvousPoint
+from controller.domain.data_pool import DataPool
 from controller.domain.peers import PeerPoint
 from controller.domain.model_operations import ModelOperations
 from controller.domain.models import ModelRegistry
@@ -45,6 +46,8 @@ from controller.domain.registry import (
 )
 from controller.domain.task_reports import LogReport, TaskReports
 from controller.domain.types import Node, TaskAction, TaskAttemptReport, TaskState, TaskUpdate
+from taskspec.model_operation import Pool, pool_of
+from taskspec.proto import pool_from_proto
 
 log = structlog.get_logger(__name__)
 
@@ -183,9 +186,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
         self, nodes: NodeBook, reports: TaskReports, datasets: DatasetLibrary, artifacts: ArtifactShelf,
         credentials: Credentials, *, heartbeat_interval_ms: int, models: ModelRegistry,
-        model_operations: ModelOperations, profiling: ProfilingSessions,
+        model_operations: ModelOperations, profiling: ProfilingSessions, data_pool: DataPool,
     ) -> None:  # fmt: skip
         self.models = models
+        self.data_pool = data_pool
         self.model_operations = model_operations
         self.profiling = profiling
         self.nodes = nodes
@@ -214,8 +218,11 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         node = replace(_node_from_hello(first.hello), id=node_id)
         hello, peer = first.hello, context.peer()
         session, reconciliation = await self.nodes.join(node, _reports(hello), _rendezvous(hello, peer), _peer_point(hello, peer))
-        if hello.peer_port:  # a node with a model store says what it holds
-            await self.model_operations.reconcile(node_id, [(m.model, m.device) for m in hello.held_models])
+        if hello.peer_port:  # a node with a model store (and a data store) says what it holds
+            held = {pool: [(m.model, m.device) for m in hello.held_models if pool_from_proto(m.pool) is pool]
+                    for pool in Pool}  # fmt: skip
+            await self.model_operations.reconcile(node_id, held[Pool.MODELS])
+            await self.data_pool.reconcile(node_id, held[Pool.DATA])
         yield pb.ConnectResponse(
             welcome=pb.Welcome(
                 heartbeat_interval_ms=self.heartbeat_interval_ms,
@@ -307,9 +314,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: pb.FetchModelRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FetchModelResponse]:
         await calling_node(context, self.identities, self.credentials)  # any admitted node may read models
-        model, chunks = await self.models.read(resource_id(request.name, "models"))
+        pool, chunk_id = pool_of(request.name)
+        if pool is Pool.DATA:  # the bytes a data chunk's create staged
+            sha256, chunks = await self.data_pool.read_staged(chunk_id)
+        else:
+            model, chunks = await self.models.read(resource_id(request.name, "models"))
+            sha256 = model.sha256
         async for chunk, first in _with_first(chunks):
-            yield pb.FetchModelResponse(chunk=chunk, sha256=model.sha256 if first else "")
+            yield pb.FetchModelResponse(chunk=chunk, sha256=sha256 if first else "")
 
     async def UploadArtifact(
         self, request_iterator: AsyncIterator[pb.UploadArtifactRequest], context: grpc.aio.ServicerContext

@@ -43,7 +43,7 @@ SERVICES: list[Binding] = [
             lambda s: AgentServicer(s.farm.nodes, s.farm.reports, s.farm.datasets, s.farm.artifacts, s.credentials,
                                     heartbeat_interval_ms=int(s.config.heartbeat_interval_seconds * 1000),
                                     models=s.farm.models, model_operations=s.farm.model_operations,
-                                    profiling=s.farm.profiling)),
+                                    profiling=s.farm.profiling, data_pool=s.farm.data_pool)),
     binding(profiling_service_pb2.DESCRIPTOR, "ProfilingService",
             profiling_service_pb2_grpc.add_ProfilingServiceServicer_to_server,
             lambda s: ProfilingServicer(s.farm.profiling)),

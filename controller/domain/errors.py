@@ -40,3 +40,15 @@ class PermissionDenied(DomainError):
 
 class ResourceExhausted(DomainError):
     reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    """What the request needs is not there now (no node online to do it); the same request may work later."""
+
+    reason = "UNAVAILABLE"
+
+
+class DeadlineExceeded(DomainError):
+    """The work was started but did not end in the time the call waits; it goes on."""
+
+    reason = "DEADLINE_EXCEEDED"

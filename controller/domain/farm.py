@@ -13,6 +13,7 @@ from pathlib import Path
 
 from controller.domain.artifacts import ArtifactShelf
 from controller.domain.completion import OutputModels
+from controller.domain.data_pool import DataPool
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.dispatch import Dispatcher, LivenessMonitor
 from controller.domain.events import ChangeFeed
@@ -94,6 +95,7 @@ class Farm(TaskParts):
     model_operations: ModelOperations
     services: ModelServices
     profiling: ProfilingSessions
+    data_pool: DataPool
 
     @classmethod
     async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time,  # type: ignore[override]
@@ -117,13 +119,17 @@ class Farm(TaskParts):
         profiling = ProfilingSessions(store.profiling(), parts.registry, clock=clock,
                                       retention_seconds=s.profiling_retention_seconds)  # fmt: skip
         await profiling.load()
+        data_pool = DataPool(store.data_chunks(), parts.book, parts.actions, parts.registry,
+                             BlobStore(s.files_dir / "data-staging", max_bytes=s.max_upload_bytes), clock=clock)  # fmt: skip
+        await data_pool.load()
         return cls(**vars(parts), store=store, datasets=datasets, models=models,
                    artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models,
                    model_operations=model_operations,
                    services=ModelServices(parts.book, parts.actions, parts.registry, models),
-                   profiling=profiling)  # fmt: skip
+                   profiling=profiling, data_pool=data_pool)  # fmt: skip
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""
         return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run,
-                "model-locations": self.model_operations.run, "profiling-retention": self.profiling.run}
+                "model-locations": self.model_operations.completed.run, "profiling-retention": self.profiling.run,
+                "data-locations": self.data_pool.completed.run}

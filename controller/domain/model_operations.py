@@ -12,7 +12,7 @@ either side the locations are where the bytes really are.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -22,7 +22,7 @@ from controller.domain.models import ModelRegistry
 from controller.domain.registry import NodeRegistry
 from controller.domain.task_book import TaskBook
 from controller.domain.types import LOCATION_READY, ModelLocation, Task
-from taskspec.model_operation import ModelOperationSpec, Operation, lock_name
+from taskspec.model_operation import ModelOperationSpec, Operation, Pool, lock_name
 from taskspec.serving import ServingSpec
 
 log = structlog.get_logger(__name__)
@@ -39,16 +39,39 @@ def expected_sha256(model_sha256: str, metadata: dict) -> str:
     return ""
 
 
+class CompletedOperations:
+    """The completed model operations of one pool, each applied (`record`) in the order they completed:
+    what keeps the registry's locations, or the data pool's, to what the nodes did."""
+
+    def __init__(self, book: TaskBook, pool: Pool, record: Callable[[Task], Awaitable[None]]) -> None:
+        self.pool = pool
+        self.record = record
+        self._done: asyncio.Queue[Task] = asyncio.Queue()
+        book.on_completed.append(self._submit)
+
+    def _submit(self, task: Task) -> None:
+        if isinstance(task.spec, ModelOperationSpec) and task.spec.pool is self.pool:
+            self._done.put_nowait(task)
+
+    async def run(self) -> None:
+        while True:
+            task = await self._done.get()
+            try:
+                await self.record(task)
+            except Exception:  # the next hello of the node reconciles what this missed
+                log.exception("recording an operation's locations failed", task_id=task.id, pool=self.pool.value)
+
+
 class ModelOperations:
     def __init__(self, book: TaskBook, registry: NodeRegistry, models: ModelRegistry) -> None:
         self.registry = registry
         self.models = models
-        self._done: asyncio.Queue[Task] = asyncio.Queue()
-        book.on_completed.append(self._submit)
+        self.completed = CompletedOperations(book, Pool.MODELS, self.record)
 
     async def prepare(self, task: Task) -> Task:
         """The operation as it will be queued: its source and checksum filled in, its locks held.
-        A service is checked the same way: its node and its model must exist."""
+        A service is checked the same way: its node and its model must exist. An operation on the data
+        pool (controller.domain.data_pool, which fills in its own sources and checksums) gets its locks."""
         spec = task.spec
         if not isinstance(spec, (ModelOperationSpec, ServingSpec)):
             return task
@@ -57,9 +80,15 @@ class ModelOperations:
             raise InvalidArgument(f"a {task.kind} task runs on one node: set resources.node", reason="INVALID_REQUEST")
         if node not in self.registry.nodes:
             raise NotFound(f"node {node!r} not found", reason="NODE_NOT_FOUND")
-        model = await self.models.get(spec.model)
         if isinstance(spec, ServingSpec):
+            await self.models.get(spec.model)
             return task
+        if spec.pool is Pool.MODELS:
+            spec = await self._completed_spec(spec, node)
+        return task.changed(spec=spec, resources=replace(task.resources, locks=self._locks(spec, node)))
+
+    async def _completed_spec(self, spec: ModelOperationSpec, node: str) -> ModelOperationSpec:
+        model = await self.models.get(spec.model)
         source_url = spec.source_url
         if spec.operation is Operation.DOWNLOAD and not source_url and not model.has_content:
             if not model.source_url:
@@ -69,18 +98,21 @@ class ModelOperations:
         if spec.operation is Operation.COPY:
             self._check_copy_source(spec, node, [loc.device for loc in model.locations])
         sha256 = spec.sha256 or (expected_sha256(model.sha256, model.metadata) if spec.verify_checksum else "")
+        return replace(spec, source_url=source_url, sha256=sha256)
+
+    def _locks(self, spec: ModelOperationSpec, node: str) -> tuple[str, ...]:
+        """The devices of the item the operation touches."""
         if spec.operation is Operation.DELETE:
             gpus = [f"gpu{g.index}" for g in self.registry.nodes[node].capabilities.gpus]
             devices = [spec.source_device] if spec.source_device else ["disk", "dram", *gpus]
-            locks = [lock_name(spec.model, node, device) for device in devices]
+            locks = [lock_name(spec.item, node, device) for device in devices]
         else:
-            locks = [lock_name(spec.model, node, spec.target_device)]
+            locks = [lock_name(spec.item, node, spec.target_device)]
         if spec.operation is Operation.MOVE:
-            locks.append(lock_name(spec.model, node, spec.source_device))
+            locks.append(lock_name(spec.item, node, spec.source_device))
         if spec.operation is Operation.COPY:
-            locks.append(lock_name(spec.model, *spec.source_device.split(":", 1)))
-        return task.changed(spec=replace(spec, source_url=source_url, sha256=sha256),
-                            resources=replace(task.resources, locks=tuple(dict.fromkeys(locks))))  # fmt: skip
+            locks.append(lock_name(spec.item, *spec.source_device.split(":", 1)))
+        return tuple(dict.fromkeys(locks))
 
     def _check_copy_source(self, spec: ModelOperationSpec, node: str, locations: Sequence[str]) -> None:
         if spec.source_node == node:
@@ -90,19 +122,6 @@ class ModelOperations:
         if spec.source_device not in locations:
             raise FailedPrecondition(f"model {spec.model!r} is not on {spec.source_device} (its locations: "
                                      f"{', '.join(locations) or 'none'})", reason="MODEL_NOT_FOUND")  # fmt: skip
-
-    def _submit(self, task: Task) -> None:
-        if isinstance(task.spec, ModelOperationSpec):
-            self._done.put_nowait(task)
-
-    async def run(self) -> None:
-        """Apply each completed operation to the registry's locations, in the order they completed."""
-        while True:
-            task = await self._done.get()
-            try:
-                await self.record(task)
-            except Exception:  # the next hello of the node reconciles what this missed
-                log.exception("recording a model operation's locations failed", task_id=task.id)
 
     async def record(self, task: Task) -> None:
         spec = task.spec

@@ -46,6 +46,6 @@ class PeerTickets:
         """What the copy's assignment carries; None for other operations, or a source that serves no PeerService now."""
         if spec.operation is not Operation.COPY or point is None:
             return None
-        ticket = peer_ticket.sign(self.key_for(spec.source_node), spec.model, spec.source_local_device, task_id, attempt,
+        ticket = peer_ticket.sign(self.key_for(spec.source_node), spec.item, spec.source_local_device, task_id, attempt,
                                   reader_node)  # fmt: skip
         return PeerSource(point.target, ticket)

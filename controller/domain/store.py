@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from controller.domain.data_pool import ChunkStore
     from controller.domain.profiling import ProfilingStore
 from controller.domain.types import (
     Artifact,
@@ -90,6 +91,9 @@ class Changes:
 class Store(Protocol):
     def profiling(self) -> ProfilingStore:
         """Where profiling sessions and frames are kept (controller.domain.profiling)."""
+
+    def data_chunks(self) -> ChunkStore:
+        """Where the data pool's chunks are kept (controller.domain.data_pool)."""
 
     # Tasks --------------------------------------------------------------------
 

@@ -254,6 +254,22 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE UNIQUE INDEX profiling_frames_once ON profiling_frames (node_id, time);
     """,
+    # 16: gswarm's data pool: what the farm knows of each chunk whose bytes its nodes keep.
+    """
+    CREATE TABLE data_chunks (
+        id TEXT PRIMARY KEY,
+        chunk_type TEXT NOT NULL,
+        format TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        locations TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_accessed REAL NOT NULL,
+        access_count INTEGER NOT NULL
+    );
+    """,
 ]
 
 

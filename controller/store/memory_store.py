@@ -10,6 +10,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from controller.domain.data_pool import DataChunk
 from controller.domain.profiling import Frame, ProfilingSession
 from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
 from controller.domain.types import (
@@ -49,9 +50,13 @@ class MemoryStore:
         self.fail_next_commits = 0
         self.commits = 0
         self._profiling = MemoryProfilingStore()
+        self._chunks = MemoryChunkStore()
 
     def profiling(self) -> MemoryProfilingStore:
         return self._profiling
+
+    def data_chunks(self) -> MemoryChunkStore:
+        return self._chunks
 
     # Tasks ------------------------------------------------------------------------
 
@@ -272,3 +277,19 @@ class MemoryProfilingStore:
         kept = [f for f in self._frames if f.time >= moment]
         deleted, self._frames = len(self._frames) - len(kept), kept
         return deleted
+
+
+class MemoryChunkStore:
+    """controller.domain.data_pool.ChunkStore in memory."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[str, DataChunk] = {}
+
+    async def put(self, chunk: DataChunk) -> None:
+        self._chunks[chunk.id] = chunk
+
+    async def delete(self, chunk_id: str) -> None:
+        self._chunks.pop(chunk_id, None)
+
+    async def all(self) -> list[DataChunk]:
+        return sorted(self._chunks.values(), key=lambda c: (c.created_at, c.id))

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 
 from controller.domain.types import TaskSpec, spec_kind
 from taskspec.command import CommandSpec
-from taskspec.model_operation import ModelOperationSpec, Operation
+from taskspec.model_operation import ModelOperationSpec, Operation, Pool
 from taskspec.script import ScriptSpec
 from taskspec.serving import ServingSpec
 from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
@@ -20,6 +20,7 @@ def spec_to_json(spec: TaskSpec) -> str:
     raw = asdict(spec)
     if isinstance(spec, ModelOperationSpec):
         raw["operation"] = spec.operation.value
+        raw["pool"] = spec.pool.value
     return json.dumps(raw, separators=(",", ":"))
 
 
@@ -43,7 +44,9 @@ def spec_from_json(kind: str, text: str) -> TaskSpec:
     if kind == "serving":
         return ServingSpec(**raw)
     if kind == "model_operation":
-        return ModelOperationSpec(**{**raw, "operation": Operation(raw["operation"])})
+        # A spec stored before the data pool has no "pool": it was a model's.
+        pool = Pool(raw.get("pool", Pool.MODELS.value))
+        return ModelOperationSpec(**{**raw, "operation": Operation(raw["operation"]), "pool": pool})
     raise ValueError(f"unknown task kind {kind!r} in the store")
 
 

@@ -23,6 +23,7 @@ from controller.domain.types import (
 )
 from controller.store import dataset_store, model_store, node_store, task_store
 from controller.store.db import Database
+from controller.store.chunk_store import SqliteChunkStore
 from controller.store.profiling_store import SqliteProfilingStore
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,9 @@ class SqliteStore:
 
     def profiling(self) -> SqliteProfilingStore:
         return SqliteProfilingStore(self.db)
+
+    def data_chunks(self) -> SqliteChunkStore:
+        return SqliteChunkStore(self.db)
 
     # Tasks ------------------------------------------------------------------------
 

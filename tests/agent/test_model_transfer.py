@@ -14,6 +14,7 @@ import pytest
 from agent.models.errors import ModelOperationError
 from agent.models.local_store import LocalModelStore
 from agent.models.transfer import receive
+from taskspec.model_operation import Pool
 
 
 async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
@@ -64,3 +65,19 @@ def test_a_bandwidth_limit_holds_the_pace(tmp_path: Path) -> None:
     start = time.monotonic()
     asyncio.run(receive(store, "m", "disk", "t1", _chunks(data, 20_000), size=len(data), bandwidth_limit=500_000))
     assert time.monotonic() - start >= 0.35  # 200 kB at 500 kB/s: 0.4 s, less the first chunk's head start
+
+
+def test_a_data_chunk_and_a_model_of_one_name_are_kept_apart(tmp_path: Path) -> None:
+    (tmp_path / "shm").mkdir()
+    models, data = _store(tmp_path), LocalModelStore(tmp_path / "agent", "node1", shm_root=tmp_path / "shm", pool=Pool.DATA)
+    for store, payload in ((models, b"model bytes"), (data, b"chunk bytes")):
+        for device in ("disk", "dram"):
+            asyncio.run(receive(store, "chunk-a1b2c3d4e5f6", device, "t1", _chunks(payload), size=len(payload),
+                                expected_sha256=hashlib.sha256(payload).hexdigest()))  # fmt: skip
+    assert data.path("chunk-a1b2c3d4e5f6", "disk") == tmp_path / "agent/local-data/disk/chunk-a1b2c3d4e5f6"
+    assert data.path("chunk-a1b2c3d4e5f6", "dram") == tmp_path / "shm/aifarm-node1-data/chunk-a1b2c3d4e5f6"
+    assert models.path("chunk-a1b2c3d4e5f6", "dram").read_bytes() == b"model bytes"
+    assert data.path("chunk-a1b2c3d4e5f6", "dram").read_bytes() == b"chunk bytes"
+    assert {(h.model, h.device) for h in data.held()} == {("chunk-a1b2c3d4e5f6", "disk"), ("chunk-a1b2c3d4e5f6", "dram")}
+    data.remove("chunk-a1b2c3d4e5f6", "disk")
+    assert models.path("chunk-a1b2c3d4e5f6", "disk").read_bytes() == b"model bytes"

@@ -19,6 +19,7 @@ from controller.domain.types import (
     TaskState,
 )
 from taskspec.command import CommandSpec
+from taskspec.model_operation import ModelOperationSpec, Operation, Pool
 from taskspec.script import ScriptSpec
 from taskspec.training import SyntheticData, TrainingConfig, TrainingSpec
 
@@ -35,6 +36,9 @@ TRAINING = TrainingSpec(
 TRAINING_ON_DATASET = TrainingSpec(TrainingConfig(architecture="mlp", epochs=1), dataset="iris.csv")
 #: A command with every field set.
 COMMAND = CommandSpec(argv=("printf", "%s\n", "a b"), env={"A": "1"}, working_directory="out")
+#: A data pool's copy (its pool must read back: a models' one would name another store of the node).
+DATA_COPY = ModelOperationSpec(Operation.COPY, "chunk-a1b2c3d4e5f6", source_device="n1:dram", target_device="disk",
+                               verify_checksum=True, sha256="ab" * 32, pool=Pool.DATA)  # fmt: skip
 
 
 def task(task_id: str, created: float = 1000.0, *, spec: ScriptSpec | TrainingSpec = FULL_SCRIPT,

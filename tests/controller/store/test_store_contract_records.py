@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from controller.domain.data_pool import DataChunk
 from controller.domain.store import Changes, NodeStateChange, Store, TaskQuery
 from controller.domain.types import Artifact, MetricPoint, NodeState, NodeUsage, TaskResult, TaskState
 from store_contract_parts import dataset, ended, line, model, node, placed, stored_node, task
@@ -164,3 +165,21 @@ async def test_models_oldest_first_and_deletes(store: Store) -> None:
     assert [m.name for m in await store.list_models()] == ["old", "mid", "young"]
     await store.commit(Changes(deleted_models=["mid"]))
     assert [m.name for m in await store.list_models()] == ["old", "young"] and await store.get_model("mid") is None
+
+
+# Data chunks ----------------------------------------------------------------------------
+
+
+async def test_data_chunks_are_written_whole_read_oldest_first_and_deleted(store: Store) -> None:
+    chunks = store.data_chunks()
+    young = DataChunk("chunk-b", "output", "bytes", 10, "cd" * 32, {"shape": [10], "dtype": "uint8"}, ("n1:dram",),
+                      "llama-7b", 2.0, 2.0)  # fmt: skip
+    old = DataChunk("chunk-a", "input", "tensor", -1, "", {}, (), "api", 1.0)
+    await chunks.put(young)
+    await chunks.put(old)
+    assert await chunks.all() == [old, young]
+    moved = replace(young, locations=("n1:disk", "n2:dram"), access_count=3, last_accessed=5.0)
+    await chunks.put(moved)
+    await chunks.delete("chunk-a")
+    await chunks.delete("chunk-never")
+    assert await chunks.all() == [moved]

@@ -16,6 +16,7 @@ from controller.domain.types import MetricPoint, TaskState
 from controller.store.sqlite_store import SqliteStore
 from store_contract_parts import (
     COMMAND,
+    DATA_COPY,
     FULL_SCRIPT,
     TRAINING,
     TRAINING_ON_DATASET,
@@ -52,8 +53,8 @@ async def test_reads_of_unknown_things_are_none_or_empty(store: Store) -> None:
 # Round trips -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [FULL_SCRIPT, TRAINING, TRAINING_ON_DATASET, COMMAND],
-                         ids=["script", "training", "dataset", "command"])  # fmt: skip
+@pytest.mark.parametrize("spec", [FULL_SCRIPT, TRAINING, TRAINING_ON_DATASET, COMMAND, DATA_COPY],
+                         ids=["script", "training", "dataset", "command", "data-copy"])  # fmt: skip
 async def test_a_created_task_reads_back_as_it_was_committed(store: Store, spec: ScriptSpec) -> None:
     created = replace(every_field(), spec=spec)
     await store.commit(Changes(created=[created]))

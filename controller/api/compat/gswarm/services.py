@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aifarm.compat.gswarm.v1 import (
+    host_data_service_pb2,
+    host_data_service_pb2_grpc,
     host_model_service_pb2,
     host_model_service_pb2_grpc,
     host_queue_service_pb2,
@@ -14,6 +16,7 @@ from aifarm.compat.gswarm.v1 import (
     profiler_http_service_pb2,
     profiler_http_service_pb2_grpc,
 )
+from controller.api.compat.gswarm.host_data_servicer import HostDataServicer
 from controller.api.compat.gswarm.host_models_servicer import HostModelServicer
 from controller.api.compat.gswarm.host_queue_servicer import HostQueueServicer
 from controller.api.compat.gswarm.host_serving_servicer import HostServingServicer
@@ -35,6 +38,8 @@ SERVICES: list[Binding] = [
     binding(host_serving_service_pb2.DESCRIPTOR, "HostServingService",
             host_serving_service_pb2_grpc.add_HostServingServiceServicer_to_server,
             lambda s: HostServingServicer(s.farm.services, s.farm.registry)),
+    binding(host_data_service_pb2.DESCRIPTOR, "HostDataService",
+            host_data_service_pb2_grpc.add_HostDataServiceServicer_to_server, lambda s: HostDataServicer(s.farm.data_pool)),
     binding(profiler_http_service_pb2.DESCRIPTOR, "ProfilerHttpService",
             profiler_http_service_pb2_grpc.add_ProfilerHttpServiceServicer_to_server,
             lambda s: ProfilerHttpServicer(s.farm.profiling, s.farm.registry)),

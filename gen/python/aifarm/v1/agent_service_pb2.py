@@ -29,7 +29,7 @@ from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/node.proto\x1a\x19\x61ifarm/v1/profiling.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\"a\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bnode_secret\x18\x04 \x01(\t\"\xa0\x02\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12)\n\x07reports\x18\x05 \x01(\x0b\x32\x16.aifarm.v1.ReportBatchH\x00\x12.\n\tprofiling\x18\x06 \x01(\x0b\x32\x19.aifarm.v1.ProfilingBatchH\x00\x42\t\n\x07message\"H\n\x0eProfilingBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12)\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x19.aifarm.v1.ProfilingFrame\"1\n\x0bReportBatch\x12\"\n\x07reports\x18\x01 \x03(\x0b\x32\x11.aifarm.v1.Report\"\x9e\x01\n\x06Report\x12,\n\x0btask_update\x18\x01 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x02 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12.\n\tprofiling\x18\x03 \x01(\x0b\x32\x19.aifarm.v1.ProfilingBatchH\x00\x42\x08\n\x06report\"\x9f\x02\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x12\x31\n\x0b\x61ssignments\x18\x05 \x01(\x0b\x32\x1a.aifarm.v1.AssignmentBatchH\x00\x12\x30\n\tprofiling\x18\x06 \x01(\x0b\x32\x1b.aifarm.v1.ProfilingControlH\x00\x42\t\n\x07message\"\x87\x01\n\x10ProfilingControl\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x1d\n\x15sampling_frequency_ms\x18\x02 \x01(\x05\x12\x1f\n\x17\x65nable_nvlink_profiling\x18\x03 \x01(\x08\x12\"\n\x1a\x65nable_bandwidth_profiling\x18\x04 \x01(\x08\"=\n\x0f\x41ssignmentBatch\x12*\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x15.aifarm.v1.Assignment\"\xa6\x03\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x12\"\n\x1a\x61\x63\x63\x65pts_assignment_batches\x18\x07 \x01(\x08\x12\x1a\n\x12rendezvous_address\x18\x08 \x01(\t\x12\x17\n\x0frendezvous_port\x18\t \x01(\x05\x12\x11\n\tpeer_port\x18\n \x01(\x05\x12)\n\x0bheld_models\x18\x0b \x03(\x0b\x32\x14.aifarm.v1.HeldModel\x12\x19\n\x11samples_profiling\x18\x0c \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\tHeldModel\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\xd3\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x1e\n\x16\x61\x63\x63\x65pts_report_batches\x18\x05 \x01(\x08\x12\x17\n\x0fpeer_ticket_key\x18\x06 \x01(\x0c\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"\xc9\x01\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0bgpu_indices\x18\x03 \x03(\x05\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x12\n\nworld_size\x18\x05 \x01(\x05\x12\x13\n\x0bmaster_addr\x18\x06 \x01(\t\x12\x13\n\x0bmaster_port\x18\x07 \x01(\x05\x12*\n\x0bpeer_source\x18\x08 \x01(\x0b\x32\x15.aifarm.v1.PeerSource\"-\n\nPeerSource\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0e\n\x06ticket\x18\x02 \x01(\t\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"!\n\x11\x46\x65tchModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12\x46\x65tchModelResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\xa8\x03\n\x0c\x41gentService\x12Y\n\x08Register\x12\x1a.aifarm.v1.RegisterRequest\x1a\x1b.aifarm.v1.RegisterResponse\"\x14\xd2\xf3\x18\x10\x1a\x0e\x61ifarm-workers\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12K\n\nFetchModel\x12\x1c.aifarm.v1.FetchModelRequest\x1a\x1d.aifarm.v1.FetchModelResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61ifarm/v1/agent_service.proto\x12\taifarm.v1\x1a$aifarm/options/v1/auth_options.proto\x1a\x14\x61ifarm/v1/node.proto\x1a\x19\x61ifarm/v1/profiling.proto\x1a\x14\x61ifarm/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\t\"a\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\t\x12\x13\n\x0bnode_secret\x18\x04 \x01(\t\"\xa0\x02\n\x0e\x43onnectRequest\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.aifarm.v1.HelloH\x00\x12)\n\theartbeat\x18\x02 \x01(\x0b\x32\x14.aifarm.v1.HeartbeatH\x00\x12,\n\x0btask_update\x18\x03 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x04 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12)\n\x07reports\x18\x05 \x01(\x0b\x32\x16.aifarm.v1.ReportBatchH\x00\x12.\n\tprofiling\x18\x06 \x01(\x0b\x32\x19.aifarm.v1.ProfilingBatchH\x00\x42\t\n\x07message\"H\n\x0eProfilingBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12)\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x19.aifarm.v1.ProfilingFrame\"1\n\x0bReportBatch\x12\"\n\x07reports\x18\x01 \x03(\x0b\x32\x11.aifarm.v1.Report\"\x9e\x01\n\x06Report\x12,\n\x0btask_update\x18\x01 \x01(\x0b\x32\x15.aifarm.v1.TaskUpdateH\x00\x12,\n\tlog_batch\x18\x02 \x01(\x0b\x32\x17.aifarm.v1.TaskLogBatchH\x00\x12.\n\tprofiling\x18\x03 \x01(\x0b\x32\x19.aifarm.v1.ProfilingBatchH\x00\x42\x08\n\x06report\"\x9f\x02\n\x0f\x43onnectResponse\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.aifarm.v1.WelcomeH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.aifarm.v1.AssignmentH\x00\x12)\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x16.aifarm.v1.TaskControlH\x00\x12\x1d\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0e.aifarm.v1.AckH\x00\x12\x31\n\x0b\x61ssignments\x18\x05 \x01(\x0b\x32\x1a.aifarm.v1.AssignmentBatchH\x00\x12\x30\n\tprofiling\x18\x06 \x01(\x0b\x32\x1b.aifarm.v1.ProfilingControlH\x00\x42\t\n\x07message\"\x87\x01\n\x10ProfilingControl\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x1d\n\x15sampling_frequency_ms\x18\x02 \x01(\x05\x12\x1f\n\x17\x65nable_nvlink_profiling\x18\x03 \x01(\x08\x12\"\n\x1a\x65nable_bandwidth_profiling\x18\x04 \x01(\x08\"=\n\x0f\x41ssignmentBatch\x12*\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x15.aifarm.v1.Assignment\"\xa6\x03\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12-\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x17.aifarm.v1.Capabilities\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12,\n\x06labels\x18\x06 \x03(\x0b\x32\x1c.aifarm.v1.Hello.LabelsEntry\x12\"\n\x1a\x61\x63\x63\x65pts_assignment_batches\x18\x07 \x01(\x08\x12\x1a\n\x12rendezvous_address\x18\x08 \x01(\t\x12\x17\n\x0frendezvous_port\x18\t \x01(\x05\x12\x11\n\tpeer_port\x18\n \x01(\x05\x12)\n\x0bheld_models\x18\x0b \x03(\x0b\x32\x14.aifarm.v1.HeldModel\x12\x19\n\x11samples_profiling\x18\x0c \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\tHeldModel\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12$\n\x04pool\x18\x03 \x01(\x0e\x32\x16.aifarm.v1.StoragePool\"T\n\x0bTaskAttempt\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.aifarm.v1.TaskState\"\xd3\x01\n\x07Welcome\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x05\x12\x18\n\x10heartbeat_ttl_ms\x18\x02 \x01(\x05\x12*\n\nreattached\x18\x03 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12*\n\nsuperseded\x18\x04 \x03(\x0b\x32\x16.aifarm.v1.TaskAttempt\x12\x1e\n\x16\x61\x63\x63\x65pts_report_batches\x18\x05 \x01(\x08\x12\x17\n\x0fpeer_ticket_key\x18\x06 \x01(\x0c\"0\n\tHeartbeat\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.aifarm.v1.NodeUsage\"\x8e\x02\n\nTaskUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.aifarm.v1.TaskState\x12\x10\n\x08progress\x18\x05 \x01(\x02\x12&\n\x06metric\x18\x06 \x01(\x0b\x32\x16.aifarm.v1.MetricPoint\x12%\n\x06result\x18\x07 \x01(\x0b\x32\x15.aifarm.v1.TaskResult\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tartifacts\x18\n \x03(\t\"`\n\x0cTaskLogBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12!\n\x05lines\x18\x04 \x03(\x0b\x32\x12.aifarm.v1.LogLine\"\xc9\x01\n\nAssignment\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.aifarm.v1.Task\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0bgpu_indices\x18\x03 \x03(\x05\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x12\n\nworld_size\x18\x05 \x01(\x05\x12\x13\n\x0bmaster_addr\x18\x06 \x01(\t\x12\x13\n\x0bmaster_port\x18\x07 \x01(\x05\x12*\n\x0bpeer_source\x18\x08 \x01(\x0b\x32\x15.aifarm.v1.PeerSource\"-\n\nPeerSource\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0e\n\x06ticket\x18\x02 \x01(\t\"V\n\x0bTaskControl\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x15.aifarm.v1.TaskAction\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"#\n\x13\x46\x65tchDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14\x46\x65tchDatasetResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"!\n\x11\x46\x65tchModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12\x46\x65tchModelResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"`\n\x15UploadArtifactRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.aifarm.v1.ArtifactHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"E\n\x0e\x41rtifactHeader\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x11\n\tfile_name\x18\x03 \x01(\t\"?\n\x16UploadArtifactResponse\x12%\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x13.aifarm.v1.Artifact*\x86\x01\n\nTaskAction\x12\x1b\n\x17TASK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_ACTION_PAUSE\x10\x01\x12\x16\n\x12TASK_ACTION_RESUME\x10\x02\x12\x14\n\x10TASK_ACTION_STOP\x10\x03\x12\x16\n\x12TASK_ACTION_CANCEL\x10\x04\x32\xa8\x03\n\x0c\x41gentService\x12Y\n\x08Register\x12\x1a.aifarm.v1.RegisterRequest\x1a\x1b.aifarm.v1.RegisterResponse\"\x14\xd2\xf3\x18\x10\x1a\x0e\x61ifarm-workers\x12\x44\n\x07\x43onnect\x12\x19.aifarm.v1.ConnectRequest\x1a\x1a.aifarm.v1.ConnectResponse(\x01\x30\x01\x12Q\n\x0c\x46\x65tchDataset\x12\x1e.aifarm.v1.FetchDatasetRequest\x1a\x1f.aifarm.v1.FetchDatasetResponse0\x01\x12K\n\nFetchModel\x12\x1c.aifarm.v1.FetchModelRequest\x1a\x1d.aifarm.v1.FetchModelResponse0\x01\x12W\n\x0eUploadArtifact\x12 .aifarm.v1.UploadArtifactRequest\x1a!.aifarm.v1.UploadArtifactResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_AGENTSERVICE'].methods_by_name['Register']._loaded_options = None
   _globals['_AGENTSERVICE'].methods_by_name['Register']._serialized_options = b'\322\363\030\020\032\016aifarm-workers'
-  _globals['_TASKACTION']._serialized_start=3386
-  _globals['_TASKACTION']._serialized_end=3520
+  _globals['_TASKACTION']._serialized_start=3424
+  _globals['_TASKACTION']._serialized_end=3558
   _globals['_REGISTERREQUEST']._serialized_start=186
   _globals['_REGISTERREQUEST']._serialized_end=237
   _globals['_REGISTERRESPONSE']._serialized_start=239
@@ -65,39 +65,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO_LABELSENTRY']._serialized_start=1784
   _globals['_HELLO_LABELSENTRY']._serialized_end=1829
   _globals['_HELDMODEL']._serialized_start=1831
-  _globals['_HELDMODEL']._serialized_end=1873
-  _globals['_TASKATTEMPT']._serialized_start=1875
-  _globals['_TASKATTEMPT']._serialized_end=1959
-  _globals['_WELCOME']._serialized_start=1962
-  _globals['_WELCOME']._serialized_end=2173
-  _globals['_HEARTBEAT']._serialized_start=2175
-  _globals['_HEARTBEAT']._serialized_end=2223
-  _globals['_TASKUPDATE']._serialized_start=2226
-  _globals['_TASKUPDATE']._serialized_end=2496
-  _globals['_TASKLOGBATCH']._serialized_start=2498
-  _globals['_TASKLOGBATCH']._serialized_end=2594
-  _globals['_ASSIGNMENT']._serialized_start=2597
-  _globals['_ASSIGNMENT']._serialized_end=2798
-  _globals['_PEERSOURCE']._serialized_start=2800
-  _globals['_PEERSOURCE']._serialized_end=2845
-  _globals['_TASKCONTROL']._serialized_start=2847
-  _globals['_TASKCONTROL']._serialized_end=2933
-  _globals['_ACK']._serialized_start=2935
-  _globals['_ACK']._serialized_end=2953
-  _globals['_FETCHDATASETREQUEST']._serialized_start=2955
-  _globals['_FETCHDATASETREQUEST']._serialized_end=2990
-  _globals['_FETCHDATASETRESPONSE']._serialized_start=2992
-  _globals['_FETCHDATASETRESPONSE']._serialized_end=3061
-  _globals['_FETCHMODELREQUEST']._serialized_start=3063
-  _globals['_FETCHMODELREQUEST']._serialized_end=3096
-  _globals['_FETCHMODELRESPONSE']._serialized_start=3098
-  _globals['_FETCHMODELRESPONSE']._serialized_end=3149
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=3151
-  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=3247
-  _globals['_ARTIFACTHEADER']._serialized_start=3249
-  _globals['_ARTIFACTHEADER']._serialized_end=3318
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=3320
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=3383
-  _globals['_AGENTSERVICE']._serialized_start=3523
-  _globals['_AGENTSERVICE']._serialized_end=3947
+  _globals['_HELDMODEL']._serialized_end=1911
+  _globals['_TASKATTEMPT']._serialized_start=1913
+  _globals['_TASKATTEMPT']._serialized_end=1997
+  _globals['_WELCOME']._serialized_start=2000
+  _globals['_WELCOME']._serialized_end=2211
+  _globals['_HEARTBEAT']._serialized_start=2213
+  _globals['_HEARTBEAT']._serialized_end=2261
+  _globals['_TASKUPDATE']._serialized_start=2264
+  _globals['_TASKUPDATE']._serialized_end=2534
+  _globals['_TASKLOGBATCH']._serialized_start=2536
+  _globals['_TASKLOGBATCH']._serialized_end=2632
+  _globals['_ASSIGNMENT']._serialized_start=2635
+  _globals['_ASSIGNMENT']._serialized_end=2836
+  _globals['_PEERSOURCE']._serialized_start=2838
+  _globals['_PEERSOURCE']._serialized_end=2883
+  _globals['_TASKCONTROL']._serialized_start=2885
+  _globals['_TASKCONTROL']._serialized_end=2971
+  _globals['_ACK']._serialized_start=2973
+  _globals['_ACK']._serialized_end=2991
+  _globals['_FETCHDATASETREQUEST']._serialized_start=2993
+  _globals['_FETCHDATASETREQUEST']._serialized_end=3028
+  _globals['_FETCHDATASETRESPONSE']._serialized_start=3030
+  _globals['_FETCHDATASETRESPONSE']._serialized_end=3099
+  _globals['_FETCHMODELREQUEST']._serialized_start=3101
+  _globals['_FETCHMODELREQUEST']._serialized_end=3134
+  _globals['_FETCHMODELRESPONSE']._serialized_start=3136
+  _globals['_FETCHMODELRESPONSE']._serialized_end=3187
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_start=3189
+  _globals['_UPLOADARTIFACTREQUEST']._serialized_end=3285
+  _globals['_ARTIFACTHEADER']._serialized_start=3287
+  _globals['_ARTIFACTHEADER']._serialized_end=3356
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=3358
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=3421
+  _globals['_AGENTSERVICE']._serialized_start=3561
+  _globals['_AGENTSERVICE']._serialized_end=3985
 # @@protoc_insertion_point(module_scope)

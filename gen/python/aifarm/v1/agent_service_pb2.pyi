@@ -157,12 +157,14 @@ class Hello(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Union[_node_pb2.Capabilities, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskAttempt, _Mapping]]] = ..., agent_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., accepts_assignment_batches: _Optional[bool] = ..., rendezvous_address: _Optional[str] = ..., rendezvous_port: _Optional[int] = ..., peer_port: _Optional[int] = ..., held_models: _Optional[_Iterable[_Union[HeldModel, _Mapping]]] = ..., samples_profiling: _Optional[bool] = ...) -> None: ...
 
 class HeldModel(_message.Message):
-    __slots__ = ("model", "device")
+    __slots__ = ("model", "device", "pool")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     model: str
     device: str
-    def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+    pool: _task_pb2.StoragePool
+    def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ..., pool: _Optional[_Union[_task_pb2.StoragePool, str]] = ...) -> None: ...
 
 class TaskAttempt(_message.Message):
     __slots__ = ("task_id", "attempt", "state")

@@ -22,19 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from aifarm.v1 import task_pb2 as aifarm_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/peer_service.proto\x12\taifarm.v1\"|\n\x14ReadPeerModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x13\n\x0breader_node\x18\x05 \x01(\t\x12\x0e\n\x06ticket\x18\x06 \x01(\t\"J\n\x15ReadPeerModelResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c\x32\x63\n\x0bPeerService\x12T\n\rReadPeerModel\x12\x1f.aifarm.v1.ReadPeerModelRequest\x1a .aifarm.v1.ReadPeerModelResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61ifarm/v1/peer_service.proto\x12\taifarm.v1\x1a\x14\x61ifarm/v1/task.proto\"\xa2\x01\n\x14ReadPeerModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x13\n\x0breader_node\x18\x05 \x01(\t\x12\x0e\n\x06ticket\x18\x06 \x01(\t\x12$\n\x04pool\x18\x07 \x01(\x0e\x32\x16.aifarm.v1.StoragePool\"J\n\x15ReadPeerModelResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c\x32\x63\n\x0bPeerService\x12T\n\rReadPeerModel\x12\x1f.aifarm.v1.ReadPeerModelRequest\x1a .aifarm.v1.ReadPeerModelResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aifarm.v1.peer_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READPEERMODELREQUEST']._serialized_start=43
-  _globals['_READPEERMODELREQUEST']._serialized_end=167
-  _globals['_READPEERMODELRESPONSE']._serialized_start=169
-  _globals['_READPEERMODELRESPONSE']._serialized_end=243
-  _globals['_PEERSERVICE']._serialized_start=245
-  _globals['_PEERSERVICE']._serialized_end=344
+  _globals['_READPEERMODELREQUEST']._serialized_start=66
+  _globals['_READPEERMODELREQUEST']._serialized_end=228
+  _globals['_READPEERMODELRESPONSE']._serialized_start=230
+  _globals['_READPEERMODELRESPONSE']._serialized_end=304
+  _globals['_PEERSERVICE']._serialized_start=306
+  _globals['_PEERSERVICE']._serialized_end=405
 # @@protoc_insertion_point(module_scope)

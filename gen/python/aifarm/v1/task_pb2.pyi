@@ -33,6 +33,12 @@ class TaskPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_PRIORITY_HIGH: _ClassVar[TaskPriority]
     TASK_PRIORITY_CRITICAL: _ClassVar[TaskPriority]
 
+class StoragePool(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STORAGE_POOL_UNSPECIFIED: _ClassVar[StoragePool]
+    STORAGE_POOL_MODELS: _ClassVar[StoragePool]
+    STORAGE_POOL_DATA: _ClassVar[StoragePool]
+
 class ModelOperation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MODEL_OPERATION_UNSPECIFIED: _ClassVar[ModelOperation]
@@ -60,6 +66,9 @@ TASK_PRIORITY_LOW: TaskPriority
 TASK_PRIORITY_NORMAL: TaskPriority
 TASK_PRIORITY_HIGH: TaskPriority
 TASK_PRIORITY_CRITICAL: TaskPriority
+STORAGE_POOL_UNSPECIFIED: StoragePool
+STORAGE_POOL_MODELS: StoragePool
+STORAGE_POOL_DATA: StoragePool
 MODEL_OPERATION_UNSPECIFIED: ModelOperation
 MODEL_OPERATION_DOWNLOAD: ModelOperation
 MODEL_OPERATION_MOVE: ModelOperation
@@ -170,7 +179,7 @@ class ScriptSpec(_message.Message):
     def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., interpreter: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., requirements: _Optional[str] = ...) -> None: ...
 
 class ModelOperationSpec(_message.Message):
-    __slots__ = ("operation", "model", "source_url", "source_device", "target_device", "keep_source", "verify_checksum", "sha256", "bandwidth_limit", "force")
+    __slots__ = ("operation", "model", "source_url", "source_device", "target_device", "keep_source", "verify_checksum", "sha256", "bandwidth_limit", "force", "pool")
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_URL_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +190,7 @@ class ModelOperationSpec(_message.Message):
     SHA256_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_LIMIT_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     operation: ModelOperation
     model: str
     source_url: str
@@ -191,7 +201,8 @@ class ModelOperationSpec(_message.Message):
     sha256: str
     bandwidth_limit: float
     force: bool
-    def __init__(self, operation: _Optional[_Union[ModelOperation, str]] = ..., model: _Optional[str] = ..., source_url: _Optional[str] = ..., source_device: _Optional[str] = ..., target_device: _Optional[str] = ..., keep_source: _Optional[bool] = ..., verify_checksum: _Optional[bool] = ..., sha256: _Optional[str] = ..., bandwidth_limit: _Optional[float] = ..., force: _Optional[bool] = ...) -> None: ...
+    pool: StoragePool
+    def __init__(self, operation: _Optional[_Union[ModelOperation, str]] = ..., model: _Optional[str] = ..., source_url: _Optional[str] = ..., source_device: _Optional[str] = ..., target_device: _Optional[str] = ..., keep_source: _Optional[bool] = ..., verify_checksum: _Optional[bool] = ..., sha256: _Optional[str] = ..., bandwidth_limit: _Optional[float] = ..., force: _Optional[bool] = ..., pool: _Optional[_Union[StoragePool, str]] = ...) -> None: ...
 
 class ServingSpec(_message.Message):
     __slots__ = ("model", "device", "port", "framework", "config")
