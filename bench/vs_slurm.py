@@ -6,7 +6,8 @@
 
 Starts, in fresh temporary directories:
 
-* a local Slurm cluster (Debian's slurm-wlm, as DESIGN's Toolchain section says): its own
+* a local Slurm cluster (Debian's slurm-wlm, as DESIGN's Toolchain section says;
+  cli/slurm_cluster.py's LocalSlurmCluster with one node): its own
   munged on its own socket, `slurmctld -D` and one `slurmd -D` with `CPUs=--slots`
   (oversubscribed: `SlurmdParameters=config_overrides`), cons_tres with CR_CPU, no accounting,
   `SchedulerParameters=batch_sched_delay=0` (`--slurm-scheduler-parameters`: with Slurm's
@@ -47,7 +48,6 @@ import asyncio
 import concurrent.futures
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -65,6 +65,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dispatch import AGENT_TOKEN, API_KEY, ControllerProcess  # noqa: E402
+
+from cli.slurm_cluster import LocalSlurmCluster, available  # noqa: E402
 
 from aifarm.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc  # noqa: E402
 
@@ -145,92 +147,24 @@ def _percentile(values: list[float], q: float) -> float:
 # Slurm --------------------------------------------------------------------------
 
 
-@dataclass
-class SlurmCluster:
-    """munged, slurmctld and one slurmd, all of this run's, in `root`."""
+class SlurmCluster(LocalSlurmCluster):
+    """cli.slurm_cluster's cluster with one node of `slots` CPUs, and the bench's rounds on it."""
 
-    root: Path
-    slots: int
-    #: slurm.conf's SchedulerParameters ("": Slurm's defaults).
-    scheduler_parameters: str = ""
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    def __init__(self, root: Path, slots: int, scheduler_parameters: str = "") -> None:
+        super().__init__(root, nodes=1, cpus_per_node=slots, scheduler_parameters=scheduler_parameters)
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "SLURM_CONF": str(self.root / "slurm.conf")}
-
-    def start(self, timeout: float = 30.0) -> None:
-        missing = [tool for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue") if not shutil.which(tool)]
+    def start(self, timeout: float = 30.0) -> SlurmCluster:
+        missing = available()
         if missing:
-            raise SystemExit(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install -y slurm-wlm,"
-                             " or pass --no-slurm")  # fmt: skip
+            raise SystemExit(f"{missing}, or pass --no-slurm")
         if os.geteuid() != 0:
             raise SystemExit("the local Slurm cluster runs its daemons as root: run as root, or pass --no-slurm")
-        root = self.root
-        self.root.chmod(0o700)
-        for sub in ("munge", "state", "spool"):
-            (root / sub).mkdir(mode=0o700)
-        key = root / "munge" / "munge.key"
-        key.write_bytes(secrets.token_bytes(1024))
-        key.chmod(0o600)
-        sock = root / "munge" / "munge.sock"
-        self._spawn("munged", ["munged", "-F", "-f", f"--socket={sock}", f"--key-file={key}",
-                               f"--log-file={root / 'munge' / 'munged.log'}", f"--pid-file={root / 'munge' / 'pid'}",
-                               f"--seed-file={root / 'munge' / 'seed'}"])  # fmt: skip
-        self._wait(lambda: sock.exists(), timeout, "munged's socket")
-        host = socket.gethostname()
-        (root / "slurm.conf").write_text(f"""\
-ClusterName=bench
-SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=socket={sock}
-CredType=cred/munge
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}
-SlurmctldPidFile={root / 'slurmctld.pid'}
-SlurmdPidFile={root / 'slurmd.pid'}
-SlurmctldLogFile={root / 'slurmctld.log'}
-SlurmdLogFile={root / 'slurmd.log'}
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-MpiDefault=none
-ReturnToService=2
-SlurmdParameters=config_overrides
-MaxJobCount=100000
-MinJobAge=3600
-NodeName=benchnode NodeHostname={host} NodeAddr=127.0.0.1 CPUs={self.slots} RealMemory=1000 State=UNKNOWN
-PartitionName=bench Nodes=benchnode Default=YES MaxTime=INFINITE State=UP
-""" + (f"SchedulerParameters={self.scheduler_parameters}\n" if self.scheduler_parameters else ""))
-        self._spawn("slurmctld", ["slurmctld", "-D", "-i"])
-        self._spawn("slurmd", ["slurmd", "-D", "-N", "benchnode"])
-        self._wait(self._idle, timeout, "the Slurm node to be idle")
+        super().start(timeout)
+        return self
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        with (self.root / f"{name}.out").open("ab") as out:
-            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                                cwd=self.root)  # fmt: skip
-
-    def _wait(self, ready, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            dead = [n for n, p in self.procs.items() if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                logs = "".join((self.root / f"{n}.out").read_text(errors="replace")[-2000:] for n in self.procs)
-                raise RuntimeError(f"Slurm did not start ({what}; ended: {dead}):\n{logs}")
-            time.sleep(0.1)
-
-    def _idle(self) -> bool:
-        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=self.env)
-        return out.returncode == 0 and out.stdout.strip() == "idle"
+    def _daemons(self) -> dict[str, int]:
+        """slurmctld's and the one slurmd's pids, under the names the figures print."""
+        return {"slurmctld": self.procs["slurmctld"].pid, "slurmd": self.procs[self.node_names[0]].pid}
 
     def run_round(self, number: int, jobs: int) -> RoundResult:
         name = f"r{number}"
@@ -285,15 +219,11 @@ PartitionName=bench Nodes=benchnode Default=YES MaxTime=INFINITE State=UP
         return out.stdout.split()
 
     def rss(self) -> dict[str, float]:
-        return {name: _rss_mib(p.pid) for name, p in self.procs.items() if name in ("slurmctld", "slurmd")}
+        return {name: _rss_mib(pid) for name, pid in self._daemons().items()}
 
     def cpu(self) -> dict[str, float]:
         """slurmd's includes the job steps it reaped (slurmstepd and the jobs); sbatch's are not counted."""
-        return {name: _cpu_seconds(p.pid) for name, p in self.procs.items() if name in ("slurmctld", "slurmd")}
-
-    def stop(self) -> None:
-        for name in ("slurmd", "slurmctld", "munged"):
-            _stop(self.procs.get(name))
+        return {name: _cpu_seconds(pid) for name, pid in self._daemons().items()}
 
 
 def _slurm_time(text: str) -> float:
