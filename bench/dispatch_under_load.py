@@ -104,7 +104,7 @@ class GatewayProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "gateway", "--controller", controller, "--http-port", f"main={port}",
-                 "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--log-level", "warning"],
+                 "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             )  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"

@@ -61,7 +61,7 @@ class Farm:
                               "--log-level", "warning"], root / "controller.log")]  # fmt: skip
         address = f"127.0.0.1:{grpc_port}"
         self.procs.append(spawn(["gateway", "--controller", address, "--http-port", "main=0", "--http-port",
-                                  f"gswarm_host={self.host_port}", "--http-port", "profiler=0", "--log-level", "warning"], root / "gateway.log"))
+                                  f"gswarm_host={self.host_port}", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--log-level", "warning"], root / "gateway.log"))
         self.agents = [root / f"agent{i}" for i in (1, 2)]
         for data in self.agents:
             self.procs.append(spawn(["agent", "--controller", address, "--data-dir", str(data), "--cpu-slots", "4",

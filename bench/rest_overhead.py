@@ -134,7 +134,7 @@ class Farm:
             doors_tls = ["--controller-ca", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
             envoy_tls = EnvoyTls.from_files(ca, cert, key)
         gw = self._spawn([*aifarm, "gateway", "--controller", target, "--http-port", f"main={self.gateway_port}",
-                          "--http-port", "gswarm_host=0", "--http-port", "profiler=0",
+                          "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0",
                           "--log-level", "warning", *doors_tls], "gateway.log")  # fmt: skip
         config = write_envoy_config(self.work / "envoy", target, {"main": ("127.0.0.1", self.envoy_port)},
                                     tls=envoy_tls)  # fmt: skip

@@ -139,7 +139,7 @@ def measure(workers: int, seconds: float, procs: int, root: Path) -> dict[str, o
     try:
         _wait_port(grpc_port, controller, "the controller")
         gateway = spawn(["gateway", "--controller", f"127.0.0.1:{grpc_port}", "--http-port", f"main={http_port}",
-                          "--http-port", "gswarm_host=0", "--http-port", "profiler=0",
+                          "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0",
                           "--websocket-port", str(ws_port), "--log-level", "warning"], root / f"gateway-{workers}.log")  # fmt: skip
         _wait_port(ws_port, gateway, "the gateway's WebSocket door")
         url = f"ws://127.0.0.1:{ws_port}"

@@ -16,6 +16,8 @@ _LAZY_COMMANDS = {
     "agent": "cli.run_commands:agent",
     "gateway": "cli.run_commands:gateway",
     "envoy-config": "cli.envoy_command:envoy_config",
+    "slurm": "cli.slurm_commands:slurm",
+    "client-process": "agent.client_process.command:client_process",
 }
 
 

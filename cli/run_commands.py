@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -25,10 +26,18 @@ from cli.exclusive_start import exclusive
 from cli.farm_parts import ControllerPart, ControllerReport, GatewayPart, GatewayReport
 from cli.log_config import LEVELS, configure_logging
 from cli.port_check import PlannedPort
-from controller.config import ControllerConfig
+from controller.config import DEFAULT_AIFACTORY_URL, ControllerConfig
 if TYPE_CHECKING:
     from agent.node_agent import NodeAgent
-from gateway.listeners import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, LISTENERS, WEBSOCKET_PORT, default_binds
+from gateway.listeners import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    LISTENERS,
+    WEBSOCKET_PORT,
+    default_binds,
+    host_port,
+    loopback_for,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -237,6 +246,16 @@ def controller_options(f: Callable[..., object]) -> Callable[..., object]:
                      metavar="N",
                      help="Calls a minute per API key to each service that declares a limit (AI Farm's /api/...:"
                           " 60, as its document says); N sets every such limit to N, 0 turns them off."),
+        click.option("--aifactory-url", default=DEFAULT_AIFACTORY_URL, show_default=True, metavar="URL",
+                     help="Where AI Factory client processes reach the client service (the aifactory listener's"
+                          " /api/v1) to register and report."),
+        click.option("--aifactory-backend", type=click.Choice(["aifarm", "slurm"]), default="aifarm", show_default=True,
+                     help="Where new client groups run: a task of this farm's agents, or a Slurm batch job."),
+        click.option("--aifactory-target", default="", metavar="URL",
+                     help="Where client groups send their load when a create names no server_addr."),
+        click.option("--slurm-conf", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+                     envvar="SLURM_CONF", help="slurm.conf of the cluster client groups run on (env SLURM_CONF)."),
+        click.option("--slurm-partition", default="", metavar="NAME", help="Partition of client groups' Slurm jobs."),
         click.option("--heartbeat-interval", type=float, default=2.0, show_default=True, help="Seconds."),
         click.option("--node-ttl", type=float, default=10.0, show_default=True,
                      help="Seconds without a heartbeat before a node is lost."),
@@ -286,6 +305,11 @@ def _controller_config(kw: dict) -> ControllerConfig:
         open_legacy=_legacy_groups(kw["open_legacy"]),
         trusted_networks=_trusted_networks(kw["trusted_networks"]),
         rate_limit_per_minute=kw["rate_limit_per_minute"],  # type: ignore[arg-type]
+        aifactory_url=kw["aifactory_url"],
+        aifactory_backend=kw["aifactory_backend"],
+        aifactory_target=kw["aifactory_target"],
+        slurm_conf=_resolved(kw["slurm_conf"]),
+        slurm_partition=kw["slurm_partition"],
     )
 
 
@@ -381,7 +405,7 @@ def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots:
     if port is not None:
         kw["http_ports"] = (f"main={port}", *kw["http_ports"])  # type: ignore[misc]
     configure_logging(str(kw["log_level"]))
-    config = _controller_config(kw)
+    config = _with_local_aifactory_url(_controller_config(kw), _binds(kw))
     kw["websocket_state"] = kw["websocket_state"] or config.data_dir / "websocket_nodes.json"
     if kw["websocket_port"] is None:  # the whole farm serves AI Farm's workers where its document says
         kw["websocket_port"] = WEBSOCKET_PORT
@@ -398,6 +422,14 @@ def up(no_agent: bool, port: int | None, gateway_workers: int | None, cpu_slots:
         code = asyncio.run(_until_signalled(lambda stop: run_farm(plan, stop)))
     if code:
         raise SystemExit(code)
+
+
+def _with_local_aifactory_url(config: ControllerConfig, binds: dict[str, tuple[str, int]]) -> ControllerConfig:
+    """Under `aifarm up`, client processes register at this farm's own aifactory listener."""
+    host, port = binds.get("aifactory", ("", 0))
+    if config.aifactory_url != DEFAULT_AIFACTORY_URL or not port:
+        return config  # given, or a port picked at start (then give --aifactory-url)
+    return dataclasses.replace(config, aifactory_url=f"http://{host_port(loopback_for(host), port)}/api/v1")
 
 
 @click.command()

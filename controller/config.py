@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+#: Where client processes reach AI Factory's client service on this machine (the aifactory listener's default).
+DEFAULT_AIFACTORY_URL = "http://127.0.0.1:8001/api/v1"
+
+
 @dataclass(frozen=True)
 class ControllerConfig:
     #: Where the database, keys and files live.
@@ -59,6 +63,16 @@ class ControllerConfig:
     #: Calls a minute per caller for the services that declare a rate limit (http_service):
     #: None keeps each declared limit, 0 turns them off, N sets each to N (controller.api.rate_limit).
     rate_limit_per_minute: int | None = None
+    #: Where client processes reach AI Factory's client service (the aifactory listener's /api/v1).
+    aifactory_url: str = DEFAULT_AIFACTORY_URL
+    #: The execution backend of new client groups: "aifarm" (a task of the farm's agents) or "slurm".
+    aifactory_backend: str = "aifarm"
+    #: Where client groups send load when a create names no server_addr.
+    aifactory_target: str = ""
+    #: slurm.conf of the Slurm cluster client groups run on (SLURM_CONF); None: Slurm's default.
+    slurm_conf: Path | None = None
+    #: The Slurm partition of client groups' jobs; "": the cluster's default.
+    slurm_partition: str = ""
 
     #: SQLite file; None: <data_dir>/aifarm.db (env DATABASE_PATH).
     database_path: Path | None = None

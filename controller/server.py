@@ -24,12 +24,14 @@ from controller.api.request_decoding import RequestDecodingInterceptor
 from controller.api.rate_limit import RateLimitInterceptor, declared_limits
 from controller.api.request_id import RequestIdInterceptor
 from controller.api.surfaces import Binding, Serving, all_surfaces
+from controller.client_process_caller import HttpClientProcessCaller
 from controller.config import ControllerConfig
 from controller.credentials import load_credentials
 from controller.domain.farm import Farm, FarmSettings
 from controller.host_probe import HostProbe
 from controller.loops import LoopSupervisor
 from controller.private_files import private_directory, private_file
+from controller.slurm_backend import SlurmBackend, SlurmSettings
 from controller.store.sqlite_store import SqliteStore
 from controller.tls import ServerTls, check_bind
 
@@ -52,6 +54,7 @@ class Controller:
         self.farm: Farm | None = None
         self._server: grpc.aio.Server | None = None
         self._store: SqliteStore | None = None
+        self._process_caller: HttpClientProcessCaller | None = None
         self._loops: LoopSupervisor | None = None
         self._stopped = False
 
@@ -75,7 +78,12 @@ class Controller:
             if (side := cfg.db_path.with_name(cfg.db_path.name + suffix)).exists():
                 private_file(side)
         # With TLS a node registers a CSR and gets a certificate from the farm CA (else a node secret).
-        farm = self.farm = await Farm.open(store, _settings(cfg), signer=self.tls.ca if self.tls else None)
+        launch_key = min(self.credentials.api_keys, default="")
+        self._process_caller = HttpClientProcessCaller(api_key=launch_key)
+        slurm = SlurmBackend(SlurmSettings(conf=cfg.slurm_conf, partition=cfg.slurm_partition, api_key=launch_key,
+                                           output_dir=cfg.data_dir / "slurm-jobs"))  # fmt: skip
+        farm = self.farm = await Farm.open(store, _settings(cfg, launch_key), signer=self.tls.ca if self.tls else None,
+                                           process_caller=self._process_caller, job_backends={"slurm": slurm})  # fmt: skip
         bindings = all_surfaces()
         server = self._server = self._grpc_server(bindings, farm)
         host = HostProbe(cfg.data_dir)
@@ -190,6 +198,8 @@ class Controller:
             await self._server.stop(grace)
         if self._store is not None:
             await self._store.close()
+        if self._process_caller is not None:
+            await self._process_caller.close()
         log.info("controller stopped")
 
 
@@ -199,7 +209,7 @@ def _dial_host(bind_host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]", "[::]": "[::1]"}.get(bind_host, bind_host)
 
 
-def _settings(cfg: ControllerConfig) -> FarmSettings:
+def _settings(cfg: ControllerConfig, launch_key: str) -> FarmSettings:
     return FarmSettings(
         files_dir=cfg.data_dir / "files",
         models_dir=cfg.model_dir,
@@ -209,4 +219,8 @@ def _settings(cfg: ControllerConfig) -> FarmSettings:
         restart_grace_seconds=cfg.restart_grace_seconds,
         concurrency_limits={SESSION_GROUP: 1, **dict(cfg.concurrency_limits)},
         profiling_retention_seconds=cfg.profiling_retention_hours * 3600,
+        aifactory_url=cfg.aifactory_url,
+        aifactory_backend=cfg.aifactory_backend,
+        aifactory_target=cfg.aifactory_target,
+        aifactory_api_key=launch_key,
     )

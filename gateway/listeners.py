@@ -98,13 +98,16 @@ has /api/v1/models on main)."""
 GSWARM_CLIENT_SERVICES = ("aifarm.compat.gswarm.v1.ClientModelService", "aifarm.compat.gswarm.v1.ClientServingService")
 """gswarm's client API (seeds/002): /api/v1/{models,resources,services}, served by each agent for its own node."""
 
+AIFACTORY_SERVICES = ("aifarm.compat.aifactory.v1.ClientService",)
+"""AI Factory Client Services (seeds/000): /api/v1/client-group/*, /api/v1/observer on its own port."""
+
 PROFILER_SERVICES = ("aifarm.compat.gswarm.v1.ProfilerHttpService",)
 """gswarm's profiler HTTP API (seeds/002): /status, /profiling/*, /clients, /metrics/latest, on its own port and on main."""
 
 LISTENERS: tuple[Listener, ...] = (
     Listener("main", 8000, (*CORE_SERVICES, *SERVERMGMT_SERVICES, *SHELBY_SERVICES, *AIFARM_SERVICES, *PROFILER_SERVICES),
              description="core /v1, AI Farm, ShelbyCompute, Server Management, gswarm's profiler HTTP, docs"),
-    Listener("aifactory", 8001, (), description="AI Factory client service"),
+    Listener("aifactory", 8001, AIFACTORY_SERVICES, description="AI Factory client service"),
     Listener("gswarm_host", 9010, GSWARM_HOST_SERVICES, description="gswarm host API (its /api/v1/models collides on main)"),
     Listener("profiler", 8091, PROFILER_SERVICES, description="gswarm profiler HTTP API"),
     Listener("client_process", 9000, (), side="agent", description="AI Factory client-process API of a node"),

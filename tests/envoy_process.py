@@ -28,7 +28,7 @@ def envoy_binary() -> str:
 
 @dataclass
 class EnvoyProcess:
-    """Envoy serving the 'main', 'gswarm_host' and 'profiler' listeners on 127.0.0.1 in front of ``controller_address``."""
+    """Envoy serving the 'main', 'gswarm_host', 'profiler' and 'aifactory' listeners on 127.0.0.1 in front of ``controller_address``."""
 
     work_dir: Path
     controller_address: str
@@ -45,6 +45,8 @@ class EnvoyProcess:
     gswarm_port: int = field(default_factory=free_port)
     #: gswarm's profiler HTTP API (the profiler listener).
     profiler_port: int = field(default_factory=free_port)
+    #: AI Factory's client service (the aifactory listener).
+    aifactory_port: int = field(default_factory=free_port)
     #: Origins allowed by CORS (`aifarm envoy-config --cors-origin`); none: CORS off.
     cors_origins: tuple[str, ...] = ()
     #: The listeners to serve instead of main and gswarm_host: an agent's gswarm_client in front of
@@ -65,6 +67,10 @@ class EnvoyProcess:
     @property
     def profiler_url(self) -> str:
         return self.url.rsplit(":", 1)[0] + f":{self.profiler_port}"
+
+    @property
+    def aifactory_url(self) -> str:
+        return self.url.rsplit(":", 1)[0] + f":{self.aifactory_port}"
 
     @property
     def admin_url(self) -> str:
@@ -88,7 +94,7 @@ class EnvoyProcess:
             self.work_dir,
             self.controller_address,
             self.listeners or {"main": (self.host, self.port), "gswarm_host": (self.host, self.gswarm_port),
-                               "profiler": (self.host, self.profiler_port)},
+                               "profiler": (self.host, self.profiler_port), "aifactory": (self.host, self.aifactory_port)},
             admin=("127.0.0.1", self.admin_port),
             max_body_bytes=self.max_body_bytes,
             max_upload_bytes=self.max_upload_bytes,

@@ -232,7 +232,7 @@ def script_task(source: str, *, name: str = "", **kw: object) -> task_pb2.Task:
 
 @dataclass
 class GatewayProcess:
-    """`aifarm gateway` in front of a controller, serving the 'main', 'gswarm_host' and 'profiler' REST listeners."""
+    """`aifarm gateway` in front of a controller, serving the 'main', 'gswarm_host', 'profiler' and 'aifactory' REST listeners."""
 
     controller: str
     log_path: Path
@@ -240,6 +240,8 @@ class GatewayProcess:
     gswarm_port: int = field(default_factory=free_port)
     #: gswarm's profiler HTTP API (the profiler listener).
     profiler_port: int = field(default_factory=free_port)
+    #: AI Factory's client service (the aifactory listener).
+    aifactory_port: int = field(default_factory=free_port)
     extra: list[str] = field(default_factory=list)
     #: The CA that signed the certificate the gateway serves (its extra has --tls-cert/--tls-key): HTTPS.
     ca_file: Path | None = None
@@ -258,13 +260,18 @@ class GatewayProcess:
         return self.url.rsplit(":", 1)[0] + f":{self.profiler_port}"
 
     @property
+    def aifactory_url(self) -> str:
+        return self.url.rsplit(":", 1)[0] + f":{self.aifactory_port}"
+
+    @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self) -> GatewayProcess:
         self.proc = _spawn(["gateway", "--controller", self.controller, "--http-port", f"main={self.port}",
                             "--http-port", f"gswarm_host={self.gswarm_port}", "--http-port",
-                            f"profiler={self.profiler_port}", *self.extra], self.log_path)  # fmt: skip
+                            f"profiler={self.profiler_port}", "--http-port", f"aifactory={self.aifactory_port}",
+                            *self.extra], self.log_path)  # fmt: skip
         wait_for(lambda: http_answers(f"{self.url}/v1/health", self.ca_file) or self.proc.poll() is not None,
                  what="the gateway to listen")  # fmt: skip
         if self.proc.poll() is not None:

@@ -50,11 +50,12 @@ def binding(file: FileDescriptor, name: str, add_to_server: Callable[[Any, grpc.
 
 def all_surfaces() -> list[Binding]:
     """Every service of every surface."""
+    from controller.api.compat.aifactory.services import SERVICES as AI_FACTORY
     from controller.api.compat.aifarm.services import SERVICES as AI_FARM
     from controller.api.compat.gswarm.services import SERVICES as GSWARM
     from controller.api.compat.servermgmt.services import SERVICES as SERVER_MANAGEMENT
     from controller.api.compat.shelby.services import SERVICES as SHELBY
     from controller.api.core_services import SERVICES as CORE
 
-    surfaces: Sequence[list[Binding]] = (CORE, SERVER_MANAGEMENT, SHELBY, AI_FARM, GSWARM)
+    surfaces: Sequence[list[Binding]] = (CORE, SERVER_MANAGEMENT, SHELBY, AI_FARM, GSWARM, AI_FACTORY)
     return [b for surface in surfaces for b in surface]

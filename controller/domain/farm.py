@@ -13,6 +13,8 @@ from pathlib import Path
 
 from controller.domain.artifacts import ArtifactShelf
 from controller.domain.completion import OutputModels
+from controller.domain.client_group_tasks import TaskBackend
+from controller.domain.client_groups import ClientGroups, ClientProcessCaller, ExecutionBackend
 from controller.domain.data_pool import DataPool
 from controller.domain.datasets import DatasetLibrary
 from controller.domain.dispatch import Dispatcher, LivenessMonitor
@@ -46,6 +48,14 @@ class FarmSettings:
     concurrency_limits: Mapping[str, int] | None = None
     #: Profiling frames older than this are deleted (sessions keep their rows); 0 keeps them all.
     profiling_retention_seconds: float = 7 * 86400
+    #: Where client processes reach AI Factory's client service (the aifactory listener's /api/v1).
+    aifactory_url: str = ""
+    #: The execution backend new client groups go to.
+    aifactory_backend: str = "aifarm"
+    #: Where client groups send their load when a create names no server_addr.
+    aifactory_target: str = ""
+    #: Given to the client processes aifarm's own agents run, to register and report.
+    aifactory_api_key: str = ""
 
 
 @dataclass
@@ -96,11 +106,14 @@ class Farm(TaskParts):
     services: ModelServices
     profiling: ProfilingSessions
     data_pool: DataPool
+    client_groups: ClientGroups
 
     @classmethod
-    async def open(cls, store: Store, settings: FarmSettings, *, clock: Clock = time.time,  # type: ignore[override]
+    async def open(cls, store: Store, settings: FarmSettings, *, process_caller: ClientProcessCaller,  # type: ignore[override]
+                   job_backends: Mapping[str, ExecutionBackend] | None = None, clock: Clock = time.time,
                    signer: CertificateSigner | None = None) -> Farm:  # fmt: skip
-        """Build every part and load the state from the store."""
+        """Build every part and load the state from the store. `job_backends`: the client groups'
+        execution backends besides aifarm's own tasks (Slurm); `process_caller` reaches their processes."""
         s = settings
         parts = await TaskParts.open(store, node_ttl_seconds=s.node_ttl_seconds, clock=clock,
                                      restart_grace_seconds=s.restart_grace_seconds,
@@ -122,14 +135,18 @@ class Farm(TaskParts):
         data_pool = DataPool(store.data_chunks(), parts.book, parts.actions, parts.registry,
                              BlobStore(s.files_dir / "data-staging", max_bytes=s.max_upload_bytes), clock=clock)  # fmt: skip
         await data_pool.load()
+        backends = {**(job_backends or {}), "aifarm": TaskBackend(parts.book, parts.actions, api_key=s.aifactory_api_key)}
+        client_groups = ClientGroups(store.client_groups(), backends, s.aifactory_backend, process_caller,
+                                     service_url=s.aifactory_url, default_target=s.aifactory_target, clock=clock)  # fmt: skip
+        await client_groups.load()
         return cls(**vars(parts), store=store, datasets=datasets, models=models,
                    artifacts=ArtifactShelf(parts.book, parts.reports, files), output_models=output_models,
                    model_operations=model_operations,
                    services=ModelServices(parts.book, parts.actions, parts.registry, models),
-                   profiling=profiling, data_pool=data_pool)  # fmt: skip
+                   profiling=profiling, data_pool=data_pool, client_groups=client_groups)  # fmt: skip
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background loops the controller runs and watches, by name."""
         return {"dispatcher": self.dispatcher.run, "liveness": self.liveness.run, "output-models": self.output_models.run,
                 "model-locations": self.model_operations.completed.run, "profiling-retention": self.profiling.run,
-                "data-locations": self.data_pool.completed.run}
+                "data-locations": self.data_pool.completed.run, "client-groups": self.client_groups.watch}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from controller.domain.client_groups import ClientGroupStore
     from controller.domain.data_pool import ChunkStore
     from controller.domain.profiling import ProfilingStore
 from controller.domain.types import (
@@ -94,6 +95,9 @@ class Store(Protocol):
 
     def data_chunks(self) -> ChunkStore:
         """Where the data pool's chunks are kept (controller.domain.data_pool)."""
+
+    def client_groups(self) -> ClientGroupStore:
+        """Where AI Factory's client groups and observers are kept (controller.domain.client_groups)."""
 
     # Tasks --------------------------------------------------------------------
 

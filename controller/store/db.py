@@ -270,6 +270,27 @@ MIGRATIONS: list[Migration] = [
         access_count INTEGER NOT NULL
     );
     """,
+    # 17: AI Factory's client groups (one execution-backend job each) and their global observers.
+    """
+    CREATE TABLE client_groups (
+        benchmark_id INTEGER PRIMARY KEY,
+        num_clients INTEGER NOT NULL,
+        time_limit_minutes INTEGER NOT NULL,
+        server_addr TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        job_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        state_reason TEXT NOT NULL,
+        client_addresses TEXT NOT NULL,
+        figures TEXT NOT NULL
+    );
+    CREATE TABLE client_observers (
+        key TEXT PRIMARY KEY,
+        ip_address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        update_preferences TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -10,6 +10,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from controller.domain.client_groups import ClientGroup, Observer
 from controller.domain.data_pool import DataChunk
 from controller.domain.profiling import Frame, ProfilingSession
 from controller.domain.store import Changes, Conflict, StoreUnavailable, TaskPage, TaskQuery
@@ -51,12 +52,16 @@ class MemoryStore:
         self.commits = 0
         self._profiling = MemoryProfilingStore()
         self._chunks = MemoryChunkStore()
+        self._client_groups = MemoryClientGroupStore()
 
     def profiling(self) -> MemoryProfilingStore:
         return self._profiling
 
     def data_chunks(self) -> MemoryChunkStore:
         return self._chunks
+
+    def client_groups(self) -> MemoryClientGroupStore:
+        return self._client_groups
 
     # Tasks ------------------------------------------------------------------------
 
@@ -293,3 +298,26 @@ class MemoryChunkStore:
 
     async def all(self) -> list[DataChunk]:
         return sorted(self._chunks.values(), key=lambda c: (c.created_at, c.id))
+
+
+class MemoryClientGroupStore:
+    """controller.domain.client_groups.ClientGroupStore in memory."""
+
+    def __init__(self) -> None:
+        self._groups: dict[int, ClientGroup] = {}
+        self._observers: dict[str, Observer] = {}
+
+    async def put_group(self, group: ClientGroup) -> None:
+        self._groups[group.benchmark_id] = group
+
+    async def delete_group(self, benchmark_id: int) -> None:
+        self._groups.pop(benchmark_id, None)
+
+    async def groups(self) -> list[ClientGroup]:
+        return sorted(self._groups.values(), key=lambda g: (g.created_at, g.benchmark_id))
+
+    async def put_observer(self, observer: Observer) -> None:
+        self._observers[observer.key] = observer
+
+    async def observers(self) -> list[Observer]:
+        return list(self._observers.values())

@@ -24,6 +24,7 @@ from controller.domain.types import (
 from controller.store import dataset_store, model_store, node_store, task_store
 from controller.store.db import Database
 from controller.store.chunk_store import SqliteChunkStore
+from controller.store.client_group_store import SqliteClientGroupStore
 from controller.store.profiling_store import SqliteProfilingStore
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,9 @@ class SqliteStore:
 
     def data_chunks(self) -> SqliteChunkStore:
         return SqliteChunkStore(self.db)
+
+    def client_groups(self) -> SqliteClientGroupStore:
+        return SqliteClientGroupStore(self.db)
 
     # Tasks ------------------------------------------------------------------------
 

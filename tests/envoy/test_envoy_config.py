@@ -69,12 +69,13 @@ def test_one_envoy_listener_per_table_listener_each_with_exactly_its_services(tm
         *LISTENERS,
         Listener("health_only", 8100, ("aifarm.v1.SystemService",)),
         Listener("unused", 8101, ("aifarm.v1.NodeService",)),
+        Listener("empty", 8102, ()),
     )
-    binds = {"main": ("127.0.0.1", 8000), "health_only": ("127.0.0.1", 8100), "aifactory": ("127.0.0.1", 8001)}
+    binds = {"main": ("127.0.0.1", 8000), "health_only": ("127.0.0.1", 8100), "empty": ("127.0.0.1", 8102)}
     path = write_envoy_config(tmp_path, "127.0.0.1:50051", binds, table=table)
     validate(path)
     listeners = {lst["name"]: lst for lst in load(path)["static_resources"]["listeners"]}
-    # 'aifactory' has no services yet, 'unused' was not asked for
+    # 'empty' has no services, 'unused' was not asked for
     assert set(listeners) == {"main", "health_only"}
     assert listeners["health_only"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8100}
     assert filters(listeners["main"])[TRANSCODER]["services"] == sorted(by_name()["main"].services)
@@ -89,7 +90,7 @@ def test_unknown_or_empty_listeners_and_huge_limits_are_refused(tmp_path: Path) 
     with pytest.raises(KeyError, match="nosuch"):
         write_envoy_config(tmp_path, "127.0.0.1:50051", {"nosuch": ("127.0.0.1", 1)})
     with pytest.raises(ValueError, match="has services"):
-        write_envoy_config(tmp_path, "127.0.0.1:50051", {"aifactory": ("127.0.0.1", 8001)})
+        write_envoy_config(tmp_path, "127.0.0.1:50051", {"client_process": ("127.0.0.1", 9000)})
     with pytest.raises(ValueError, match="4 GiB"):
         write_envoy_config(tmp_path, "127.0.0.1:50051", {"main": ("127.0.0.1", 8000)}, max_upload_bytes=2**32)
 

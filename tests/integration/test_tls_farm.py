@@ -64,7 +64,7 @@ def test_up_with_tls_serves_grpc_and_rest_over_tls_and_the_cli_works(tmp_path: P
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--tls", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0", "--profiler-grpc-port", "0",
-         "--agent-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
+         "--agent-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -201,8 +201,8 @@ def test_the_gateway_serves_https_and_speaks_tls_to_the_controller(tmp_path: Pat
 
 @pytest.mark.parametrize("command", [
     ["controller", "--grpc-port", "0", "--profiler-grpc-port", "0"],
-    ["up", "--grpc-port", "0", "--profiler-grpc-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--websocket-port", "0", "--no-agent"],
-    ["gateway", "--controller", "127.0.0.1:1", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0"],
+    ["up", "--grpc-port", "0", "--profiler-grpc-port", "0", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--websocket-port", "0", "--no-agent"],
+    ["gateway", "--controller", "127.0.0.1:1", "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0"],
 ], ids=["controller", "up", "gateway"])  # fmt: skip
 def test_a_non_loopback_address_without_tls_is_refused_unless_insecure(tmp_path: Path, command: list[str]) -> None:
     data = [] if command[0] == "gateway" else ["--data-dir", str(tmp_path / "data"), "--api-keys", "k"]

@@ -19,7 +19,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0", "--profiler-grpc-port", "0",
-         "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
+         "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--gswarm-client-port", "0", "--api-keys", "up-key", "--heartbeat-interval", "0.3"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -28,7 +28,7 @@ def test_up_runs_controller_gateway_and_agent_and_stops_cleanly(tmp_path: Path) 
         endpoints = json.loads(endpoints_file.read_text())
         assert set(endpoints) == {"grpc", "grpc_profiler", "http", "websocket", "agents", "api_key_file"}
         assert endpoints["websocket"]["aifarm"].startswith("ws://127.0.0.1:")
-        assert set(endpoints["http"]) == {"main", "gswarm_host", "profiler"} and endpoints["agents"][0]["node_id"]
+        assert set(endpoints["http"]) == {"main", "gswarm_host", "profiler", "aifactory"} and endpoints["agents"][0]["node_id"]
         assert requests.get(endpoints["http"]["gswarm_host"] + "/api/v1/models", timeout=10).status_code == 401  # no key
         assert Path(endpoints["api_key_file"]).read_text().split() == ["up-key"]
 

@@ -58,7 +58,7 @@ def _start(tmp_path: Path, *args: str) -> Farm:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--websocket-port", "0", "--grpc-port", "0", "--profiler-grpc-port", "0",
-             "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--gswarm-client-port", "0", "--api-keys", KEY, "--heartbeat-interval", "0.3", *args],
+             "--http-port", "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--gswarm-client-port", "0", "--api-keys", KEY, "--heartbeat-interval", "0.3", *args],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     return Farm(proc, data_dir, log_path)

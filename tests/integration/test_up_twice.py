@@ -58,7 +58,7 @@ def _spawn(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def _spawn_up(data_dir: Path, log_path: Path, *args: str) -> Up:
     # gswarm's host listener on a free port too: only what a test names is shared.
-    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0",
+    proc = _spawn(log_path, "up", "--websocket-port", "0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0",
                   "--gswarm-client-port", "0", "--profiler-grpc-port", "0", "--data-dir", str(data_dir),
                   "--api-keys", KEY, "--no-agent", *args)  # fmt: skip
     return Up(proc, data_dir, log_path)
@@ -178,7 +178,7 @@ def test_gateway_on_a_busy_port_is_refused(tmp_path: Path, started: list[Up]) ->
     endpoints = _serving(first)
     log_path = tmp_path / "gateway.log"
     second = Up(_spawn(log_path, "gateway", "--controller", endpoints["grpc"], "--http-port", f"main={port}",
-                       "--http-port", "gswarm_host=0", "--http-port", "profiler=0"),
+                       "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0"),
                 first.data_dir, log_path)  # fmt: skip
     started.append(second)
     out = _refused(second)

@@ -23,7 +23,7 @@ async def test_up_records_the_websocket_listener(tmp_path: Path) -> None:
     log = (tmp_path / "up.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--grpc-port", "0", "--profiler-grpc-port", "0", "--http-port",
-         "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--websocket-port", "0", "--no-agent", "--gateway-workers", "2", "--api-keys", "k",
+         "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--websocket-port", "0", "--no-agent", "--gateway-workers", "2", "--api-keys", "k",
          "--agent-token", "up-token"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -56,7 +56,7 @@ def test_up_serves_the_documented_port_by_default(tmp_path: Path) -> None:
     log = (tmp_path / "up.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--grpc-port", "0", "--profiler-grpc-port", "0", "--http-port",
-         "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--no-agent", "--gateway-workers", "1", "--api-keys", "k"], cwd=REPO, stdout=log,
+         "main=0", "--http-port", "gswarm_host=0", "--http-port", "profiler=0", "--http-port", "aifactory=0", "--no-agent", "--gateway-workers", "1", "--api-keys", "k"], cwd=REPO, stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

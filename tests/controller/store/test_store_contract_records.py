@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from controller.domain.client_groups import ClientGroup, GroupState, Observer
 from controller.domain.data_pool import DataChunk
 from controller.domain.store import Changes, NodeStateChange, Store, TaskQuery
 from controller.domain.types import Artifact, MetricPoint, NodeState, NodeUsage, TaskResult, TaskState
@@ -183,3 +184,25 @@ async def test_data_chunks_are_written_whole_read_oldest_first_and_deleted(store
     await chunks.delete("chunk-a")
     await chunks.delete("chunk-never")
     assert await chunks.all() == [moved]
+
+
+# AI Factory client groups -----------------------------------------------------------------
+
+
+async def test_client_groups_and_observers_are_written_whole_and_read_back(store: Store) -> None:
+    groups = store.client_groups()
+    young = ClientGroup(2, 3, 10, "http://127.0.0.1:8123/", 2.0, "slurm:42")
+    old = ClientGroup(1, 1, 5, "", 1.0, "aifarm:aifactory-1-ab", GroupState.RUNNING, "", ("http://10.0.0.1:9000",),
+                      {"http://10.0.0.1:9000": {"requests": 60, "latency_ms": {"p50": 1.5}}})  # fmt: skip
+    await groups.put_group(young)
+    await groups.put_group(old)
+    assert await groups.groups() == [old, young]
+    ended = replace(young, state=GroupState.ENDED, state_reason="slurm job 42 TIMEOUT")
+    await groups.put_group(ended)
+    await groups.delete_group(1)
+    await groups.delete_group(99)
+    assert await groups.groups() == [ended]
+    await groups.put_observer(Observer("10.0.0.9", 8080, {"frequency": "10s"}))
+    await groups.put_observer(Observer("10.0.0.8", 80))
+    await groups.put_observer(Observer("10.0.0.9", 8080, {"frequency": "1s"}))
+    assert await groups.observers() == [Observer("10.0.0.9", 8080, {"frequency": "1s"}), Observer("10.0.0.8", 80)]

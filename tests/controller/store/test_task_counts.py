@@ -97,7 +97,7 @@ async def test_a_database_from_before_the_summary_gets_its_counts_on_migration(t
             conn.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
         for column in ("model_type", "source_url", "metadata", "locations"):
             conn.execute(f"ALTER TABLE models DROP COLUMN {column}")
-        for table in ("profiling_sessions", "profiling_frames", "data_chunks"):
+        for table in ("profiling_sessions", "profiling_frames", "data_chunks", "client_groups", "client_observers"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute(f"PRAGMA user_version={version}")
     store = await SqliteStore.open(path)
