@@ -60,6 +60,7 @@ CORE_SERVICES = (
     "aifarm.v1.ModelService",
     "aifarm.v1.SystemService",
     "aifarm.v1.ProfilingService",
+    "aifarm.v1.ClientGroupService",
 )
 
 SERVERMGMT_SERVICES = (

@@ -55,9 +55,10 @@ class RunSettings:
             changes["target"] = base.rstrip("/") + "/" + _string(body, "path").lstrip("/")
         if "requests_per_client" in body:
             value = body["requests_per_client"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            # 7.0 is 7: a body that went through a protobuf Struct has only doubles.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
                 raise ValueError("requests_per_client must be an integer >= 1")
-            changes["requests_per_client"] = value
+            changes["requests_per_client"] = int(value)
         if "duration" in body:
             value = body["duration"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aifarm.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
+    client_group_service_pb2,
+    client_group_service_pb2_grpc,
     dataset_service_pb2,
     dataset_service_pb2_grpc,
     model_service_pb2,
@@ -19,6 +21,7 @@ from aifarm.v1 import (
     task_service_pb2_grpc,
 )
 from controller.api.agent_servicer import AgentServicer
+from controller.api.client_group_servicer import ClientGroupServicer
 from controller.api.dataset_servicer import DatasetServicer
 from controller.api.model_servicer import ModelServicer
 from controller.api.node_servicer import NodeServicer
@@ -30,6 +33,9 @@ from controller.api.task_servicer import TaskServicer
 SERVICES: list[Binding] = [
     binding(task_service_pb2.DESCRIPTOR, "TaskService", task_service_pb2_grpc.add_TaskServiceServicer_to_server,
             lambda s: TaskServicer(s.farm.book, s.farm.actions, s.farm.artifacts)),
+    binding(client_group_service_pb2.DESCRIPTOR, "ClientGroupService",
+            client_group_service_pb2_grpc.add_ClientGroupServiceServicer_to_server,
+            lambda s: ClientGroupServicer(s.farm.client_groups)),
     binding(node_service_pb2.DESCRIPTOR, "NodeService", node_service_pb2_grpc.add_NodeServiceServicer_to_server,
             lambda s: NodeServicer(s.farm.nodes)),
     binding(dataset_service_pb2.DESCRIPTOR, "DatasetService",

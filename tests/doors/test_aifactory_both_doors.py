@@ -213,6 +213,29 @@ def test_a_group_registers_takes_an_observer_runs_load_and_survives_a_controller
     figures = wait_for(reported, timeout=30, what="the group's figures to say the whole run")
     assert figures["errors"] == 0 and figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
 
+    # The core API shows the same group and figures.
+    core = Doors(Door("gateway", farm.gateway.url), Door("envoy", farm.envoy.url))
+    group = assert_same(core.ask("GET", "/v1/clientGroups/123"))
+    assert (group["name"], group["state"], group["client_addresses"]) == ("clientGroups/123", "STATE_RUNNING", [address])
+    assert group["figures"] == [{"client_address": address, "figures": figures}]
+    listed = assert_same(core.ask("GET", "/v1/clientGroups"))["client_groups"]
+    assert [g["benchmark_id"] for g in listed] == [TIME_LIMITED, 123]
+
+    # The time-limited group runs a load too: its figures must outlive its job (the last test).
+    limited = _registered(farm, TIME_LIMITED)
+    [result] = _ok(Answer.of("gateway", farm.doors.gateway.call("POST", f"/api/v1/client-group/{TIME_LIMITED}/run",
+                                                                json={"options": {"requests_per_client": 7}})))["results"]  # fmt: skip
+    assert result["client_process"] == limited and json.loads(result["body"])["status"] == "started", result
+
+
+def test_the_listener_has_its_own_documentation(farm: Farm) -> None:
+    spec = requests.get(f"{farm.gateway.aifactory_url}/openapi.json", timeout=10).json()
+    assert {"/api/v1/client-group/{benchmark_id}", "/api/v1/client-group/{benchmark_id}/run",
+            "/api/v1/client-group/{benchmark_id}/connect", "/api/v1/observer"} <= set(spec["paths"])  # fmt: skip
+    assert not any(path.startswith("/v1/") for path in spec["paths"]), "only this listener's surface"
+    for page in ("/docs", "/redoc"):
+        assert requests.get(f"{farm.gateway.aifactory_url}{page}", timeout=10).status_code == 200, page
+
 
 def test_the_documented_errors(farm: Farm) -> None:
     assert assert_error(farm.doors.ask("GET", "/api/v1/client-group/999"), 404) == ["Benchmark id not found"] * 2
@@ -259,6 +282,13 @@ def test_delete_ends_the_job_and_a_time_limit_ends_a_group_by_itself(farm: Farm)
     assert ("TIMEOUT" if farm.backend == "slurm" else "time limit") in info["state_reason"], info
     assert time.time() - info["created_at"] >= 55
     assert not farm.job_running(info["job_id"])
+    core = Doors(Door("gateway", farm.gateway.url), Door("envoy", farm.envoy.url))
+    group = assert_same(core.ask("GET", f"/v1/clientGroups/{TIME_LIMITED}"))
+    assert group["state"] == "STATE_ENDED" and group["state_reason"] == info["state_reason"]
+    [reported] = group["figures"]
+    assert reported["figures"]["requests"] == 7 and not reported["figures"]["running"], "the results outlive the job"
+    assert [a.status for a in core.ask("GET", "/v1/clientGroups/123")] == [404, 404], "deleted"
+    assert [a.status for a in core.ask("GET", "/v1/clientGroups/abc")] == [400, 400]
 
 
 def _answers(address: str) -> bool:
